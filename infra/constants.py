@@ -1,0 +1,63 @@
+"""Names shared by the stack, its tests and the orchestration side (one place, no magic strings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+
+CONTEXT_KEY = "pipeskit"
+"""Key of the settings object in ``cdk.json``'s ``context``."""
+
+STACK_NAME_PREFIX = "pipeskit"
+
+
+@dataclass(frozen=True)
+class ExampleFunction:
+    """One example function of ``lambdas/``.
+
+    Attributes:
+        construct_id: CDK id; also prefixes its ``CfnOutput`` names.
+        name: suffix of the physical function name ``<stack>-<name>``.
+        code_dir: directory under ``lambdas/`` holding the handler module.
+        handler: ``module.function`` of the handler.
+        queue_consumer: consumes the work queue through an SQS event source mapping.
+    """
+
+    construct_id: str
+    name: str
+    code_dir: str
+    handler: str
+    queue_consumer: bool = False
+
+
+EXAMPLE_FUNCTIONS: tuple[ExampleFunction, ...] = (
+    ExampleFunction(construct_id="Hello", name="hello", code_dir="hello", handler="handler.handler"),
+)
+
+
+class OutputNames:
+    """``CfnOutput`` ids the orchestrator reads after ``cdk deploy``."""
+
+    CONTEXT_BUCKET = "ContextBucketName"
+    MESSAGES_BUCKET = "MessagesBucketName"
+    WORK_QUEUE_URL = "WorkQueueUrl"
+    WORK_QUEUE_ARN = "WorkQueueArn"
+    DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
+    DEAD_LETTER_QUEUE_ARN = "DeadLetterQueueArn"
+    ORCHESTRATOR_POLICY_ARN = "OrchestratorPolicyArn"
+    PIPES_LAYER_ARN = "PipesLayerArn"
+
+    @staticmethod
+    def function_name(construct_id: str) -> str:
+        return f"{construct_id}FunctionName"
+
+    @staticmethod
+    def function_arn(construct_id: str) -> str:
+        return f"{construct_id}FunctionArn"
+
+    @staticmethod
+    def log_group(construct_id: str) -> str:
+        return f"{construct_id}LogGroupName"

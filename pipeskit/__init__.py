@@ -1,0 +1,1 @@
+"""The ``pipeskit`` command line of pipes-lambda-kit."""

@@ -1,0 +1,193 @@
+"""The synthesized template: each resource and each security property the kit promises."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk.assertions import Match
+
+from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
+
+from .conftest import Synthesized
+
+
+def _resources(s: Synthesized, type_: str) -> dict:
+    return s.template.find_resources(type_)
+
+
+def _only(s: Synthesized, type_: str) -> dict:
+    found = _resources(s, type_)
+    assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+    return next(iter(found.values()))
+
+
+def test_pipes_layer_targets_python_312(dev: Synthesized) -> None:
+    layer = _only(dev, "AWS::Lambda::LayerVersion")
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
+
+
+def test_each_example_function_carries_the_layer_and_settings(dev: Synthesized) -> None:
+    functions = _resources(dev, "AWS::Lambda::Function")
+    assert len(functions) == len(EXAMPLE_FUNCTIONS)
+    layer_id = next(iter(_resources(dev, "AWS::Lambda::LayerVersion")))
+    for spec in EXAMPLE_FUNCTIONS:
+        props = next(
+            f["Properties"]
+            for f in functions.values()
+            if f["Properties"]["FunctionName"] == f"{dev.settings.stack_name}-{spec.name}"
+        )
+        assert props["Runtime"] == "python3.12"
+        assert props["Handler"] == spec.handler
+        assert props["Layers"] == [{"Ref": layer_id}]
+        assert props["MemorySize"] == dev.settings.memory_mb
+        assert props["Timeout"] == dev.settings.timeout_s
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert "Ref" in props["LoggingConfig"]["LogGroup"]
+
+
+def test_each_function_has_its_own_log_group_with_retention(dev: Synthesized) -> None:
+    groups = _resources(dev, "AWS::Logs::LogGroup")
+    names = {g["Properties"]["LogGroupName"] for g in groups.values()}
+    assert names == {f"/aws/lambda/{dev.settings.stack_name}-{s.name}" for s in EXAMPLE_FUNCTIONS}
+    for group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == dev.settings.log_retention_days
+
+
+def test_function_roles_have_no_account_wide_managed_policies(dev: Synthesized) -> None:
+    for role in _resources(dev, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+        principal = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        assert principal == {"Service": "lambda.amazonaws.com"}
+
+
+def test_two_session_buckets_are_private_encrypted_and_expire(dev: Synthesized) -> None:
+    buckets = _resources(dev, "AWS::S3::Bucket")
+    assert len(buckets) == 2
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        rule = props["LifecycleConfiguration"]["Rules"][0]
+        assert rule["Status"] == "Enabled"
+        assert rule["ExpirationInDays"] == dev.settings.session_expiry_days
+
+
+def test_buckets_refuse_plain_http(dev: Synthesized) -> None:
+    policies = _resources(dev, "AWS::S3::BucketPolicy")
+    assert len(policies) == 2
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def test_dev_destroys_and_prod_retains_buckets(dev: Synthesized, prod: Synthesized) -> None:
+    for bucket in _resources(dev, "AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Delete"
+    for bucket in _resources(prod, "AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_work_queue_has_dlq_sse_ssl_and_visibility_six_times_timeout(dev: Synthesized) -> None:
+    queues = _resources(dev, "AWS::SQS::Queue")
+    assert len(queues) == 2
+    work = next(q for q in queues.values() if "RedrivePolicy" in q["Properties"])
+    dlq_id = next(i for i, q in queues.items() if "RedrivePolicy" not in q["Properties"])
+    props = work["Properties"]
+    assert props["VisibilityTimeout"] == 6 * dev.settings.timeout_s
+    assert props["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": dev.settings.max_receive_count,
+    }
+    for queue in queues.values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    for policy in _resources(dev, "AWS::SQS::QueuePolicy").values():
+        statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _policy_statements(s: Synthesized) -> dict[str, dict]:
+    policy = _only(s, "AWS::IAM::ManagedPolicy")
+    assert policy["Properties"]["ManagedPolicyName"] == f"{s.settings.stack_name}-orchestrator"
+    return {st["Sid"]: st for st in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
+    statements = _policy_statements(dev)
+    assert set(statements) == {
+        "InvokeKitFunctions", "SessionObjects", "ListSessionBuckets", "ReadFunctionLogs", "SendWorkItems",
+    }  # fmt: skip
+    text = json.dumps(statements)
+    assert '"*"' not in text, "no statement may target every resource"
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+
+    function_ids = set(_resources(dev, "AWS::Lambda::Function"))
+    invoke = statements["InvokeKitFunctions"]
+    assert set(invoke["Action"]) == {"lambda:InvokeFunction", "lambda:GetFunctionConfiguration"}
+    targets = json.dumps(invoke["Resource"])
+    assert all(fid in targets for fid in function_ids)
+
+    bucket_ids = set(_resources(dev, "AWS::S3::Bucket"))
+    objects = statements["SessionObjects"]
+    assert set(objects["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    assert {r["Fn::Join"][1][0]["Fn::GetAtt"][0] for r in objects["Resource"]} == bucket_ids
+    assert {r["Fn::GetAtt"][0] for r in statements["ListSessionBuckets"]["Resource"]} == bucket_ids
+
+    log_group_ids = set(_resources(dev, "AWS::Logs::LogGroup"))
+    logs = statements["ReadFunctionLogs"]
+    assert set(logs["Action"]) == {"logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"}
+    resources = logs["Resource"] if isinstance(logs["Resource"], list) else [logs["Resource"]]
+    assert {r["Fn::GetAtt"][0] for r in resources} == log_group_ids
+
+    send = statements["SendWorkItems"]
+    assert "sqs:SendMessage" in send["Action"]
+    assert not any(a in send["Action"] for a in ("sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:*"))
+    work_queue_id = next(
+        i for i, q in _resources(dev, "AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
+    )
+    assert send["Resource"] == {"Fn::GetAtt": [work_queue_id, "Arn"]}
+
+
+def test_outputs_name_everything_the_orchestrator_needs(dev: Synthesized) -> None:
+    outputs = dev.template.find_outputs("*")
+    expected = {
+        OutputNames.CONTEXT_BUCKET, OutputNames.MESSAGES_BUCKET, OutputNames.WORK_QUEUE_URL,
+        OutputNames.WORK_QUEUE_ARN, OutputNames.DEAD_LETTER_QUEUE_URL, OutputNames.DEAD_LETTER_QUEUE_ARN,
+        OutputNames.ORCHESTRATOR_POLICY_ARN, OutputNames.PIPES_LAYER_ARN,
+    }  # fmt: skip
+    for spec in EXAMPLE_FUNCTIONS:
+        expected |= {
+            OutputNames.function_name(spec.construct_id),
+            OutputNames.function_arn(spec.construct_id),
+            OutputNames.log_group(spec.construct_id),
+        }
+    assert expected <= set(outputs)
+
+
+def test_cdk_nag_aws_solutions_reports_no_unsuppressed_error(dev: Synthesized, prod: Synthesized) -> None:
+    for synthesized in (dev, prod):
+        errors = synthesized.annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+        assert errors == [], "\n".join(str(e.entry.data) for e in errors)
+        warnings = synthesized.annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))
+        assert warnings == [], "\n".join(str(e.entry.data) for e in warnings)
+
+
+def test_every_nag_suppression_carries_a_written_reason(dev: Synthesized) -> None:
+    suppressions = [
+        rule
+        for resource in dev.template.to_json()["Resources"].values()
+        for rule in resource.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
+    ]
+    assert suppressions, "the checks must have run and been answered, not skipped"
+    for rule in suppressions:
+        assert len(rule["reason"].split()) >= 8, f"{rule['id']}: reason too thin: {rule['reason']!r}"
