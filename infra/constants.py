@@ -35,6 +35,15 @@ class ExampleFunction:
 
 EXAMPLE_FUNCTIONS: tuple[ExampleFunction, ...] = (
     ExampleFunction(construct_id="Hello", name="hello", code_dir="hello", handler="handler.handler"),
+    ExampleFunction(
+        construct_id="DatasetSummary",
+        name="dataset-summary",
+        code_dir="dataset_summary",
+        handler="handler.handler",
+    ),
+    ExampleFunction(
+        construct_id="DocsStyle", name="docs-style", code_dir="docs_style", handler="handler.lambda_handler"
+    ),
 )
 
 

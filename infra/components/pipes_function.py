@@ -11,6 +11,8 @@ from constructs import Construct
 
 from .pipes_layer import LAMBDA_RUNTIME, PipesLayer
 
+ENTRYPOINT_HANDLER = "pipeskit_lambda.entrypoint.handler"
+
 
 class PipesFunction(Construct):
     """A Python 3.12 Lambda function with the pipes layer, its own log group and its own role.
@@ -23,7 +25,10 @@ class PipesFunction(Construct):
         construct_id: construct id.
         function_name: physical name (the orchestrator invokes it by name).
         code_dir: directory with the handler module.
-        handler: ``module.function``.
+        handler: the user's ``module.function``. The function's Lambda handler is the pipes
+            layer's ``pipeskit_lambda.entrypoint.handler``, which calls it (``PIPESKIT_HANDLER``) so
+            that handlers written as in the Dagster docs work on warm environments and with every
+            channel, unmodified.
         layer: the pipes layer to attach.
         memory_mb: memory size.
         timeout_s: timeout in seconds.
@@ -72,7 +77,7 @@ class PipesFunction(Construct):
             runtime=LAMBDA_RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             code=lambda_.Code.from_asset(code_dir, exclude=["__pycache__", "*.pyc"]),
-            handler=handler,
+            handler=ENTRYPOINT_HANDLER,
             layers=[layer.layer],
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_s),
@@ -81,7 +86,11 @@ class PipesFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.INFO,
-            environment={"POWERTOOLS_SERVICE_NAME": function_name, **(environment or {})},
+            environment={
+                "PIPESKIT_HANDLER": handler,
+                "POWERTOOLS_SERVICE_NAME": function_name,
+                **(environment or {}),
+            },
         )
         self.log_group.grant_write(self.role)
         NagSuppressions.add_resource_suppressions(

@@ -1,11 +1,26 @@
 """Lambda-side helpers of pipes-lambda-kit, shipped inside the pipes layer.
 
-Import it from a handler as ``import pipeskit_lambda``; the layer puts it on ``sys.path``
-(``/opt/python``) next to ``dagster_pipes`` and ``aws_lambda_powertools``.
+- `pipes_handler`: decorate a handler so each invocation is a Dagster Pipes session that works on
+  warm environments, returns the handler's value and routes messages to the channel the
+  orchestrator chose.
+- ``pipeskit_lambda.entrypoint.handler``: the same for handlers that use ``open_dagster_pipes``
+  directly (the Dagster docs style), set as the function's handler by the kit's stack.
+- `ResponsePayloadMessageWriter` / `CloudWatchLogsMessageWriter`: the Lambda ends of the channels.
 """
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+from .channels import CloudWatchLogsMessageWriter, LambdaMessageWriter, ResponsePayloadMessageWriter
+from .handler import open_pipes, pipes_handler, run_invocation
+
+__all__ = [
+    "CloudWatchLogsMessageWriter",
+    "LambdaMessageWriter",
+    "ResponsePayloadMessageWriter",
+    "__version__",
+    "open_pipes",
+    "pipes_handler",
+    "run_invocation",
+]
 
 __version__ = "0.1.0"

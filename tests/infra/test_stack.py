@@ -38,7 +38,8 @@ def test_each_example_function_carries_the_layer_and_settings(dev: Synthesized) 
             if f["Properties"]["FunctionName"] == f"{dev.settings.stack_name}-{spec.name}"
         )
         assert props["Runtime"] == "python3.12"
-        assert props["Handler"] == spec.handler
+        assert props["Handler"] == "pipeskit_lambda.entrypoint.handler"
+        assert props["Environment"]["Variables"]["PIPESKIT_HANDLER"] == spec.handler
         assert props["Layers"] == [{"Ref": layer_id}]
         assert props["MemorySize"] == dev.settings.memory_mb
         assert props["Timeout"] == dev.settings.timeout_s

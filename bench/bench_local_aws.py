@@ -1,0 +1,98 @@
+"""Benchmark the local AWS Lambda runtime: warm invoke overhead and cold start.
+
+Run: ``python bench/bench_local_aws.py [--warm N] [--cold N]``. Prints a table with
+the targets (warm p50 <= 20 ms through boto3, cold start <= 300 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from local_aws import LocalAWS  # noqa: E402
+
+NOOP = "def handler(event, context):\n    return None\n"
+WARM_TARGET_MS = 20.0
+COLD_TARGET_MS = 300.0
+
+
+def _zip(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--warm", type=int, default=200, help="warm invocations to time")
+    parser.add_argument("--cold", type=int, default=10, help="cold starts to time")
+    args = parser.parse_args(argv)
+
+    with LocalAWS(port=0) as aws:
+        iam = aws.client("iam")
+        role = iam.create_role(
+            RoleName=f"bench-{uuid.uuid4().hex[:8]}",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        lam = aws.client("lambda", retries=0)
+
+        def create() -> str:
+            name = f"bench-{uuid.uuid4().hex[:10]}"
+            lam.create_function(
+                FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
+                Code={"ZipFile": _zip(NOOP)},
+            )
+            return name
+
+        name = create()
+        lam.invoke(FunctionName=name)  # cold start, not measured here
+        for _ in range(20):  # warm up the client connection
+            lam.invoke(FunctionName=name)
+        warm = []
+        for _ in range(args.warm):
+            started = time.perf_counter()
+            lam.invoke(FunctionName=name)
+            warm.append((time.perf_counter() - started) * 1000)
+
+        cold = []
+        for _ in range(args.cold):
+            fresh = create()  # a new function: new code extraction and a new environment
+            started = time.perf_counter()
+            lam.invoke(FunctionName=fresh)
+            cold.append((time.perf_counter() - started) * 1000)
+            lam.delete_function(FunctionName=fresh)
+
+    rows = [
+        ("warm invoke p50", statistics.median(warm), WARM_TARGET_MS),
+        ("warm invoke p95", _percentile(warm, 0.95), None),
+        ("cold start p50", statistics.median(cold), COLD_TARGET_MS),
+        ("cold start max", max(cold), None),
+    ]
+    print(f"{'metric':<18}{'ms':>10}{'target':>10}  ok")
+    failed = False
+    for label, value, target in rows:
+        ok = "" if target is None else ("yes" if value <= target else "NO")
+        failed |= ok == "NO"
+        target_text = "" if target is None else f"<= {target:.0f}"
+        print(f"{label:<18}{value:>10.2f}{target_text:>10}  {ok}")
+    print(f"({args.warm} warm invocations, {args.cold} cold starts, no-op handler, boto3 through HTTP)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

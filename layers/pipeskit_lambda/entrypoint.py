@@ -1,0 +1,46 @@
+"""A handler that wraps the user's handler, for functions deployed by the kit's stack.
+
+Set the function's handler to ``pipeskit_lambda.entrypoint.handler`` and the environment variable
+``PIPESKIT_HANDLER`` to the user's ``module.function``. Handlers written exactly as in the Dagster
+docs (``open_dagster_pipes`` + ``PipesMappingParamsLoader``) then work unmodified on warm
+environments and with every kit channel; handlers decorated with ``pipes_handler`` pass through.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import cache
+from typing import Any
+
+from .handler import Handler, run_invocation
+
+HANDLER_ENV_VAR = "PIPESKIT_HANDLER"
+
+
+class HandlerConfigurationError(RuntimeError):
+    """``PIPESKIT_HANDLER`` is missing or does not name an importable function."""
+
+
+@cache
+def user_handler() -> Handler:
+    """Import the function named by ``PIPESKIT_HANDLER`` once per execution environment."""
+    spec = os.environ.get(HANDLER_ENV_VAR, "")
+    module_name, _, function_name = spec.rpartition(".")
+    if not module_name:
+        raise HandlerConfigurationError(
+            f"{HANDLER_ENV_VAR}={spec!r} must name the user handler as module.function "
+            "(e.g. handler.handler); set it in the function's environment"
+        )
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, function_name)
+    except AttributeError:
+        raise HandlerConfigurationError(
+            f"module {module_name!r} has no function {function_name!r} ({HANDLER_ENV_VAR}={spec!r})"
+        ) from None
+
+
+def handler(event: Any, context: Any) -> Any:
+    """The Lambda entry point: run the user's handler as a Pipes session when asked."""
+    return run_invocation(user_handler(), event, context)

@@ -1,0 +1,113 @@
+"""CloudWatch Logs sink for function output, written into moto's logs backend.
+
+Lines are written in-process (no HTTP round trip) so they are readable through the
+endpoint with ``GetLogEvents`` / ``FilterLogEvents`` as soon as they are emitted,
+unless the ingestion-delay fault is on, in which case events (and log streams that
+do not exist yet) become visible only after the configured delay, in order.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from moto.logs.models import logs_backends
+
+
+class LogWriter:
+    """Appends log events to moto's CloudWatch Logs backend, preserving order.
+
+    Args:
+        account_id: Account whose backend is written.
+        region: Region whose backend is written.
+        ingestion_delay_s: Returns the current ingestion delay (fault injection).
+    """
+
+    def __init__(
+        self, account_id: str, region: str, ingestion_delay_s: Callable[[], float]
+    ) -> None:
+        self._account_id = account_id
+        self._region = region
+        self._delay = ingestion_delay_s
+        self._lock = threading.Lock()
+        self._pending: collections.deque[tuple[float, str, str, list[tuple[int, str]]]] = (
+            collections.deque()
+        )
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def _backend(self) -> Any:
+        return logs_backends[self._account_id][self._region]
+
+    def emit(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        """Write events (``(timestamp_ms, message)``) to a log stream.
+
+        Args:
+            group: Log group, created if absent.
+            stream: Log stream, created if absent.
+            events: Events in order; timestamps must be non-decreasing.
+        """
+        if not events:
+            return
+        delay = self._delay()
+        if delay <= 0 and not self._pending:
+            self._write(group, stream, events)
+            return
+        with self._cond:
+            self._pending.append((time.monotonic() + max(0.0, delay), group, stream, events))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="local-aws-log-ingestion", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _write(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+        with self._lock:
+            backend = self._backend
+            log_group = backend.groups.get(group)
+            if log_group is None:
+                backend.create_log_group(group, {})
+                log_group = backend.groups[group]
+            if stream not in log_group.streams:
+                log_group.create_log_stream(stream)
+            log_group.put_log_events(
+                stream, [{"timestamp": ts, "message": message} for ts, message in events]
+            )
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and not self._pending:
+                    self._cond.wait()
+                if self._stopped and not self._pending:
+                    return
+                visible_at = self._pending[0][0]
+                wait = visible_at - time.monotonic()
+                if wait > 0 and not self._stopped:
+                    self._cond.wait(wait)
+                    continue
+                _, group, stream, events = self._pending.popleft()
+            self._write(group, stream, events)
+
+    def flush(self) -> None:
+        """Write every delayed event now."""
+        with self._cond:
+            pending = list(self._pending)
+            self._pending.clear()
+        for _, group, stream, events in pending:
+            self._write(group, stream, events)
+
+    def close(self) -> None:
+        """Stop the ingestion thread, dropping nothing: delayed events are written."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.flush()

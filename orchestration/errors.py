@@ -1,0 +1,87 @@
+"""Errors of the orchestration side: each says what happened, with the AWS request id, and what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dagster import Failure, MetadataValue
+
+
+class PipesKitError(Exception):
+    """Base of the kit's orchestration-side errors that are not Dagster step failures."""
+
+
+class PayloadTooLargeError(PipesKitError):
+    """The invoke payload (event + bootstrap) exceeds what Lambda accepts."""
+
+
+class InvokeThrottledError(PipesKitError):
+    """Lambda kept answering 429 TooManyRequestsException after every retry."""
+
+
+class LogsNotReadableError(PipesKitError):
+    """The invocation's log lines could not be read back in time."""
+
+
+class LambdaFunctionError(Failure):
+    """The function raised (or timed out, or crashed): Lambda answered with a ``FunctionError``.
+
+    Attributes:
+        function_name: the function invoked.
+        request_id: the invocation's AWS request id (find its logs with it).
+        error_type: the remote ``errorType`` (e.g. ``ValueError``, ``Sandbox.Timedout``).
+        error_message: the remote ``errorMessage``.
+        stack_trace: the remote stack trace lines.
+    """
+
+    def __init__(
+        self,
+        *,
+        function_name: str,
+        request_id: str,
+        function_error: str,
+        error_type: str,
+        error_message: str,
+        stack_trace: Sequence[str],
+        log_group_name: str | None = None,
+    ) -> None:
+        self.function_name = function_name
+        self.request_id = request_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.stack_trace = list(stack_trace)
+        where = f" Logs: {log_group_name}, request id {request_id}." if log_group_name else ""
+        super().__init__(
+            description=(
+                f"Lambda function {function_name} failed ({function_error}) with {error_type}: "
+                f"{error_message} [request id {request_id}].{where} Fix the handler or its input "
+                "and re-run; the remote stack trace is attached."
+            ),
+            metadata={
+                "function_name": MetadataValue.text(function_name),
+                "request_id": MetadataValue.text(request_id),
+                "error_type": MetadataValue.text(error_type),
+                "error_message": MetadataValue.text(error_message),
+                "stack_trace": MetadataValue.text("".join(self.stack_trace) or "(none)"),
+            },
+            allow_retries=True,
+        )
+
+
+class PipesSessionNotOpenedError(Failure):
+    """The function returned without ever opening Dagster Pipes (dagster#17868)."""
+
+    def __init__(self, *, function_name: str, request_id: str, hint: str) -> None:
+        self.function_name = function_name
+        self.request_id = request_id
+        super().__init__(
+            description=(
+                f"Lambda function {function_name} returned [request id {request_id}] but never "
+                f"opened Dagster Pipes, so nothing it did was reported. {hint}"
+            ),
+            metadata={
+                "function_name": MetadataValue.text(function_name),
+                "request_id": MetadataValue.text(request_id),
+            },
+            allow_retries=False,
+        )

@@ -1,0 +1,3 @@
+"""Shared pytest configuration: the local AWS fixtures live with the emulator."""
+
+pytest_plugins = ["local_aws.pytest_plugin"]

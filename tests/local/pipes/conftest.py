@@ -1,0 +1,196 @@
+"""Fixtures for Pipes sessions against the local AWS: the real pipes layer, real Dagster."""
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    PartitionsDefinition,
+    asset,
+    materialize,
+)
+
+from infra.constants import LAMBDAS_DIR
+from layers.build import build_layer
+from local_aws import LocalAWS
+from orchestration import LogsReaderSettings, PipesLambdaClient, RateBudget
+from orchestration.readers import LambdaMessageReader
+
+from ..conftest import make_zip, unique
+
+HANDLERS_DIR = Path(__file__).parent / "handlers"
+ENTRYPOINT = "pipeskit_lambda.entrypoint.handler"
+
+
+@pytest.fixture(scope="session")
+def pipes_layer_arn(local_aws: LocalAWS) -> str:
+    """The real pipes layer zip (built by layers.build), published to the local AWS."""
+    zip_bytes = build_layer().read_bytes()
+    return local_aws.client("lambda").publish_layer_version(
+        LayerName="pipes", Content={"ZipFile": zip_bytes}, CompatibleRuntimes=["python3.12"]
+    )["LayerVersionArn"]
+
+
+@pytest.fixture(scope="session")
+def pipes_function(local_aws: LocalAWS, pipes_layer_arn: str, role_arn: str) -> Callable[..., str]:
+    """Deploy a handler file with the pipes layer behind the kit's entrypoint; once per key."""
+    created: dict[tuple[Any, ...], str] = {}
+    lam = local_aws.client("lambda")
+
+    def _deploy(path: Path, user_handler: str, *, timeout: int = 30, entrypoint: bool = True) -> str:
+        key = (path, user_handler, timeout, entrypoint)
+        if key not in created:
+            files = {p.name: p.read_text() for p in ([path] if path.is_file() else sorted(path.glob("*.py")))}
+            name = unique(path.stem.replace("_", "-"))
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role_arn,
+                Handler=ENTRYPOINT if entrypoint else user_handler,
+                Code={"ZipFile": make_zip(files)},
+                Timeout=timeout,
+                MemorySize=256,
+                Layers=[pipes_layer_arn],
+                Environment={"Variables": {"PIPESKIT_HANDLER": user_handler}},
+            )
+            created[key] = name
+        return created[key]
+
+    return _deploy
+
+
+@pytest.fixture(scope="session")
+def handler_function(pipes_function: Callable[..., str]) -> Callable[..., str]:
+    """Deploy ``tests/local/pipes/handlers/<module>.py``."""
+
+    def _deploy(module: str, function: str = "handler", **kwargs: Any) -> str:
+        return pipes_function(HANDLERS_DIR / f"{module}.py", f"{module}.{function}", **kwargs)
+
+    return _deploy
+
+
+@pytest.fixture(scope="session")
+def example_function(pipes_function: Callable[..., str]) -> Callable[..., str]:
+    """Deploy one of ``lambdas/``' examples as the stack would."""
+
+    def _deploy(code_dir: str, user_handler: str, **kwargs: Any) -> str:
+        return pipes_function(LAMBDAS_DIR / code_dir, user_handler, **kwargs)
+
+    return _deploy
+
+
+class CallCounter:
+    """Counts AWS API calls made through the clients it is attached to."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-call", self._count)
+        return client
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+
+@pytest.fixture
+def make_client(local_aws: LocalAWS) -> Callable[..., tuple[PipesLambdaClient, CallCounter]]:
+    """A kit client bound to the local AWS, with fast log polling and an API call counter."""
+
+    def _make(reader: LambdaMessageReader | None = None, **logs_overrides: Any) -> tuple[PipesLambdaClient, CallCounter]:
+        counter = CallCounter()
+        settings = LogsReaderSettings(**{"ingestion_timeout_s": 15.0, "poll_interval_s": 0.05, **logs_overrides})
+        client = PipesLambdaClient(
+            client=counter.attach(local_aws.client("lambda", retries=0, read_timeout=120)),
+            message_reader=reader,
+            logs_client=counter.attach(local_aws.client("logs", retries=3)),
+            logs_settings=settings,
+            logs_budget=RateBudget(50),
+        )
+        return client, counter
+
+    return _make
+
+
+class Materialized:
+    """What one materialization produced: the Dagster result and the completed invocation."""
+
+    def __init__(self, result: ExecuteInProcessResult, captured: dict[str, Any], instance: DagsterInstance) -> None:
+        self.result = result
+        self.instance = instance
+        self.completed = captured.get("completed")
+        self.error = captured.get("error")
+
+    def materializations(self) -> list[Any]:
+        return self.result.get_asset_materialization_events()
+
+    def metadata(self) -> dict[str, Any]:
+        [event] = self.materializations()
+        return dict(event.materialization.metadata)
+
+    def check_results(self) -> dict[str, Any]:
+        return {
+            e.event_specific_data.check_name: e.event_specific_data  # type: ignore[union-attr]
+            for e in self.result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        }
+
+    def engine_events(self) -> list[str]:
+        """Messages of the run's engine events (e.g. a Pipes session closed with an exception)."""
+        return [
+            e.user_message
+            for e in self.instance.all_logs(self.result.run_id)
+            if e.is_dagster_event and e.dagster_event.event_type_value == "ENGINE_EVENT"
+        ]
+
+    def log_messages(self) -> list[tuple[int, str]]:
+        """(level, message) of every log record of the run, in order."""
+        return [(e.level, e.user_message) for e in self.instance.all_logs(self.result.run_id) if not e.is_dagster_event]
+
+
+def run_asset(
+    client: PipesLambdaClient,
+    function_name: str,
+    event: dict[str, Any],
+    *,
+    checks: Sequence[str] = (),
+    partitions_def: PartitionsDefinition | None = None,
+    partition_key: str | None = None,
+    extras: dict[str, Any] | None = None,
+) -> Materialized:
+    """Materialize one asset whose body runs ``function_name`` through ``client``."""
+    captured: dict[str, Any] = {}
+
+    @asset(
+        name="lambda_asset",
+        check_specs=[AssetCheckSpec(name, asset="lambda_asset") for name in checks],
+        partitions_def=partitions_def,
+    )
+    def lambda_asset(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        try:
+            completed = lambda_pipes.run(context=context, function_name=function_name, event=event, extras=extras)
+        except Exception as error:
+            captured["error"] = error
+            raise
+        captured["completed"] = completed
+        yield from completed.get_results()
+
+    instance = DagsterInstance.ephemeral()
+    result = materialize(
+        [lambda_asset],
+        resources={"lambda_pipes": client},
+        partition_key=partition_key,
+        raise_on_error=False,
+        instance=instance,
+    )
+    return Materialized(result, captured, instance)
+
+
+def decoded(payload: Any) -> Any:
+    return json.loads(payload.read()) if hasattr(payload, "read") else payload
