@@ -64,7 +64,11 @@ def sqs_record(message: Any, queue_arn: str) -> dict[str, Any]:
         attributes["MessageDeduplicationId"] = str(message.deduplication_id)
     message_attributes = {}
     for name, value in (message.message_attributes or {}).items():
-        entry: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
+        entry: dict[str, Any] = {
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value.get("DataType"),
+        }
         if value.get("StringValue") is not None:
             entry["stringValue"] = value["StringValue"]
         if value.get("BinaryValue") is not None:
@@ -154,7 +158,10 @@ class _MappingWorker:
                 with self._cond:
                     self._in_flight += 1
                 threading.Thread(
-                    target=self._deliver, args=(batch,), name=f"local-aws-esm-batch-{self.uuid[:8]}", daemon=True
+                    target=self._deliver,
+                    args=(batch,),
+                    name=f"local-aws-esm-batch-{self.uuid[:8]}",
+                    daemon=True,
                 ).start()
             except Exception:
                 logger.exception("event source mapping %s: poll failed", self.uuid)

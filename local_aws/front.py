@@ -70,7 +70,9 @@ class FrontApp:
             return self._error(start_response, error, json_protocol=not path.startswith("/20"))
         except Exception as exc:  # a bug of ours: answer like an AWS service error
             logger.exception("local AWS failed to serve %s %s", method, path)
-            error = AWSServiceError("ServiceException", f"{type(exc).__name__}: {exc}", 500, error_type="Service")
+            error = AWSServiceError(
+                "ServiceException", f"{type(exc).__name__}: {exc}", 500, error_type="Service"
+            )
             return self._error(start_response, error, json_protocol=not path.startswith("/20"))
         response = self._moto(environ, start_response)
         if method == "DELETE" and FUNCTION_PATH.match(path):
@@ -82,7 +84,9 @@ class FrontApp:
         account, region, function_name, _ = self._runtime._locate(name)
         self._runtime.pool.invalidate(f"arn:aws:lambda:{region}:{account}:function:{function_name}")
 
-    def _invoke(self, environ: dict[str, Any], start_response: Callable[..., Any], name: str) -> Iterable[bytes]:
+    def _invoke(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], name: str
+    ) -> Iterable[bytes]:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         qualifier = (query.get("Qualifier") or [None])[0]
         invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
@@ -129,7 +133,9 @@ class FrontApp:
         return [result.payload]
 
     @staticmethod
-    def _error(start_response: Callable[..., Any], error: AWSServiceError, json_protocol: bool) -> Iterable[bytes]:
+    def _error(
+        start_response: Callable[..., Any], error: AWSServiceError, json_protocol: bool
+    ) -> Iterable[bytes]:
         if json_protocol:  # awsJson (CloudWatch Logs)
             body = {"__type": error.code, "message": error.message}
             content_type = "application/x-amz-json-1.1"

@@ -65,6 +65,7 @@ def apply() -> None:
         _patch_event_invoke_config_put()
         _patch_sqs_event_source_delivery()
         _patch_internal_invoke()
+        _patch_change_set_outputs()
         _applied = True
 
 
@@ -80,7 +81,9 @@ def _patch_cloudformation_layers() -> None:
     original_update = fn_cls.update_from_cloudformation_json.__func__
 
     @functools.wraps(original_create)
-    def create(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
         properties = cloudformation_json.get("Properties", {})
         fn = original_create(cls, resource_name, cloudformation_json, *args, **kwargs)
         if properties.get("Layers"):
@@ -89,11 +92,20 @@ def _patch_cloudformation_layers() -> None:
         return fn
 
     @functools.wraps(original_update)
-    def update(cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
         properties = dict(cloudformation_json.get("Properties", {}))
         layers = _layer_arns(properties.pop("Layers", None))
         cloudformation_json = dict(cloudformation_json, Properties=properties)
-        fn = original_update(cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs)
+        fn = original_update(
+            cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs
+        )
         fn.layers = fn._get_layers_data(layers)
         fn.dead_letter_config = properties.get("DeadLetterConfig") or None
         fn.logging_config = properties.get("LoggingConfig") or None
@@ -107,7 +119,8 @@ def _patch_layer_version_ref() -> None:
     # Why: CloudFormation's Ref of an AWS::Lambda::LayerVersion is its ARN. moto's
     # LayerVersion has no physical_resource_id, so Ref yields the Python object and
     # Outputs/Layers references break. Expose the ARN.
-    lambda_models.LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
+    layer_cls: Any = lambda_models.LayerVersion
+    layer_cls.physical_resource_id = property(lambda self: self.arn)
 
 
 def _patch_function_extra_config() -> None:
@@ -155,13 +168,17 @@ def _patch_event_invoke_config_put() -> None:
     # moto appends, and its Get returns the first (stale) entry.
     backend_cls = lambda_models.LambdaBackend
 
-    def put_function_event_invoke_config(self: Any, function_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    def put_function_event_invoke_config(
+        self: Any, function_name: str, config: dict[str, Any]
+    ) -> dict[str, Any]:
         fn = self.get_function(function_name)
         event_config = lambda_models.EventInvokeConfig(fn.function_arn, fn.last_modified, config)
         fn.event_invoke_config = [event_config]
         return event_config.response()
 
-    backend_cls.put_function_event_invoke_config = put_function_event_invoke_config  # type: ignore[method-assign]
+    backend_cls.put_function_event_invoke_config = (  # type: ignore[method-assign]
+        put_function_event_invoke_config
+    )
 
 
 class _NoDelivery(dict):  # type: ignore[type-arg]
@@ -197,8 +214,36 @@ def _patch_internal_invoke() -> None:
         if invoker is None:
             logger.warning("no local runtime bound: dropping delivery to %s", self.function_name)
             return b""
-        payload = body if isinstance(body, (bytes, bytearray)) else json.dumps(body) if not isinstance(body, str) else body
-        invoker(self.function_arn, payload.encode() if isinstance(payload, str) else bytes(payload))
+        if isinstance(body, (bytes, bytearray)):
+            payload = bytes(body)
+        else:
+            payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+        invoker(self.function_arn, payload)
         return b""
 
     fn_cls.invoke = invoke  # type: ignore[method-assign]
+
+
+def _patch_change_set_outputs() -> None:
+    """Stacks deployed through a change set (what ``cdk deploy`` does) must report their Outputs.
+
+    moto builds a stack's output map when the stack is created, from the template it has then;
+    for a CREATE change set that is still empty, and executing the change set swaps the template
+    without rebuilding the map, so ``DescribeStacks`` shows no Outputs and ``cdk deploy
+    --outputs-file`` writes ``{}``. Rebuild the map after the change set is applied.
+    """
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        change_set = self.change_sets.get(change_set_name) or next(
+            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
+        )
+        if change_set is not None:
+            stack = self.stacks[change_set.stack_id]
+            stack._parse_template()
+            stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]

@@ -50,6 +50,7 @@ def daily_orders_summary(
 
 @multi_asset(
     specs=[AssetSpec("orders_emea_summary"), AssetSpec("orders_apac_summary")],
+    check_specs=[AssetCheckSpec("amounts_are_positive", asset="orders_emea_summary")],
     group_name="lambda_demo",
 )
 def regional_summaries(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient) -> Iterator[object]:
@@ -57,7 +58,7 @@ def regional_summaries(context: AssetExecutionContext, lambda_pipes: PipesLambda
     yield from lambda_pipes.run(
         context=context,
         function_name=function_name("dataset-summary"),
-        event={"rows": 500, "day": "2026-11-01"},
+        event={"rows": 500, "day": "2026-11-01", "check_asset": "orders_emea_summary"},
     ).get_results()
 
 
@@ -69,10 +70,9 @@ def docs_style_metric(context: AssetExecutionContext, lambda_pipes_logs: PipesLa
     ).get_materialize_result()
 
 
-defs = Definitions(
-    assets=[daily_orders_summary, regional_summaries, docs_style_metric],
-    resources={
-        "lambda_pipes": PipesLambdaClient(),
-        "lambda_pipes_logs": PipesLambdaClient(message_reader=CloudWatchLogsMessageReader()),
-    },
-)
+RESOURCES = {
+    "lambda_pipes": PipesLambdaClient(),
+    "lambda_pipes_logs": PipesLambdaClient(message_reader=CloudWatchLogsMessageReader()),
+}
+
+defs = Definitions(assets=[daily_orders_summary, regional_summaries, docs_style_metric], resources=RESOURCES)

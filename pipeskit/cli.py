@@ -62,8 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="the main job: deploy the kit to the local AWS and materialize the demo assets",
-        description="Run the kit's demo and print a readable summary.",
+        description="Start the local AWS, `cdk deploy` the kit's stack to it with the pinned CDK CLI, "
+        "materialize the demo assets with Dagster (functions really run), print a summary, stop.",
     )
+    demo.add_argument("--port", type=int, default=4566,
+                      help="port of the local AWS (default 4566; 0 picks a free one)")
     demo.add_argument("--cdk", help="CDK CLI to run (default: the repo's pinned node_modules/.bin/cdk)")
     demo.set_defaults(handler=_demo)
     return parser

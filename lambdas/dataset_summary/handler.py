@@ -81,7 +81,8 @@ def handler(event: dict[str, Any], context: LambdaContext, pipes: PipesContext |
     pipes.log.info(f"summarized {summary['rows']} orders for {day}")
     for asset_key in pipes.asset_keys:
         report(pipes, asset_key, day, summary)
-    check_key = pipes.asset_keys[0]
+    # With several assets in scope, the event names the one the check belongs to.
+    check_key = event.get("check_asset") or pipes.asset_key
     pipes.report_asset_check(
         asset_key=check_key,
         check_name="amounts_are_positive",

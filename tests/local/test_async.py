@@ -59,7 +59,11 @@ def test_failures_are_retried_then_sent_to_on_failure_destination(lam, deploy, s
     assert record["requestContext"]["requestId"] == response["ResponseMetadata"]["RequestId"]
     assert record["requestContext"]["functionArn"].endswith(f"function:{name}:$LATEST")
     assert record["requestPayload"] == {"k": "v"}
-    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
     assert record["responsePayload"]["errorMessage"] == "always fails"
     assert record["responsePayload"]["errorType"] == "RuntimeError"
     assert _attempts(logs, name) == 2

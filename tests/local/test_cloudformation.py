@@ -52,17 +52,19 @@ def test_cloudformation_function_gets_its_layers(local_aws, lam, role_arn):
         Bucket=bucket,
         Key="function.zip",
         Body=make_zip(
-            {"app.py": "import cfn_layer_module\ndef handler(event, context):\n    return cfn_layer_module.GREETING\n"}
+            {
+                "app.py": "import cfn_layer_module\n"
+                "def handler(event, context):\n    return cfn_layer_module.GREETING\n"
+            }
         ),
     )
     stack = unique("stack")
     cfn.create_stack(StackName=stack, TemplateBody=_template(bucket, role_arn))
-    description = wait_until(
-        lambda: next(
-            (s for s in cfn.describe_stacks(StackName=stack)["Stacks"] if s["StackStatus"] == "CREATE_COMPLETE"),
-            None,
-        )
-    )
+    def created():
+        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+        return next((s for s in stacks if s["StackStatus"] == "CREATE_COMPLETE"), None)
+
+    description = wait_until(created)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
     function_name, layer_arn = outputs["FunctionName"], outputs["LayerArn"]
     assert layer_arn.startswith("arn:aws:lambda:us-east-1:123456789012:layer:")

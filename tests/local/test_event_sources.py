@@ -20,7 +20,8 @@ RECORDER = (
 
 
 def _queue(sqs, **attributes):
-    url = sqs.create_queue(QueueName=unique("esm"), Attributes={k: str(v) for k, v in attributes.items()})["QueueUrl"]
+    attributes = {k: str(v) for k, v in attributes.items()}
+    url = sqs.create_queue(QueueName=unique("esm"), Attributes=attributes)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return url, arn
 

@@ -13,7 +13,9 @@ from tests.local.conftest import unique, wait_until
 
 def test_settings_defaults_and_env_overrides():
     defaults = LocalAWSSettings()
-    assert (defaults.logs_read_tps, defaults.log_ingestion_delay_s, defaults.invoke_throttle_rate) == (0, 0, 0)
+    assert defaults.logs_read_tps == 0
+    assert defaults.log_ingestion_delay_s == 0
+    assert defaults.invoke_throttle_rate == 0
     settings = LocalAWSSettings.from_env(
         {
             "PIPESKIT_LOCAL_LOGS_READ_TPS": "5",

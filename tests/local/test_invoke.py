@@ -53,7 +53,8 @@ def test_environment_variables_and_context(lam, deploy, local_aws):
         "        'AWS_ENDPOINT_URL', 'MY_SETTING']\n"
         "def handler(event, context):\n"
         "    return {'env': {k: os.environ.get(k) for k in KEYS},\n"
-        "            'ctx': {'aws_request_id': context.aws_request_id, 'function_name': context.function_name,\n"
+        "            'ctx': {'aws_request_id': context.aws_request_id,\n"
+        "                    'function_name': context.function_name,\n"
         "                    'function_version': context.function_version,\n"
         "                    'invoked_function_arn': context.invoked_function_arn,\n"
         "                    'memory_limit_in_mb': context.memory_limit_in_mb,\n"
@@ -261,7 +262,9 @@ def test_environments_are_invalidated_on_code_and_config_change(lam, deploy):
 
 
 def test_reserved_concurrency_is_enforced(lam, deploy, local_aws):
-    name = deploy("import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 'ok'\n")
+    name = deploy(
+        "import time\ndef handler(event, context):\n    time.sleep(event.get('s', 0))\n    return 'ok'\n"
+    )
     lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     with pytest.raises(lam.exceptions.TooManyRequestsException) as raised:
         lam.invoke(FunctionName=name)
