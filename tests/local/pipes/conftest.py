@@ -1,6 +1,5 @@
 """Fixtures for Pipes sessions against the local AWS: the real pipes layer, real Dagster."""
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,49 +16,33 @@ from dagster import (
 )
 
 from infra.constants import LAMBDAS_DIR
-from layers.build import build_layer
 from local_aws import LocalAWS
+from local_aws.testing import ApiCallCounter, deploy_pipes_function, publish_pipes_layer
 from orchestration import LogsReaderSettings, PipesLambdaClient, RateBudget
 from orchestration.readers import LambdaMessageReader
 
-from ..conftest import make_zip, unique
-
 HANDLERS_DIR = Path(__file__).parent / "handlers"
-ENTRYPOINT = "pipeskit_lambda.entrypoint.handler"
 
 
 @pytest.fixture(scope="session")
 def pipes_layer_arn(local_aws: LocalAWS) -> str:
     """The real pipes layer zip (built by layers.build), published to the local AWS."""
-    zip_bytes = build_layer().read_bytes()
-    return local_aws.client("lambda").publish_layer_version(
-        LayerName="pipes", Content={"ZipFile": zip_bytes}, CompatibleRuntimes=["python3.12"]
-    )["LayerVersionArn"]
+    return publish_pipes_layer(local_aws.client("lambda"))
 
 
 @pytest.fixture(scope="session")
 def pipes_function(local_aws: LocalAWS, pipes_layer_arn: str, role_arn: str) -> Callable[..., str]:
-    """Deploy a handler file with the pipes layer behind the kit's entrypoint; once per key."""
+    """Deploy a handler file or directory with the pipes layer, as the stack does; once per key."""
     created: dict[tuple[Any, ...], str] = {}
     lam = local_aws.client("lambda")
 
     def _deploy(path: Path, user_handler: str, *, timeout: int = 30, entrypoint: bool = True) -> str:
         key = (path, user_handler, timeout, entrypoint)
         if key not in created:
-            files = {p.name: p.read_text() for p in ([path] if path.is_file() else sorted(path.glob("*.py")))}
-            name = unique(path.stem.replace("_", "-"))
-            lam.create_function(
-                FunctionName=name,
-                Runtime="python3.12",
-                Role=role_arn,
-                Handler=ENTRYPOINT if entrypoint else user_handler,
-                Code={"ZipFile": make_zip(files)},
-                Timeout=timeout,
-                MemorySize=256,
-                Layers=[pipes_layer_arn],
-                Environment={"Variables": {"PIPESKIT_HANDLER": user_handler}},
-            )
-            created[key] = name
+            created[key] = deploy_pipes_function(
+                lam, code=path, user_handler=user_handler, layer_arn=pipes_layer_arn,
+                role_arn=role_arn, timeout_s=timeout, entrypoint=entrypoint,
+            )  # fmt: skip
         return created[key]
 
     return _deploy
@@ -85,26 +68,12 @@ def example_function(pipes_function: Callable[..., str]) -> Callable[..., str]:
     return _deploy
 
 
-class CallCounter:
-    """Counts AWS API calls made through the clients it is attached to."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def attach(self, client: Any) -> Any:
-        client.meta.events.register("before-call", self._count)
-        return client
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls.append(model.name)
-
-
 @pytest.fixture
-def make_client(local_aws: LocalAWS) -> Callable[..., tuple[PipesLambdaClient, CallCounter]]:
+def make_client(local_aws: LocalAWS) -> Callable[..., tuple[PipesLambdaClient, ApiCallCounter]]:
     """A kit client bound to the local AWS, with fast log polling and an API call counter."""
 
-    def _make(reader: LambdaMessageReader | None = None, **logs_overrides: Any) -> tuple[PipesLambdaClient, CallCounter]:
-        counter = CallCounter()
+    def _make(reader: LambdaMessageReader | None = None, **logs_overrides: Any) -> tuple[PipesLambdaClient, ApiCallCounter]:
+        counter = ApiCallCounter()
         settings = LogsReaderSettings(**{"ingestion_timeout_s": 15.0, "poll_interval_s": 0.05, **logs_overrides})
         client = PipesLambdaClient(
             client=counter.attach(local_aws.client("lambda", retries=0, read_timeout=120)),
@@ -190,7 +159,3 @@ def run_asset(
         instance=instance,
     )
     return Materialized(result, captured, instance)
-
-
-def decoded(payload: Any) -> Any:
-    return json.loads(payload.read()) if hasattr(payload, "read") else payload
