@@ -149,7 +149,7 @@ def print_summary(report: DemoReport) -> None:
     print("\nWhere the logs are (CloudWatch Logs on the local AWS):")
     for name in functions or ["pipeskit-dev-dataset-summary", "pipeskit-dev-docs-style"]:
         print(f"  /aws/lambda/{name}")
-    print(f"  read them: AWS_ENDPOINT_URL={report.endpoint} aws logs tail /aws/lambda/<function>")
+    print("  (this local AWS stops with the demo; `pipeskit local` keeps one up to deploy to and browse)")
     print("\nTimings:")
     for name, seconds in report.timings.items():
         print(f"  {name:<52} {seconds:6.1f} s")
