@@ -80,7 +80,7 @@ def default_lambda_client(settings: LambdaClientSettings) -> Any:
 def default_logs_client(settings: LogsReaderSettings) -> Any:
     """A boto3 CloudWatch Logs client that backs off on ``ThrottlingException``."""
     return boto3.client(
-        "logs", config=Config(retries={"mode": "standard", "max_attempts": settings.throttle_max_attempts})
+        "logs", config=Config(retries={"mode": "standard", "max_attempts": settings.logs_max_attempts})
     )
 
 

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 ENV_PREFIX = "PIPESKIT_"
 
 
-def _from_env(cls: Any, **overrides: Any) -> Any:
-    values: dict[str, Any] = {}
-    for f in fields(cls):
-        raw = os.environ.get(ENV_PREFIX + f.name.upper())
-        if raw is not None:
-            values[f.name] = type(f.default)(raw) if not isinstance(f.default, bool) else raw.lower() in (
-                "1", "true", "yes")  # fmt: skip
-    values.update(overrides)
-    return cls(**values)
+class EnvSettings:
+    """Mixin for settings dataclasses: each field ``name`` reads ``PIPESKIT_<NAME>``."""
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """Defaults, then ``PIPESKIT_<NAME>`` environment variables, then ``overrides``."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            raw = os.environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = type(f.default)(raw)
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
-class LambdaClientSettings:
+class LambdaClientSettings(EnvSettings):
     """How `PipesLambdaClient` talks to Lambda.
 
     Attributes:
@@ -41,14 +45,9 @@ class LambdaClientSettings:
     throttle_base_delay_s: float = 0.2
     throttle_max_delay_s: float = 20.0
 
-    @classmethod
-    def from_env(cls, **overrides: Any) -> LambdaClientSettings:
-        """Defaults, then ``PIPESKIT_<NAME>`` environment variables, then ``overrides``."""
-        return _from_env(cls, **overrides)
-
 
 @dataclass(frozen=True)
-class LogsReaderSettings:
+class LogsReaderSettings(EnvSettings):
     """How the CloudWatch Logs reader reads an invocation's lines back.
 
     Attributes:
@@ -58,7 +57,7 @@ class LogsReaderSettings:
         ingestion_timeout_s: how long to wait for late log lines (a stream that does not exist yet,
             or an ``END`` line that has not arrived) before failing.
         poll_interval_s: pause between reads once caught up with the stream.
-        throttle_max_attempts: attempts per call when CloudWatch answers ThrottlingException
+        logs_max_attempts: attempts per call when CloudWatch answers ThrottlingException
             (botocore's standard retry mode backs off between them).
         forward_batch_bytes: ordinary log lines are forwarded to Dagster's log in batches this big.
     """
@@ -66,12 +65,5 @@ class LogsReaderSettings:
     logs_read_tps: float = 4.0
     ingestion_timeout_s: float = 60.0
     poll_interval_s: float = 0.5
-    throttle_max_attempts: int = 10
+    logs_max_attempts: int = 10
     forward_batch_bytes: int = 64_000
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> LogsReaderSettings:
-        """Defaults, then ``PIPESKIT_<NAME>`` environment variables, then ``overrides``."""
-        return _from_env(cls, **overrides)
-
-

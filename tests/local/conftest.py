@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
-import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from local_aws import LocalAWS
-
-
-def make_zip(files: dict[str, str]) -> bytes:
-    """A zip archive holding ``files`` (name -> source)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in files.items():
-            archive.writestr(name, source)
-    return buffer.getvalue()
+from local_aws.testing import zip_files as make_zip
 
 
 def unique(prefix: str) -> str:

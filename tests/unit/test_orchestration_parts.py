@@ -107,3 +107,13 @@ def test_default_lambda_client_never_cuts_or_repeats_an_invoke(monkeypatch: pyte
     assert config.read_timeout == 960.0
     assert config.retries["total_max_attempts"] == 1
     assert config.max_pool_connections == 64
+
+
+def test_demo_definitions_load_as_a_code_location() -> None:
+    from dagster import Definitions
+
+    from orchestration.definitions import defs
+
+    Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"daily_orders_summary", "orders_emea_summary", "orders_apac_summary", "docs_style_metric"}
