@@ -135,6 +135,21 @@ class InvocationResult:
     duration_ms: float = 0.0
     executed_version: str = "$LATEST"
 
+    @classmethod
+    def unhandled(
+        cls, request_id: str, error: dict[str, Any], log_tail: str, executed_version: str, duration_ms: float = 0.0
+    ) -> InvocationResult:
+        """A failed invocation: Lambda answers with the error document and ``Unhandled``."""
+        return cls(
+            request_id=request_id,
+            payload=json.dumps(error).encode(),
+            function_error="Unhandled",
+            error=error,
+            log_tail=log_tail,
+            duration_ms=duration_ms,
+            executed_version=executed_version,
+        )
+
 
 class CodeStore:
     """Extracts function and layer zips once per content hash."""
@@ -369,15 +384,7 @@ class ExecutionEnvironment:
         self.last_used = time.monotonic()
         if "error" in response:
             error = response["error"]
-            return InvocationResult(
-                request_id=request_id,
-                payload=json.dumps(error).encode(),
-                function_error="Unhandled",
-                error=error,
-                log_tail=tail,
-                duration_ms=duration,
-                executed_version=version,
-            )
+            return InvocationResult.unhandled(request_id, error, tail, version, duration)
         return InvocationResult(
             request_id=request_id,
             payload=response["payload"].encode(),

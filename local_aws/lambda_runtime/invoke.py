@@ -226,28 +226,14 @@ class LambdaRuntime:
         except EnvironmentBroken as broken:  # the init phase crashed or timed out
             error = dict(broken.error)
             error["errorMessage"] = error["errorMessage"].replace("{request_id}", request_id)
-            return InvocationResult(
-                request_id=request_id,
-                payload=json.dumps(error).encode(),
-                function_error="Unhandled",
-                error=error,
-                log_tail="\n".join(broken.log_lines),
-                executed_version=spec.version,
-            )
+            return InvocationResult.unhandled(request_id, error, "\n".join(broken.log_lines), spec.version)
         try:
             result = env.invoke(request_id, payload, invoked_arn, client_context)
         except EnvironmentBroken as broken:
             self.pool.discard(env)
             error = dict(broken.error)
             tail = error.pop("_log_tail", "")
-            return InvocationResult(
-                request_id=request_id,
-                payload=json.dumps(error).encode(),
-                function_error="Unhandled",
-                error=error,
-                log_tail=tail,
-                executed_version=spec.version,
-            )
+            return InvocationResult.unhandled(request_id, error, tail, spec.version)
         except BaseException:
             self.pool.discard(env)
             raise
