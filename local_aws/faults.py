@@ -61,6 +61,10 @@ class FaultInjector:
         self._rng = rng or random.Random()
         self._logs_reads = RateLimiter(lambda: self._settings().logs_read_tps)
 
+    def seed(self, value: int) -> None:
+        """Make the random faults (invoke throttling) repeat the same sequence, for tests."""
+        self._rng.seed(value)
+
     def check_logs_request(self, operation: str) -> None:
         """Raise ``ThrottlingException`` if a logs read is over ``logs_read_tps``.
 

