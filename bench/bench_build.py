@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from infra.constants import REPO_ROOT
 from layers.build import LayerBuildSettings, build_layer
+from pipeskit.demo import resolve_cdk, run_cdk
 
 
 def main() -> None:
@@ -18,13 +17,8 @@ def main() -> None:
         path = build_layer(LayerBuildSettings(build_dir=Path(tmp)), force=True)
         build_s = time.perf_counter() - started
         size = path.stat().st_size
-    started = time.perf_counter()
-    subprocess.run(
-        ["cdk", "synth", "--quiet", "--output", str(Path(tempfile.mkdtemp()) / "cdk.out")],
-        cwd=REPO_ROOT, check=True, capture_output=True,
-        env={**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"},
-    )  # fmt: skip
-    synth_s = time.perf_counter() - started
+        env = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+        synth_s = run_cdk(resolve_cdk(None), ["synth", "--quiet", "--output", str(Path(tmp) / "cdk.out")], env)
     print(f"{'figure':<28}{'value':>14}")
     print(f"{'pipes layer zip':<28}{size:>10} bytes")
     print(f"{'layer build (no cache)':<28}{build_s:>12.2f} s")

@@ -25,7 +25,6 @@ class RateBudget:
         self._tokens = self.burst
         self._updated = time.monotonic()
         self._lock = threading.Lock()
-        self.acquired = 0
 
     def acquire(self) -> float:
         """Take one token, sleeping until one is available; returns the seconds waited."""
@@ -35,7 +34,6 @@ class RateBudget:
             self._updated = now
             self._tokens -= 1
             wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-            self.acquired += 1
         if wait:
             time.sleep(wait)
         return wait

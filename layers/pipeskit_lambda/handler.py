@@ -33,6 +33,11 @@ F = TypeVar("F", bound=PipesAwareHandler)
 # Set while an invocation is being run, so a `pipes_handler` under the kit's entrypoint does not
 # finish the invocation a second time.
 _running: contextvars.ContextVar[bool] = contextvars.ContextVar("pipeskit_running", default=False)
+# The writer `run_invocation` chose for the current invocation, so `open_pipes` need not decode the
+# bootstrap's message params again.
+_writer: contextvars.ContextVar[LambdaMessageWriter | None] = contextvars.ContextVar(
+    "pipeskit_writer", default=None
+)
 
 
 def is_pipes_event(event: Any) -> bool:
@@ -70,7 +75,11 @@ def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
         writer = writer_for(params)
         if writer is None:
             return handler(event, context)
-        return _run_with_writer(handler, writer, params, event, context)
+        writer_token = _writer.set(writer)
+        try:
+            return _run_with_writer(handler, writer, params, event, context)
+        finally:
+            _writer.reset(writer_token)
     finally:
         _running.reset(token)
         reset_pipes_singleton()
@@ -84,10 +93,9 @@ def _run_with_writer(
     with logger.append_context_keys(function_request_id=request_id, pipes_channel=writer.channel):
         try:
             result = handler(event, context)
-        except BaseException as error:
+        except BaseException:
             logger.exception("handler failed; Pipes session closed with the exception")
             writer.on_error(params)
-            del error
             raise
         envelope = writer.finish(params, result, context)
         logger.info(
@@ -112,7 +120,7 @@ def open_pipes(event: dict[str, Any], writer: LambdaMessageWriter | None = None)
         An open ``PipesContext``, also installed as ``PipesContext.get()`` for this invocation.
     """
     loader = PipesMappingParamsLoader(event)
-    writer = writer or writer_for(loader.load_messages_params())
+    writer = writer or _writer.get() or writer_for(loader.load_messages_params())
     if writer is None:
         raise ValueError(
             "the Pipes bootstrap does not name a pipes-lambda-kit channel; open the session with "

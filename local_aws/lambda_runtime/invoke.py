@@ -273,23 +273,18 @@ class LambdaRuntime:
         spec = self.resolve(name_or_arn, qualifier)
         request_id = str(uuid.uuid4())
         invoked_arn = _invoked_arn(spec, name_or_arn, qualifier)
-        self._async.submit(self._run_async, name_or_arn, qualifier, payload, request_id, invoked_arn)
+        self._async.submit(self._run_async_logged, name_or_arn, qualifier, payload, request_id, invoked_arn)
         return request_id, spec
 
-    def _run_async(
-        self,
-        name_or_arn: str,
-        qualifier: str | None,
-        payload: bytes,
-        request_id: str,
-        invoked_arn: str,
+    def _run_async_logged(
+        self, name_or_arn: str, qualifier: str | None, payload: bytes, request_id: str, invoked_arn: str
     ) -> None:
         try:
-            self._run_async_inner(name_or_arn, qualifier, payload, request_id, invoked_arn)
+            self._run_async(name_or_arn, qualifier, payload, request_id, invoked_arn)
         except Exception:  # never lose an error silently in a background thread
             logger.exception("asynchronous invocation %s failed", request_id)
 
-    def _run_async_inner(
+    def _run_async(
         self,
         name_or_arn: str,
         qualifier: str | None,

@@ -11,7 +11,8 @@ import json
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dagster import DagsterLogManager, PipesMessageReader
@@ -45,19 +46,14 @@ class LambdaInvocation:
     executed_version: str | None = None
     log_result: str | None = None
     started_ms: int = 0
-    _decoded: Any = field(default=None, repr=False)
-    _decoded_done: bool = field(default=False, repr=False)
 
-    @property
+    @cached_property
     def decoded(self) -> Any:
         """The payload parsed as JSON (None if empty or not JSON)."""
-        if not self._decoded_done:
-            try:
-                self._decoded = json.loads(self.payload) if self.payload else None
-            except ValueError:
-                self._decoded = None
-            self._decoded_done = True
-        return self._decoded
+        try:
+            return json.loads(self.payload) if self.payload else None
+        except ValueError:
+            return None
 
     @property
     def envelope(self) -> Mapping[str, Any] | None:

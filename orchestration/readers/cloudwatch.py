@@ -37,7 +37,8 @@ def function_base_name(function_name: str) -> str:
 
 
 def _platform_record(line: str) -> tuple[str, str] | None:
-    if not line.startswith('{"time"') and '"platform.' not in line[:80]:
+    # Runs on every line of the invocation: only lines naming a platform event are parsed.
+    if not line.startswith("{") or '"platform.' not in line:
         return None
     try:
         record = json.loads(line)

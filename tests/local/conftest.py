@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -12,6 +13,15 @@ import pytest
 
 from local_aws import LocalAWS
 from local_aws.testing import zip_files as make_zip
+
+
+def assert_report_line(line: str, request_id: str, memory_mb: int = 128) -> None:
+    """``line`` is Lambda's REPORT line for ``request_id``."""
+    assert re.fullmatch(
+        rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
+        rf"Memory Size: {memory_mb} MB\tMax Memory Used: \d+ MB",
+        line,
+    ), line
 
 
 def unique(prefix: str) -> str:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.local.conftest import log_messages, make_zip, payload_of, unique, wait_until
+from tests.local.conftest import assert_report_line, log_messages, make_zip, payload_of, unique, wait_until
 
 COUNTER = """
 import os
@@ -164,11 +164,7 @@ def test_log_tail_is_last_4kb_with_start_end_report(lam, deploy):
     assert lines[0] == f"START RequestId: {request_id} Version: $LATEST"
     assert lines[1] == "first line"
     assert lines[2] == f"END RequestId: {request_id}"
-    assert re.fullmatch(
-        rf"REPORT RequestId: {request_id}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\t"
-        r"Memory Size: 128 MB\tMax Memory Used: \d+ MB",
-        lines[3],
-    )
+    assert_report_line(lines[3], request_id)
     name = deploy("def handler(event, context):\n    for i in range(500):\n        print('line', i)\n")
     response = lam.invoke(FunctionName=name, LogType="Tail")
     raw = base64.b64decode(response["LogResult"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.local.conftest import unique
+from tests.local.conftest import assert_report_line, unique
 
 
 def test_invocation_logs_are_framed_and_ordered(lam, deploy, logs):
@@ -39,11 +39,7 @@ def test_invocation_logs_are_framed_and_ordered(lam, deploy, logs):
         assert re.fullmatch(rf"\[WARNING\]\t\S+Z\t{request_id}\tvia logging", block[3])
         assert block[4] == "no newline at end"
         assert block[5] == f"END RequestId: {request_id}"
-        assert re.fullmatch(
-            rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
-            r"Memory Size: 128 MB\tMax Memory Used: \d+ MB",
-            block[6],
-        )
+        assert_report_line(block[6], request_id)
     filtered = logs.filter_log_events(logGroupName=group, filterPattern="stderr")["events"]
     assert [e["message"] for e in filtered] == ["to stderr 0", "to stderr 1"]
 
