@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from layers.build import LayerBuildSettings, build_layer
-from pipeskit.demo import resolve_cdk, run_cdk
+from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
+from pipeskit.cdk.layer_build import LayerBuildSettings, build_layer
+from pipeskit.cdk_cli import CdkCli
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        path = build_layer(LayerBuildSettings(build_dir=Path(tmp)), force=True)
-        build_s = time.perf_counter() - started
-        size = path.stat().st_size
-        env = {**os.environ, "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
-        synth_s = run_cdk(resolve_cdk(None), ["synth", "--quiet", "--output", str(Path(tmp) / "cdk.out")], env)
-    print(f"{'figure':<28}{'value':>14}")
-    print(f"{'pipes layer zip':<28}{size:>10} bytes")
-    print(f"{'layer build (no cache)':<28}{build_s:>12.2f} s")
-    print(f"{'cdk synth (pinned CLI)':<28}{synth_s:>12.2f} s")
+        rows = []
+        for label, requirements in (("library layer", None), ("reference layer", LAYER_REQUIREMENTS)):
+            started = time.perf_counter()
+            settings = LayerBuildSettings(layer_build_dir=Path(tmp), layer_requirements=requirements)
+            path = build_layer(settings, force=True)
+            rows.append((label, path.stat().st_size, time.perf_counter() - started))
+        synth_s = CdkCli(PROJECT_DIR).synth(Path(tmp) / "cdk.out")
+    print(f"{'figure':<36}{'value':>16}")
+    for label, size, seconds in rows:
+        print(f"{label + ' zip':<36}{size:>10,} bytes")
+        print(f"{label + ' build (no cache)':<36}{seconds:>14.2f} s")
+    print(f"{'cdk synth (pinned CLI)':<36}{synth_s:>14.2f} s")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,29 @@
-"""`cdk bootstrap` and `cdk deploy` of the kit's stack against the local AWS (target: deploy ≤ 60 s)."""
+"""`cdk bootstrap` and `cdk deploy` of the reference stack against the local AWS (target: deploy ≤ 60 s)."""
 
 from __future__ import annotations
 
 import logging
-import os
+import tempfile
 import warnings
+from pathlib import Path
 
-from local_aws import LocalAWS
-from pipeskit.demo import DemoReport, deploy, resolve_cdk
+from infra.constants import PROJECT_DIR
+from pipeskit.cdk_cli import CdkCli
+from pipeskit.local import LocalAWS
 
 
 def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("moto").setLevel(logging.ERROR)
-    with LocalAWS(port=0, quiet=True) as aws:
-        report = DemoReport(endpoint=aws.endpoint_url)
-        env = {**os.environ, **aws.env(), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
-        deploy(report, resolve_cdk(None), env, aws.settings.account_id, aws.settings.region)
+    cli = CdkCli(PROJECT_DIR)
+    with LocalAWS(port=0, quiet=True) as aws, tempfile.TemporaryDirectory() as tmp:
+        env = aws.env()
+        timings = {
+            "cdk bootstrap": cli.bootstrap(aws.settings.account_id, aws.settings.region, env),
+            "cdk deploy": cli.deploy(Path(tmp) / "outputs.json", env)[0],
+        }
     print(f"{'step':<16}{'s':>8}{'target':>10}")
-    for step, seconds in report.timings.items():
+    for step, seconds in timings.items():
         target = "<= 60" if step == "cdk deploy" else ""
         print(f"{step:<16}{seconds:>8.1f}{target:>10}")
 

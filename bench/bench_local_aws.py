@@ -1,35 +1,23 @@
 """Benchmark the local AWS Lambda runtime: warm invoke overhead and cold start.
 
-Run: ``python bench/bench_local_aws.py [--warm N] [--cold N]``. Prints a table with
+Run: ``python -m bench.bench_local_aws [--warm N] [--cold N]``. Prints a table with
 the targets (warm p50 <= 20 ms through boto3, cold start <= 300 ms).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
-import sys
 import time
 import uuid
-import zipfile
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from local_aws import LocalAWS  # noqa: E402
+from pipeskit.local import LocalAWS
+from pipeskit.local.testing import zip_files
 
 NOOP = "def handler(event, context):\n    return None\n"
 WARM_TARGET_MS = 20.0
 COLD_TARGET_MS = 300.0
-
-
-def _zip(source: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", source)
-    return buffer.getvalue()
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -55,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             name = f"bench-{uuid.uuid4().hex[:10]}"
             lam.create_function(
                 FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
-                Code={"ZipFile": _zip(NOOP)},
+                Code={"ZipFile": zip_files({"app.py": NOOP})},
             )
             return name
 
@@ -95,4 +83,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -11,17 +11,17 @@ import io
 import statistics
 import warnings
 import time
-from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, DagsterInstance, ResourceParam, asset, materialize
 from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
 
-from local_aws import LocalAWS
-from local_aws.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
-from orchestration import CloudWatchLogsMessageReader, PipesLambdaClient, ResponsePayloadMessageReader
+from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
+from pipeskit import CloudWatchLogsMessageReader, PipesLambdaClient, ResponsePayloadMessageReader
+from pipeskit.local import LocalAWS
+from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
 
-NOISY_HANDLER = Path(__file__).resolve().parent.parent / "tests" / "local" / "pipes" / "handlers" / "noisy.py"
+NOISY_HANDLER = PROJECT_DIR / "tests" / "integration" / "handlers" / "noisy.py"
 MESSAGES = 1000
 NOISE_BYTES = 2_000_000
 REPEATS = 3
@@ -52,24 +52,22 @@ def main() -> None:
         lam = aws.client("lambda", retries=0, read_timeout=300)
         function = deploy_pipes_function(
             lam, code=NOISY_HANDLER, user_handler="noisy.lambda_handler",
-            layer_arn=publish_pipes_layer(lam), role_arn=lambda_role(aws.client("iam")),
+            layer_arn=publish_pipes_layer(lam, LAYER_REQUIREMENTS), role_arn=lambda_role(aws.client("iam")),
         )  # fmt: skip
 
         def kit(reader: Any) -> tuple[Any, ApiCallCounter]:
             counter = ApiCallCounter()
-            return PipesLambdaClient(
-                client=counter.attach(aws.client("lambda", retries=0, read_timeout=300)),
-                message_reader=reader,
-                logs_client=counter.attach(aws.client("logs")),
-            ), counter
+            lambda_client = counter.attach(aws.client("lambda", retries=0, read_timeout=300))
+            message_reader = reader(logs_client=counter.attach(aws.client("logs")), lambda_client=lambda_client)
+            return PipesLambdaClient(client=lambda_client, message_reader=message_reader), counter
 
         def peer() -> tuple[Any, ApiCallCounter]:
             counter = ApiCallCounter()
             return PeerPipesLambdaClient(client=counter.attach(aws.client("lambda", read_timeout=300))), counter
 
         contenders = {
-            "pipes-lambda-kit, response payload": lambda: kit(ResponsePayloadMessageReader()),
-            "pipes-lambda-kit, CloudWatch Logs": lambda: kit(CloudWatchLogsMessageReader()),
+            "pipes-lambda-kit, response payload": lambda: kit(ResponsePayloadMessageReader),
+            "pipes-lambda-kit, CloudWatch Logs": lambda: kit(CloudWatchLogsMessageReader),
             "dagster-aws PipesLambdaClient": peer,
         }
         run_session(contenders["dagster-aws PipesLambdaClient"]()[0], function)  # warm the environment

@@ -1,1 +1,1 @@
-"""What exists in AWS: the CDK app, its stack and the constructs it is composed of."""
+"""The reference deployment's CDK app (`cdk deploy`): its stack composes the constructs of `pipeskit.cdk`."""

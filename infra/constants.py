@@ -1,12 +1,15 @@
-"""Names shared by the stack, its tests and the orchestration side (one place, no magic strings)."""
+"""Names of the reference deployment, shared by its stack, its tests and its demo (no magic strings)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LAMBDAS_DIR = REPO_ROOT / "lambdas"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""The reference deployment's root (``cdk.json``); this module is not part of the library."""
+LAMBDAS_DIR = PROJECT_DIR / "lambdas"
+LAYER_REQUIREMENTS = PROJECT_DIR / "layers" / "requirements.txt"
+"""What this deployment's pipes layer carries: dagster-pipes, and Powertools for the handlers."""
 
 CONTEXT_KEY = "pipeskit"
 """Key of the settings object in ``cdk.json``'s ``context``."""

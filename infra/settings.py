@@ -1,11 +1,20 @@
-"""Stack settings, read from ``cdk.json`` context (override with ``cdk deploy -c pipeskit:stage=prod``)."""
+"""Stack settings, read from ``cdk.json`` context (override with ``cdk deploy -c pipeskit:stage=prod``).
+
+Uses the kit's one settings mechanism (`pipeskit_lambda.settings.Settings`): typed fields with
+defaults in code, bounds and allowed values checked, errors that name the setting and the fix.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
+from pipeskit.settings import Settings, SettingsError
+from pipeskit_lambda.settings import setting
+
 from .constants import CONTEXT_KEY
+
+__all__ = ["LOG_RETENTION_DAYS", "SettingsError", "Stage", "StackSettings"]
 
 Stage = Literal["dev", "prod"]
 
@@ -14,13 +23,9 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2192, 2557, 2922, 3288, 3653)
 
 
-class SettingsError(ValueError):
-    """A ``cdk.json`` / ``-c`` setting is missing a valid value; the message names it and the fix."""
-
-
 @dataclass(frozen=True)
-class StackSettings:
-    """Settings of one deployment of the kit's stack.
+class StackSettings(Settings):
+    """Settings of one deployment of the reference stack.
 
     Attributes:
         stage: ``dev`` destroys buckets with the stack; ``prod`` retains them.
@@ -33,27 +38,11 @@ class StackSettings:
     """
 
     stage: Stage = "dev"
-    memory_mb: int = 512
-    timeout_s: int = 60
-    log_retention_days: int = 14
-    session_expiry_days: int = 1
-    max_receive_count: int = 3
-
-    def __post_init__(self) -> None:
-        checks = {
-            "stage": self.stage in ("dev", "prod"),
-            "memory_mb": 128 <= self.memory_mb <= 10240,
-            "timeout_s": 1 <= self.timeout_s <= 900,
-            "log_retention_days": self.log_retention_days in LOG_RETENTION_DAYS,
-            "session_expiry_days": self.session_expiry_days >= 1,
-            "max_receive_count": 1 <= self.max_receive_count <= 1000,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise SettingsError(
-                    f"setting {CONTEXT_KEY}:{name}={getattr(self, name)!r} is out of range; "
-                    f"fix it in cdk.json or pass -c {CONTEXT_KEY}:{name}=<value>"
-                )
+    memory_mb: int = setting(512, minimum=128, maximum=10240)
+    timeout_s: int = setting(60, minimum=1, maximum=900)
+    log_retention_days: int = setting(14, allowed=LOG_RETENTION_DAYS)
+    session_expiry_days: int = setting(1, minimum=1)
+    max_receive_count: int = setting(3, minimum=1, maximum=1000)
 
     @property
     def stack_name(self) -> str:
@@ -69,25 +58,19 @@ class StackSettings:
 
         Values come from the ``pipeskit`` object in ``cdk.json``; a flat ``-c pipeskit:<name>=value``
         on the command line wins over it.
+
+        Raises:
+            SettingsError: an unknown name, or a value that does not parse or is out of range; the
+                message names it as ``pipeskit:<name>`` and lists what is allowed.
         """
-        base: dict[str, Any] = dict(try_get_context(CONTEXT_KEY) or {})
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = dict(try_get_context(CONTEXT_KEY) or {})
         for field in fields(cls):
-            raw = try_get_context(f"{CONTEXT_KEY}:{field.name}")
-            raw = base.get(field.name) if raw is None else raw
-            if raw is None:
-                continue
-            default = getattr(cls, field.name)
-            try:
-                values[field.name] = type(default)(raw)
-            except (TypeError, ValueError) as error:
-                raise SettingsError(
-                    f"setting {CONTEXT_KEY}:{field.name}={raw!r} is not a {type(default).__name__}"
-                ) from error
-        unknown = set(base) - {f.name for f in fields(cls)}
-        if unknown:
+            flat = try_get_context(f"{CONTEXT_KEY}:{field.name}")
+            if flat is not None:
+                values[field.name] = flat
+        try:
+            return cls.from_mapping(values, source=f"{CONTEXT_KEY}:")
+        except SettingsError as error:
             raise SettingsError(
-                f"unknown settings in cdk.json {CONTEXT_KEY}: {sorted(unknown)}; "
-                f"known: {sorted(asdict(cls()))}"
-            )
-        return cls(**values)
+                f"{error} — fix it in cdk.json (context.{CONTEXT_KEY}) or pass -c {CONTEXT_KEY}:<name>=<value>"
+            ) from None

@@ -1,4 +1,4 @@
-"""The kit's one stack: layer, functions, session buckets, work queue, orchestrator policy."""
+"""The reference deployment's stack: the library's constructs composed with this deployment's functions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from .components import OrchestratorPolicy, PipesFunction, PipesLayer, SessionBuckets, WorkQueue
-from .constants import EXAMPLE_FUNCTIONS, LAMBDAS_DIR, ExampleFunction, OutputNames
+from pipeskit.cdk import OrchestratorPolicy, PipesFunction, PipesLayer, SessionBuckets, WorkQueue
+
+from .constants import EXAMPLE_FUNCTIONS, LAMBDAS_DIR, LAYER_REQUIREMENTS, ExampleFunction, OutputNames
 from .settings import StackSettings
 
 
@@ -35,7 +36,7 @@ class PipesKitStack(Stack):
         self.settings = settings
         removal = RemovalPolicy.RETAIN if settings.stage == "prod" else RemovalPolicy.DESTROY
 
-        self.layer = PipesLayer(self, "PipesLayer")
+        self.layer = PipesLayer(self, "PipesLayer", requirements_file=LAYER_REQUIREMENTS)
         self.buckets = SessionBuckets(
             self, "SessionBuckets", expiry_days=settings.session_expiry_days, removal_policy=removal
         )

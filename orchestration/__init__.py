@@ -1,37 +1,4 @@
-"""The Dagster side of pipes-lambda-kit: a Lambda Pipes client usable as a resource in ``@asset``s.
+"""The reference deployment's Dagster code location: ``dagster dev`` loads ``orchestration.definitions``.
 
-``from orchestration import PipesLambdaClient`` is a drop-in for
-``dagster_aws.pipes.PipesLambdaClient``; pick a channel with ``message_reader=``.
+Built with the library (``from pipeskit import PipesLambdaClient``); copy and edit it.
 """
-
-from .client import LambdaCompletedInvocation, LambdaEventContextInjector, PipesLambdaClient
-from .errors import (
-    InvokeThrottledError,
-    LambdaFunctionError,
-    LogsNotReadableError,
-    PayloadTooLargeError,
-    PipesKitError,
-    PipesSessionNotOpenedError,
-)
-from .rate_limit import RateBudget, shared_logs_budget
-from .readers import CloudWatchLogsMessageReader, LambdaMessageReader, ResponsePayloadMessageReader
-from .settings import LambdaClientSettings, LogsReaderSettings
-
-__all__ = [
-    "CloudWatchLogsMessageReader",
-    "InvokeThrottledError",
-    "LambdaClientSettings",
-    "LambdaCompletedInvocation",
-    "LambdaEventContextInjector",
-    "LambdaFunctionError",
-    "LambdaMessageReader",
-    "LogsNotReadableError",
-    "LogsReaderSettings",
-    "PayloadTooLargeError",
-    "PipesKitError",
-    "PipesLambdaClient",
-    "PipesSessionNotOpenedError",
-    "RateBudget",
-    "ResponsePayloadMessageReader",
-    "shared_logs_budget",
-]

@@ -1,13 +1,12 @@
-"""Dagster definitions that run the kit's example functions: ``dagster dev -m orchestration.definitions``.
+"""Dagster definitions that run the reference deployment's functions: ``dagster dev -m orchestration.definitions``.
 
 Function names follow the stack's ``<stack>-<name>`` convention; set ``PIPESKIT_STACK`` (default
 ``pipeskit-dev``) to target another stage. AWS credentials, region and endpoint come from the usual
 boto3 environment (``AWS_ENDPOINT_URL`` points everything at the local AWS).
 """
 
-
-import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from dagster import (
     AssetCheckSpec,
@@ -20,15 +19,26 @@ from dagster import (
     multi_asset,
 )
 
-from .client import PipesLambdaClient
-from .readers import CloudWatchLogsMessageReader
+from pipeskit import CloudWatchLogsMessageReader, PipesLambdaClient
+from pipeskit.settings import Settings
 
 DEMO_PARTITIONS = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-04")
 
 
+@dataclass(frozen=True)
+class DeploymentSettings(Settings):
+    """Which deployment the definitions target.
+
+    Attributes:
+        stack: name of the deployed stack (``PIPESKIT_STACK``); its functions are ``<stack>-<name>``.
+    """
+
+    stack: str = "pipeskit-dev"
+
+
 def function_name(name: str) -> str:
-    """Physical name of the kit's example function ``name`` in the target stack."""
-    return f"{os.environ.get('PIPESKIT_STACK', 'pipeskit-dev')}-{name}"
+    """Physical name of the deployment's function ``name`` in the target stack."""
+    return f"{DeploymentSettings.from_env().stack}-{name}"
 
 
 @asset(

@@ -1,7 +1,7 @@
-"""``pipeskit``: build the layer, run the local AWS, run the demo.
+"""``pipeskit``: the kit's one command — build the layer, run the local AWS, run the demo.
 
 Each subcommand imports what it needs lazily, so ``pipeskit --help`` works with only the core
-dependencies installed.
+dependencies installed, and a subcommand whose extra is missing says which extra to install.
 """
 
 from __future__ import annotations
@@ -9,24 +9,46 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _layer(args: argparse.Namespace) -> int:
-    from layers.build import main as build_main
+    from .cdk.layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
 
-    return build_main(["--force"] if args.force else [])
+    try:
+        settings = LayerBuildSettings.from_env(layer_requirements=args.requirements)
+        if args.output:
+            path = export_layer(args.output, settings, force=args.force)
+        else:
+            path = build_layer(settings, force=args.force)
+    except LayerBuildError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(path)
+    print(f"# {path.stat().st_size:,} bytes", file=sys.stderr)
+    return 0
 
 
 def _local(args: argparse.Namespace) -> int:
-    from local_aws.cli import run
+    from .local.cli import run
 
     return run(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import DemoError, run_demo
 
-    return run_demo(args)
+    try:
+        return run_demo(args.project, port=args.port, cdk=args.cdk or "")
+    except DemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"pipeskit {__version__}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,12 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeskit",
         description="pipes-lambda-kit: run Dagster Pipes on AWS Lambda, locally or in your account.",
+        epilog="Run `pipeskit COMMAND --help` for a command's options.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     layer = commands.add_parser(
-        "layer", help="build (or reuse) the pipes layer zip", description="Build the pipes layer zip "
-        "for the Lambda Python 3.12 runtime from pinned PyPI wheels, without Docker. Prints its path."
+        "layer",
+        help="build (or reuse) the pipes layer zip and print its path",
+        description="Build the pipes layer zip (dagster-pipes and pipeskit_lambda, plus whatever your "
+        "requirements file pins) for the Lambda Python 3.12 runtime from PyPI wheels, without Docker. "
+        "The zip is cached in the user's cache directory (PIPESKIT_LAYER_BUILD_DIR overrides it); "
+        "the same inputs give the same bytes. Prints the zip's path.",
+    )
+    layer.add_argument("--output", type=Path, metavar="DIR", help="copy the zip into DIR and print that path")
+    layer.add_argument(
+        "--requirements",
+        type=Path,
+        metavar="FILE",
+        help="pinned requirements the layer carries (default: dagster-pipes only; env PIPESKIT_LAYER_REQUIREMENTS)",
     )
     layer.add_argument("--force", action="store_true", help="rebuild even if a cached zip exists")
     layer.set_defaults(handler=_layer)
@@ -49,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a local AWS (S3, SQS, Logs, CloudFormation, Lambda that runs code) on one port",
         description="Start the local AWS endpoint: moto for the AWS APIs the kit uses, and the kit's "
         "own Lambda runtime so functions really run, without Docker. Prints the environment "
-        "variables to export; Ctrl-C stops it.",
+        "variables to export; Ctrl-C stops it. Every option also reads PIPESKIT_LOCAL_<NAME>.",
     )
     try:
-        from local_aws.cli import configure_parser
+        from .local.cli import configure_parser
     except ImportError:  # the `local` extra is not installed
         local.set_defaults(handler=lambda _args: _missing_extra("local"))
     else:
@@ -61,20 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="the main job: deploy the kit to the local AWS and materialize the demo assets",
-        description="Start the local AWS, `cdk deploy` the kit's stack to it with the pinned CDK CLI, "
-        "materialize the demo assets with Dagster (functions really run), print a summary, stop.",
+        help="the main job: deploy the reference deployment to a local AWS and materialize its assets",
+        description="Start the local AWS, `cdk deploy` the project's stack to it with the pinned CDK CLI, "
+        "materialize the demo assets with Dagster (the functions really run), print a summary, stop. "
+        "Run it in a checkout of pipes-lambda-kit (or pass --project).",
     )
-    demo.add_argument("--port", type=int, default=4566,
-                      help="port of the local AWS (default 4566; 0 picks a free one)")
-    demo.add_argument("--cdk", help="CDK CLI to run (default: the repo's pinned node_modules/.bin/cdk)")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port of the local AWS (default: PIPESKIT_LOCAL_PORT, else 4566; 0 picks a free one)",
+    )
+    demo.add_argument(
+        "--project",
+        type=Path,
+        default=Path.cwd(),
+        metavar="DIR",
+        help="the reference deployment: cdk.json, infra/, orchestration/ (default: the current directory)",
+    )
+    demo.add_argument("--cdk", help="CDK CLI to run (default: PIPESKIT_CDK, else the project's node_modules/.bin/cdk)")
     demo.set_defaults(handler=_demo)
     return parser
 
 
 def _missing_extra(extra: str) -> int:
-    print(f"error: this command needs the '{extra}' extra: pip install 'pipes-lambda-kit[{extra}]'",
-          file=sys.stderr)
+    print(
+        f"error: this command needs the '{extra}' extra: pip install 'pipes-lambda-kit[{extra}]'",
+        file=sys.stderr,
+    )
     return 2
 
 

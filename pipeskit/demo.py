@@ -1,57 +1,38 @@
-"""The demo, the kit's main job: local AWS → ``cdk deploy`` → Dagster materializes assets on Lambda.
+"""``pipeskit demo``: the main job — local AWS → ``cdk deploy`` → Dagster materializes assets on Lambda.
 
 1. start the local AWS (moto plus the kit's Lambda runtime) on ``localhost``;
-2. ``cdk bootstrap`` and ``cdk deploy`` the kit's stack with the pinned CDK CLI;
-3. materialize ``orchestration.definitions``' assets with real Dagster — every partition of the
-   partitioned asset, the multi-asset and the Dagster-docs-style handler;
+2. ``cdk bootstrap`` and ``cdk deploy`` the project's stack with the pinned CDK CLI (`pipeskit.cdk_cli`);
+3. materialize the project's ``orchestration.definitions`` assets with real Dagster — every partition
+   of the partitioned asset, the multi-asset and the Dagster-docs-style handler;
 4. print what happened, then stop the local AWS.
+
+It runs the reference deployment: a directory with ``cdk.json``, ``infra/`` and ``orchestration/``
+(a checkout of pipes-lambda-kit, or a project copied from it).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import shutil
-import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from infra.constants import REPO_ROOT
+from .cdk_cli import CdkCli, CdkCliError
 
-OUTPUTS_FILE = REPO_ROOT / "build" / "demo-outputs.json"
 # The summary is the demo's output; Dagster's console logger would print every event above it.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+DEMO_MODULE = "orchestration.definitions"
 
 
-def resolve_cdk(cdk: str | None) -> str:
-    """The CDK CLI to run: the one asked for, else the repo's pinned one, else whatever is on PATH."""
-    if cdk:
-        return cdk
-    pinned = REPO_ROOT / "node_modules" / ".bin" / "cdk"
-    if pinned.exists():
-        return str(pinned)
-    found = shutil.which("cdk")
-    if not found:
-        raise SystemExit("error: the CDK CLI is not installed; run `make install` (npm ci) first")
-    return found
-
-
-def run_cdk(cdk: str, arguments: Sequence[str], env: dict[str, str]) -> float:
-    """Run the CDK CLI from the repo root; returns its wall time, exits with its output on failure."""
-    started = time.perf_counter()
-    result = subprocess.run(
-        [cdk, *arguments], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"`cdk {' '.join(arguments)}` failed:\n{result.stdout}\n{result.stderr}")
-    return time.perf_counter() - started
+class DemoError(RuntimeError):
+    """The demo cannot run here; the message says why and what to do."""
 
 
 @dataclass
@@ -75,28 +56,27 @@ def _step(report: DemoReport, name: str, title: str) -> Iterator[None]:
     report.timings[name] = time.perf_counter() - started
 
 
-def deploy(report: DemoReport, cdk: str, env: dict[str, str], account: str, region: str) -> None:
-    """Bootstrap and deploy the kit's stack; read its outputs into ``report``."""
+def deploy(report: DemoReport, cli: CdkCli, env: dict[str, str], account: str, region: str) -> None:
+    """Bootstrap and deploy the project's stack; read its outputs into ``report``."""
     with _step(report, "cdk bootstrap", "cdk bootstrap (local AWS)"):
-        run_cdk(cdk, ["bootstrap", f"aws://{account}/{region}"], env)
-    OUTPUTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        cli.bootstrap(account, region, env)
+    outputs_file = cli.project_dir / "build" / "demo-outputs.json"
     with _step(report, "cdk deploy", "cdk deploy pipeskit-dev (layer, functions, buckets, queues, policy)"):
-        run_cdk(cdk, ["deploy", "--require-approval", "never", "--outputs-file", str(OUTPUTS_FILE)], env)
-    outputs = json.loads(OUTPUTS_FILE.read_text()) if OUTPUTS_FILE.exists() else {}
-    report.outputs = next(iter(outputs.values()), {})
+        _, report.outputs = cli.deploy(outputs_file, env)
 
 
 def materialize_demo(report: DemoReport) -> None:
     """Materialize the demo assets with real Dagster, collecting events into ``report``."""
+    import importlib
+
     from dagster import DagsterInstance, materialize
 
-    from orchestration.definitions import (
-        DEMO_PARTITIONS,
-        RESOURCES,
-        daily_orders_summary,
-        docs_style_metric,
-        regional_summaries,
-    )
+    definitions = importlib.import_module(DEMO_MODULE)
+    DEMO_PARTITIONS = definitions.DEMO_PARTITIONS
+    RESOURCES = definitions.RESOURCES
+    daily_orders_summary = definitions.daily_orders_summary
+    docs_style_metric = definitions.docs_style_metric
+    regional_summaries = definitions.regional_summaries
 
     instance = DagsterInstance.ephemeral()
     plan: list[tuple[list[Any], str | None]] = [
@@ -155,24 +135,54 @@ def print_summary(report: DemoReport) -> None:
     print()
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """``pipeskit demo``: the whole main job; returns the exit status."""
-    from local_aws import LocalAWS
+def check_project(project_dir: Path) -> None:
+    """Refuse early, with what to do, when ``project_dir`` is not the reference deployment."""
+    missing = [name for name in ("cdk.json", "infra", "orchestration") if not (project_dir / name).exists()]
+    if missing:
+        raise DemoError(
+            f"{project_dir} is not a pipes-lambda-kit deployment (missing {', '.join(missing)}). "
+            "`pipeskit demo` deploys the reference deployment: run it in a checkout of "
+            "pipes-lambda-kit (`make demo`), or pass --project DIR."
+        )
 
+
+def run_demo(project_dir: Path, port: int | None = None, cdk: str = "") -> int:
+    """The whole main job; returns the exit status.
+
+    Args:
+        project_dir: the reference deployment (``cdk.json``, ``infra/``, ``orchestration/``).
+        port: port of the local AWS; default from ``PIPESKIT_LOCAL_PORT`` (4566); 0 picks a free one.
+        cdk: the CDK CLI to run; default: the project's pinned one.
+
+    Raises:
+        DemoError: ``project_dir`` is not the reference deployment.
+    """
+    from .local import LocalAWS, LocalAWSSettings
+
+    project_dir = project_dir.resolve()
+    check_project(project_dir)
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))  # the deployment's own packages: orchestration, infra
     # moto reports every template resource it does not model (CDK metadata, bucket policies); the
     # kit's stack does not depend on them locally, so keep the demo's output to what matters.
     warnings.filterwarnings("ignore", module=r"moto\..*")
     warnings.filterwarnings("ignore", message=r".*(preview|beta|deprecated).*")
     logging.getLogger("moto").setLevel(logging.ERROR)
     report = DemoReport()
-    cdk = resolve_cdk(args.cdk)
-    with LocalAWS(port=args.port, quiet=True) as aws:
+    cli = CdkCli(project_dir, cdk)
+    cli.executable()  # fail before starting anything when the CLI is missing
+    settings = LocalAWSSettings.from_env(port=port, quiet=True)
+    with LocalAWS(settings) as aws:
         report.endpoint = aws.endpoint_url
         print(f"• local AWS serving on {aws.endpoint_url}", flush=True)
-        env = {**os.environ, **aws.env(), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
-        deploy(report, cdk, env, aws.settings.account_id, aws.settings.region)
+        env = aws.env()
+        try:
+            deploy(report, cli, env, aws.settings.account_id, aws.settings.region)
+        except CdkCliError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         saved = dict(os.environ)
-        os.environ.update(aws.env())  # the Dagster code's default boto3 clients use the local AWS
+        os.environ.update(env)  # the Dagster code's default boto3 clients use the local AWS
         try:
             materialize_demo(report)
         finally:

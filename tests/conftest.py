@@ -1,3 +1,3 @@
 """Shared pytest configuration: the local AWS fixtures live with the emulator."""
 
-pytest_plugins = ["local_aws.pytest_plugin"]
+pytest_plugins = ["pipeskit.local.pytest_plugin"]

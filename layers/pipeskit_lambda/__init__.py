@@ -6,12 +6,15 @@
 - ``pipeskit_lambda.entrypoint.handler``: the same for handlers that use ``open_dagster_pipes``
   directly (the Dagster docs style), set as the function's handler by the kit's stack.
 - `ResponsePayloadMessageWriter` / `CloudWatchLogsMessageWriter`: the Lambda ends of the channels.
+- ``pipeskit_lambda.protocol``: the wire contract, shared with the orchestrator.
+
+Depends on ``dagster-pipes`` and the standard library only.
 """
 
 from __future__ import annotations
 
 from .channels import CloudWatchLogsMessageWriter, LambdaMessageWriter, ResponsePayloadMessageWriter
-from .handler import open_pipes, pipes_handler, run_invocation
+from .session import open_pipes, pipes_handler, run_invocation
 
 __all__ = [
     "CloudWatchLogsMessageWriter",

@@ -1,4 +1,4 @@
-"""Lambda-side ends of the kit's message channels, each the twin of a reader in ``orchestration``.
+"""Lambda-side ends of the kit's message channels, each the twin of a reader in ``pipeskit.channels``.
 
 Both channels write messages with ``dagster_pipes``' own mechanisms (a file named by ``path`` or a
 stdio stream), so a handler written exactly as in the Dagster docs — ``PipesDefaultMessageWriter``
@@ -26,13 +26,13 @@ from dagster_pipes import (
 
 from .protocol import (
     CHANNEL_PARAM,
-    DEFAULT_RESPONSE_BUDGET_BYTES,
-    ENVELOPE_KEY,
     ENVELOPE_VERSION,
     LOGS_CHANNEL,
+    PATH_PARAM,
     RESPONSE_CHANNEL,
     Envelope,
 )
+from .settings import FunctionSettings
 
 
 class LambdaMessageWriter(PipesMessageWriter[PipesMessageWriterChannel], ABC):
@@ -49,12 +49,14 @@ class LambdaMessageWriter(PipesMessageWriter[PipesMessageWriterChannel], ABC):
 
     @staticmethod
     def _envelope(result: Any, context: Any) -> Envelope:
-        envelope: dict[str, Any] = {ENVELOPE_KEY: ENVELOPE_VERSION, "result": result}
-        for attribute in ("log_group_name", "log_stream_name"):
-            value = getattr(context, attribute, None)
-            if value:
-                envelope[attribute] = value
-        return envelope  # type: ignore[return-value]
+        envelope = Envelope(__pipeskit__=ENVELOPE_VERSION, result=result)
+        group = getattr(context, "log_group_name", None)
+        stream = getattr(context, "log_stream_name", None)
+        if group:
+            envelope["log_group_name"] = group
+        if stream:
+            envelope["log_stream_name"] = stream
+        return envelope
 
 
 class ResponsePayloadMessageWriter(LambdaMessageWriter):
@@ -67,22 +69,21 @@ class ResponsePayloadMessageWriter(LambdaMessageWriter):
     `on_error` writes them to the log, since Lambda only returns the error.
 
     Args:
-        budget_bytes: largest envelope to return (env ``PIPESKIT_RESPONSE_BUDGET_BYTES``).
+        budget_bytes: largest envelope to return (default: `FunctionSettings.response_budget_bytes`,
+            env ``PIPESKIT_RESPONSE_BUDGET_BYTES``).
     """
 
     channel = RESPONSE_CHANNEL
 
     def __init__(self, budget_bytes: int | None = None) -> None:
-        self._budget = budget_bytes or int(
-            os.environ.get("PIPESKIT_RESPONSE_BUDGET_BYTES", DEFAULT_RESPONSE_BUDGET_BYTES)
-        )
+        self._budget = budget_bytes or FunctionSettings.from_env().response_budget_bytes
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
-        yield PipesFileMessageWriterChannel(params["path"])
+        yield PipesFileMessageWriterChannel(params[PATH_PARAM])
 
     def finish(self, params: PipesParams, result: Any, context: Any) -> Envelope:
-        lines = _take_lines(params["path"])
+        lines = _take_lines(params[PATH_PARAM])
         envelope = self._envelope(result, context)
         size = sum(len(line) + 1 for line in lines) + len(json.dumps(envelope, default=str))
         if size <= self._budget:
@@ -93,7 +94,7 @@ class ResponsePayloadMessageWriter(LambdaMessageWriter):
         return envelope
 
     def on_error(self, params: PipesParams) -> None:
-        _write_to_log(_take_lines(params["path"]))
+        _write_to_log(_take_lines(params[PATH_PARAM]))
 
 
 class CloudWatchLogsMessageWriter(LambdaMessageWriter):

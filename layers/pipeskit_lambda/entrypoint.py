@@ -1,21 +1,21 @@
-"""A handler that wraps the user's handler, for functions deployed by the kit's stack.
+"""A handler that wraps the user's handler, for functions deployed by the kit.
 
-Set the function's handler to ``pipeskit_lambda.entrypoint.handler`` and the environment variable
-``PIPESKIT_HANDLER`` to the user's ``module.function``. Handlers written exactly as in the Dagster
-docs (``open_dagster_pipes`` + ``PipesMappingParamsLoader``) then work unmodified on warm
-environments and with every kit channel; handlers decorated with ``pipes_handler`` pass through.
+The function's handler is ``pipeskit_lambda.entrypoint.handler`` (`protocol.ENTRYPOINT_HANDLER`) and
+the environment variable ``PIPESKIT_HANDLER`` names the user's ``module.function``. Handlers written
+exactly as in the Dagster docs (``open_dagster_pipes`` + ``PipesMappingParamsLoader``) then work
+unmodified on warm environments and with every kit channel; handlers decorated with
+``pipes_handler`` pass through.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from functools import cache
 from typing import Any
 
-from .handler import Handler, run_invocation
-
-HANDLER_ENV_VAR = "PIPESKIT_HANDLER"
+from .protocol import HANDLER_ENV_VAR
+from .session import Handler, run_invocation
+from .settings import FunctionSettings
 
 
 class HandlerConfigurationError(RuntimeError):
@@ -25,7 +25,7 @@ class HandlerConfigurationError(RuntimeError):
 @cache
 def user_handler() -> Handler:
     """Import the function named by ``PIPESKIT_HANDLER`` once per execution environment."""
-    spec = os.environ.get(HANDLER_ENV_VAR, "")
+    spec = FunctionSettings.from_env().handler
     module_name, _, function_name = spec.rpartition(".")
     if not module_name:
         raise HandlerConfigurationError(

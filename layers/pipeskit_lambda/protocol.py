@@ -1,38 +1,106 @@
-"""What the kit adds on the wire next to the Pipes protocol (mirrored in ``orchestration.protocol``).
+"""The wire contract of pipes-lambda-kit: what the kit adds next to the Dagster Pipes protocol.
+
+Defined once, here, and imported by both ends: the Lambda side (this package, in the pipes layer),
+the orchestrator (``pipeskit``), the CDK constructs (``pipeskit.cdk``) and the local AWS
+(``pipeskit.local``). Keep this module free of imports beyond the standard library.
 
 The orchestrator puts ``pipeskit_channel`` in the decoded ``DAGSTER_PIPES_MESSAGES`` params to say
-which channel carries messages back; the Lambda side answers with an *envelope* as the invoke
-response so the orchestrator gets the handler's own return value next to the messages.
+which channel carries messages back; the Lambda side answers with an `Envelope` as the invoke
+response, so the orchestrator gets the handler's own return value next to the messages.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, TypedDict
+from typing import Any, Final, Literal, TypedDict
 
-ENVELOPE_KEY: Final = "__pipeskit__"
-ENVELOPE_VERSION: Final = 1
+# -- the bootstrap params the kit adds ---------------------------------------------------------------
+
 CHANNEL_PARAM: Final = "pipeskit_channel"
+"""Key, in the decoded ``DAGSTER_PIPES_MESSAGES`` params, of the channel the orchestrator chose."""
+
+PATH_PARAM: Final = "path"
+"""Key of the session file in the response channel's params (what ``PipesDefaultMessageWriter``
+understands, so handlers written as in the Dagster docs write there too)."""
+
+STDIO_PARAM: Final = "stdio"
+"""Key of the stream in the logs channel's params (``dagster_pipes``' own stdio writer key)."""
+
+STDERR: Final = "stderr"
+
+# -- channels ----------------------------------------------------------------------------------------
 
 RESPONSE_CHANNEL: Final = "response"
-LOGS_CHANNEL: Final = "logs"
+"""Messages return inside the invoke response envelope."""
 
-# Lambda's synchronous response limit is 6 MB; keep room for the envelope and the JSON framing.
-DEFAULT_RESPONSE_BUDGET_BYTES: Final = 5_500_000
+LOGS_CHANNEL: Final = "logs"
+"""Messages are JSON lines on stderr, read back from the function's CloudWatch log stream."""
+
+ChannelName = Literal["response", "logs"]
+CHANNELS: Final[tuple[str, ...]] = (RESPONSE_CHANNEL, LOGS_CHANNEL)
+
+# -- the response envelope ---------------------------------------------------------------------------
+
+ENVELOPE_KEY: Final = "__pipeskit__"
+"""Key (holding the envelope version) that marks an invoke response as the kit's envelope."""
+
+ENVELOPE_VERSION: Final = 1
 
 
 class Envelope(TypedDict, total=False):
-    """The invoke response of a Pipes session run by the kit.
+    """The invoke response of a Pipes session run by the kit's Lambda side.
+
+    Every key is optional on the wire but ``__pipeskit__``; the orchestrator reads each with
+    `EnvelopeKeys`, never with a bare string.
 
     Keys:
-        __pipeskit__: envelope version.
+        __pipeskit__: the envelope version (`ENVELOPE_VERSION`).
         result: the handler's own return value.
         messages: Pipes messages, for the response channel (absent when they went to the logs).
-        messages_in_logs: true when messages were written to the function's log instead.
-        log_group_name / log_stream_name: where this invocation's log lines are.
+        messages_in_logs: true when the messages were written to the function's log instead.
+        log_group_name: the invocation's log group.
+        log_stream_name: the invocation's log stream.
     """
 
+    __pipeskit__: int
     result: Any
     messages: list[dict[str, Any]]
     messages_in_logs: bool
     log_group_name: str
     log_stream_name: str
+
+
+class EnvelopeKeys:
+    """The keys of `Envelope`, as constants."""
+
+    VERSION: Final = ENVELOPE_KEY
+    RESULT: Final = "result"
+    MESSAGES: Final = "messages"
+    MESSAGES_IN_LOGS: Final = "messages_in_logs"
+    LOG_GROUP_NAME: Final = "log_group_name"
+    LOG_STREAM_NAME: Final = "log_stream_name"
+
+
+# -- limits ------------------------------------------------------------------------------------------
+
+SYNC_PAYLOAD_LIMIT_BYTES: Final = 6 * 1024 * 1024
+"""Lambda's synchronous invoke request (and response) payload limit."""
+
+ASYNC_PAYLOAD_LIMIT_BYTES: Final = 1024 * 1024
+"""Lambda's asynchronous (``Event``) invoke request payload limit."""
+
+LOG_TAIL_BYTES: Final = 4096
+"""What ``LogType=Tail`` returns of an invocation's log."""
+
+DEFAULT_RESPONSE_BUDGET_BYTES: Final = 5_500_000
+"""Largest response envelope the Lambda side returns: 6 MB less room for the JSON framing."""
+
+# -- how functions are deployed behind the kit -------------------------------------------------------
+
+ENTRYPOINT_HANDLER: Final = "pipeskit_lambda.entrypoint.handler"
+"""The Lambda handler of every function deployed by the kit; it runs the user's handler."""
+
+HANDLER_ENV_VAR: Final = "PIPESKIT_HANDLER"
+"""Environment variable naming the user's ``module.function`` behind `ENTRYPOINT_HANDLER`."""
+
+LAMBDA_RUNTIME: Final = "python3.12"
+"""The Lambda runtime the pipes layer is built for."""

@@ -1,21 +1,22 @@
-"""The real CDK CLI deploys the kit's stack to the local AWS; the deployed code really runs."""
+"""The real CDK CLI deploys the reference stack to the local AWS; the deployed code really runs."""
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
-from local_aws import LocalAWS
-from pipeskit.demo import DemoReport, deploy, materialize_demo, resolve_cdk
+from infra.constants import EXAMPLE_FUNCTIONS, PROJECT_DIR, OutputNames
+from pipeskit.cdk_cli import CdkCli
+from pipeskit.demo import DemoReport, deploy, materialize_demo
+from pipeskit.local import LocalAWS
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def deployed(local_aws: LocalAWS) -> Iterator[DemoReport]:
     report = DemoReport(endpoint=local_aws.endpoint_url)
-    env = {**os.environ, **local_aws.env(), "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
-    deploy(report, resolve_cdk(None), env, local_aws.settings.account_id, local_aws.settings.region)
+    deploy(report, CdkCli(PROJECT_DIR), local_aws.env(), local_aws.settings.account_id, local_aws.settings.region)
     yield report
 
 

@@ -29,7 +29,7 @@ def test_cdk_json_object_and_flat_override() -> None:
         ({"pipeskit": {"timeout_s": 901}}, "pipeskit:timeout_s=901"),
         ({"pipeskit": {"log_retention_days": 10}}, "log_retention_days=10"),
         ({"pipeskit": {"memory": 10}}, "unknown settings"),
-        ({"pipeskit:timeout_s": "soon"}, "is not a int"),
+        ({"pipeskit:timeout_s": "soon"}, "pipeskit:timeout_s=.soon. is not valid"),
     ],
 )
 def test_bad_settings_say_which_and_how_to_fix(values: dict, message: str) -> None:

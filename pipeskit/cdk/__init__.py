@@ -1,0 +1,30 @@
+"""AWS CDK constructs for Dagster Pipes on Lambda (the ``cdk`` extra: ``pip install 'pipes-lambda-kit[cdk]'``).
+
+- `PipesLayer`: the pipes layer (``dagster-pipes`` + ``pipeskit_lambda``), built from PyPI without Docker;
+- `PipesFunction`: a Python function with the layer, behind the kit's entrypoint, least-privilege role;
+- `SessionBuckets`: the context and messages buckets;
+- `WorkQueue`: the SQS work queue and its dead-letter queue;
+- `OrchestratorPolicy`: the managed policy for the role that runs Dagster.
+
+`build_layer` builds the layer zip outside CDK (``pipeskit layer``).
+"""
+
+from .layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
+from .orchestrator_policy import OrchestratorPolicy
+from .pipes_function import PipesFunction
+from .pipes_layer import LAMBDA_RUNTIME, PipesLayer
+from .session_buckets import SessionBuckets
+from .work_queue import WorkQueue
+
+__all__ = [
+    "LAMBDA_RUNTIME",
+    "LayerBuildError",
+    "LayerBuildSettings",
+    "OrchestratorPolicy",
+    "PipesFunction",
+    "PipesLayer",
+    "SessionBuckets",
+    "WorkQueue",
+    "build_layer",
+    "export_layer",
+]

@@ -1,0 +1,11 @@
+"""The orchestrator ends of the kit's message channels, one module per channel.
+
+Each reader's twin writer is in ``pipeskit_lambda.channels``; both share the wire contract of
+``pipeskit_lambda.protocol``.
+"""
+
+from .base import LambdaMessageReader
+from .cloudwatch import CloudWatchLogsMessageReader
+from .response import ResponsePayloadMessageReader
+
+__all__ = ["CloudWatchLogsMessageReader", "LambdaMessageReader", "ResponsePayloadMessageReader"]

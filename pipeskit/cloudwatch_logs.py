@@ -1,0 +1,290 @@
+"""Find and read one invocation's lines in CloudWatch Logs; forward the ordinary ones to Dagster.
+
+Lines are bounded by the invocation's ``START``/``END`` lines (text log format) or its
+``platform.start``/``platform.runtimeDone``/``platform.report`` records (JSON log format), read with
+``GetLogEvents(startFromHead=True)`` and the forward token until the token repeats, tolerant of
+late ingestion and of streams that do not exist yet. Every read call first takes a token from a
+process-wide `RateBudget`; botocore's standard retry mode backs off on ``ThrottlingException``.
+
+Used by the readers of ``pipeskit.channels``; each reader owns one `InvocationLogReader`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from dagster import DagsterLogManager, PipesMessageHandler
+from dagster_pipes import PIPES_PROTOCOL_VERSION_FIELD
+
+from pipeskit_lambda.protocol import Envelope
+
+from .errors import LogsNotReadableError
+from .invocation import LambdaInvocation, function_base_name
+from .rate_limit import RateBudget, shared_logs_budget
+from .settings import LogsReaderSettings
+
+
+def parse_message_line(line: str) -> dict[str, Any] | None:
+    """The Pipes message on ``line``, if the WHOLE line is one (the protocol's rule), else None."""
+    stripped = line.strip()
+    if not (stripped.startswith("{") and PIPES_PROTOCOL_VERSION_FIELD in stripped):
+        return None
+    try:
+        message = json.loads(stripped)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) and PIPES_PROTOCOL_VERSION_FIELD in message else None
+
+
+def default_logs_client(settings: LogsReaderSettings) -> Any:
+    """A boto3 CloudWatch Logs client that backs off on ``ThrottlingException``."""
+    return boto3.client(
+        "logs", config=Config(retries={"mode": "standard", "max_attempts": settings.logs_max_attempts})
+    )
+
+
+_END_RECORD_TYPES = frozenset({"platform.runtimeDone", "platform.report"})
+_FORWARDED_LEVELS = {"WARNING": "warning", "WARN": "warning", "ERROR": "error", "CRITICAL": "critical"}
+
+
+def _platform_record(line: str) -> tuple[str, str] | None:
+    # Runs on every line of the invocation: only lines naming a platform event are parsed.
+    if not line.startswith("{") or '"platform.' not in line:
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not str(record.get("type", "")).startswith("platform."):
+        return None
+    inner = record.get("record") or {}
+    return str(record["type"]), str(inner.get("requestId", ""))
+
+
+def is_start_line(line: str, request_id: str) -> bool:
+    """Whether ``line`` opens the invocation ``request_id`` in its stream."""
+    if line.startswith("START RequestId: "):
+        return line.startswith(f"START RequestId: {request_id}")
+    record = _platform_record(line)
+    return record == ("platform.start", request_id)
+
+
+def is_end_line(line: str, request_id: str) -> bool:
+    """Whether ``line`` closes the invocation ``request_id`` in its stream."""
+    if line.startswith("END RequestId: "):
+        return line.startswith(f"END RequestId: {request_id}")
+    record = _platform_record(line)
+    return record is not None and record[0] in _END_RECORD_TYPES and record[1] == request_id
+
+
+class LogForwarder:
+    """Forward an invocation's ordinary log lines to the Dagster step's log.
+
+    Structured records at WARNING and above are forwarded one by one at their level; everything else
+    goes in batches (one Dagster log event per ``batch_bytes``), so megabytes of output stay cheap.
+    """
+
+    def __init__(self, log: DagsterLogManager, prefix: str, batch_bytes: int) -> None:
+        self._log = log
+        self._prefix = prefix
+        self._batch_bytes = batch_bytes
+        self._batch: list[str] = []
+        self._size = 0
+        self.forwarded = 0
+
+    def add(self, line: str) -> None:
+        self.forwarded += 1
+        level = self._structured_level(line)
+        if level:
+            self.flush()
+            getattr(self._log, level)(f"{self._prefix} {line}")
+            return
+        self._batch.append(line)
+        self._size += len(line) + 1
+        if self._size >= self._batch_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._batch:
+            self._log.info(f"{self._prefix} log lines:\n" + "\n".join(self._batch))
+            self._batch, self._size = [], 0
+
+    @staticmethod
+    def _structured_level(line: str) -> str | None:
+        if not line.startswith("{") or '"level"' not in line:
+            return None
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        return _FORWARDED_LEVELS.get(str(record.get("level", "")).upper()) if isinstance(record, dict) else None
+
+
+class InvocationLogReader:
+    """Find and read one invocation's lines in CloudWatch Logs.
+
+    Owns its dependencies: each is created on first use when not given, so building one needs no
+    AWS configuration.
+
+    Args:
+        logs_client: a boto3 ``logs`` client; defaults to `default_logs_client`.
+        lambda_client: a boto3 ``lambda`` client, to resolve a function's log group when the
+            invocation does not name it; defaults to ``boto3.client("lambda")``.
+        settings: timeouts and forwarding; defaults from ``PIPESKIT_*`` environment variables.
+        budget: the read budget; defaults to the process-wide one at ``settings.logs_read_tps``.
+    """
+
+    def __init__(
+        self,
+        logs_client: Any | None = None,
+        lambda_client: Any | None = None,
+        settings: LogsReaderSettings | None = None,
+        budget: RateBudget | None = None,
+    ) -> None:
+        self._settings = settings or LogsReaderSettings.from_env()
+        self._given_logs = logs_client
+        self._given_lambda = lambda_client
+        self._budget = budget or shared_logs_budget(self._settings.logs_read_tps)
+        self.log_group_for = lru_cache(maxsize=256)(self._log_group_for)
+
+    @property
+    def settings(self) -> LogsReaderSettings:
+        """The read settings in force."""
+        return self._settings
+
+    @property
+    def _logs(self) -> Any:
+        if self._given_logs is None:
+            self._given_logs = default_logs_client(self._settings)
+        return self._given_logs
+
+    @property
+    def _lambda(self) -> Any:
+        if self._given_lambda is None:
+            self._given_lambda = boto3.client("lambda")
+        return self._given_lambda
+
+    def deliver(
+        self,
+        invocation: LambdaInvocation,
+        handler: PipesMessageHandler,
+        log: DagsterLogManager,
+        envelope: Envelope | None,
+    ) -> int:
+        """Hand the invocation's Pipes messages to ``handler``, forward its other lines to ``log``.
+
+        Returns:
+            The number of Pipes messages delivered.
+
+        Raises:
+            LogsNotReadableError: the stream or its end line did not appear within the
+                ingestion timeout.
+        """
+        envelope = envelope or Envelope()
+        group = envelope.get("log_group_name") or self.log_group_for(invocation.function_name)
+        stream = envelope.get("log_stream_name") or self.find_stream(group, invocation)
+        base = function_base_name(invocation.function_name)
+        forwarder = LogForwarder(log, f"[{base} {invocation.request_id}]", self._settings.forward_batch_bytes)
+        delivered = 0
+        for line in self.lines(group, stream, invocation):
+            message = parse_message_line(line)
+            if message is None:
+                forwarder.add(line)
+                continue
+            forwarder.flush()  # keep the step's log in the order the function wrote it
+            handler.handle_message(message)  # type: ignore[arg-type]
+            delivered += 1
+        forwarder.flush()
+        return delivered
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        self._budget.acquire()
+        return getattr(self._logs, operation)(**kwargs)
+
+    def _log_group_for(self, function_name: str) -> str:
+        try:
+            config = self._lambda.get_function_configuration(FunctionName=function_name)
+        except Exception:  # no permission or no such function: Lambda's default naming
+            return f"/aws/lambda/{function_base_name(function_name)}"
+        return (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config['FunctionName']}"
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self._settings.ingestion_timeout_s
+
+    def find_stream(self, group: str, invocation: LambdaInvocation) -> str:
+        """The stream holding ``invocation``'s lines, found by its request id."""
+        deadline = self._deadline()
+        while True:
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {
+                    "logGroupName": group,
+                    "filterPattern": f'"{invocation.request_id}"',
+                    "startTime": invocation.started_ms - 5_000,
+                    "limit": 50,
+                }
+                if token:
+                    kwargs["nextToken"] = token
+                try:
+                    page = self._call("filter_log_events", **kwargs)
+                except self._logs.exceptions.ResourceNotFoundException:
+                    break
+                for event in page.get("events", []):
+                    if invocation.request_id in event.get("message", ""):
+                        return str(event["logStreamName"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+            if time.monotonic() > deadline:
+                raise LogsNotReadableError(
+                    f"no log line of request {invocation.request_id} appeared in {group} within "
+                    f"{self._settings.ingestion_timeout_s:.0f} s. Check the function logs to that "
+                    "group, or raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
+                )
+            time.sleep(self._settings.poll_interval_s)
+
+    def lines(self, group: str, stream: str, invocation: LambdaInvocation) -> Iterator[str]:
+        """Yield the lines between the invocation's start and end lines, waiting for late ones."""
+        request_id = invocation.request_id
+        deadline = self._deadline()
+        token: str | None = None
+        inside = False
+        while True:
+            kwargs: dict[str, Any] = {
+                "logGroupName": group,
+                "logStreamName": stream,
+                "startFromHead": True,
+                "startTime": invocation.started_ms - 5_000,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = self._call("get_log_events", **kwargs)
+            except self._logs.exceptions.ResourceNotFoundException:
+                page = {"events": [], "nextForwardToken": token}
+            for event in page.get("events", []):
+                for line in str(event.get("message", "")).splitlines():
+                    if not inside:
+                        inside = is_start_line(line, request_id)
+                    elif is_end_line(line, request_id):
+                        return
+                    else:
+                        yield line
+            next_token = page.get("nextForwardToken")
+            if next_token == token or not page.get("events"):
+                if time.monotonic() > deadline:
+                    state = "its END line" if inside else "its START line"
+                    raise LogsNotReadableError(
+                        f"request {request_id}: {state} did not appear in {group}/{stream} within "
+                        f"{self._settings.ingestion_timeout_s:.0f} s; messages after the last line "
+                        "read are missing. Raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
+                    )
+                time.sleep(self._settings.poll_interval_s)
+            if next_token:
+                token = next_token

@@ -1,0 +1,68 @@
+"""One invocation and what Lambda answered: the record the client hands to the channel's reader."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from pipeskit_lambda.protocol import ENVELOPE_KEY, Envelope, EnvelopeKeys
+
+
+def function_base_name(function_name: str) -> str:
+    """``my-fn`` from ``my-fn``, ``my-fn:alias`` or a function ARN."""
+    if function_name.startswith("arn:"):
+        return function_name.split(":")[6]
+    return function_name.split(":")[0]
+
+
+@dataclass
+class LambdaInvocation:
+    """One synchronous invoke and what Lambda answered.
+
+    Attributes:
+        function_name: name or ARN invoked.
+        request_id: the invocation's request id (``x-amzn-RequestId``).
+        payload: the raw response payload.
+        function_error: ``Unhandled`` / ``Handled`` when the function failed, else None.
+        executed_version: the version that ran.
+        log_result: base64 log tail, when the reader asked for one.
+        started_ms: epoch milliseconds just before the invoke (bounds log reads).
+    """
+
+    function_name: str
+    request_id: str
+    payload: bytes
+    function_error: str | None = None
+    executed_version: str | None = None
+    log_result: str | None = None
+    started_ms: int = 0
+
+    @cached_property
+    def decoded(self) -> Any:
+        """The payload parsed as JSON (None if empty or not JSON)."""
+        try:
+            return json.loads(self.payload) if self.payload else None
+        except ValueError:
+            return None
+
+    @property
+    def envelope(self) -> Envelope | None:
+        """The kit's response envelope, when the function ran under the kit's Lambda helpers."""
+        value = self.decoded
+        if self.function_error is None and isinstance(value, dict) and ENVELOPE_KEY in value:
+            return value  # type: ignore[return-value]
+        return None
+
+    @property
+    def return_value(self) -> Any:
+        """The handler's own return value (unwrapped from the envelope when there is one)."""
+        envelope = self.envelope
+        return envelope.get(EnvelopeKeys.RESULT) if envelope is not None else self.decoded
+
+    @property
+    def error_details(self) -> Mapping[str, Any]:
+        """The remote error document (``errorType``, ``errorMessage``, ``stackTrace``) of a failure."""
+        return self.decoded if self.function_error and isinstance(self.decoded, dict) else {}

@@ -1,0 +1,83 @@
+"""The ``pipeskit local`` command.
+
+Starts the local AWS, prints the ``export`` lines to point tools at it, and serves
+until Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from typing import Any
+
+from pipeskit.local.server import LocalAWS
+from pipeskit.local.settings import LocalAWSSettings
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the local AWS options to ``parser``.
+
+    Args:
+        parser: The (sub)command parser.
+    """
+    parser.add_argument("--port", type=int, default=None, help="TCP port (default 4566; 0 picks a free one)")
+    parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    parser.add_argument("--logs-read-tps", type=float, default=None,
+                        help="fault: throttle CloudWatch Logs reads to N requests/s")
+    parser.add_argument("--log-ingestion-delay", type=float, default=None, metavar="SECONDS",
+                        help="fault: log events become visible after SECONDS")
+    parser.add_argument("--invoke-throttle-rate", type=float, default=None, metavar="FRACTION",
+                        help="fault: reject this fraction of Lambda invocations with 429")
+    parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
+
+
+def settings_from_args(args: argparse.Namespace) -> LocalAWSSettings:
+    """Settings from the environment, overridden by command line flags."""
+    overrides: dict[str, Any] = {}
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.host is not None:
+        overrides["bind_address"] = args.host
+    if args.logs_read_tps is not None:
+        overrides["logs_read_tps"] = args.logs_read_tps
+    if args.log_ingestion_delay is not None:
+        overrides["log_ingestion_delay_s"] = args.log_ingestion_delay
+    if args.invoke_throttle_rate is not None:
+        overrides["invoke_throttle_rate"] = args.invoke_throttle_rate
+    if args.verbose:
+        overrides["quiet"] = False
+    return LocalAWSSettings.from_env(**overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted.
+
+    Args:
+        args: Parsed options (see :func:`configure_parser`).
+
+    Returns:
+        The exit status.
+    """
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = LocalAWS(settings_from_args(args))
+    try:
+        server.start()
+        for name, value in server.env().items():
+            print(f"export {name}={shlex.quote(value)}")
+        print(f"# local AWS serving on {server.endpoint_url}; Ctrl-C to stop", file=sys.stderr)
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

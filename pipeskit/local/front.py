@@ -1,0 +1,168 @@
+"""The HTTP front: how the local AWS is spoken.
+
+A WSGI app in front of moto's dispatcher. It answers Lambda ``Invoke`` itself (moto
+cannot run code without Docker), applies fault injection to CloudWatch Logs reads,
+and passes everything else to moto.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from pipeskit.local.errors import AWSServiceError
+from pipeskit.local.faults import FaultInjector
+from pipeskit.local.runtime.invoke import LambdaRuntime, log_result_header
+
+logger = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+INVOKE_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/invocations/?$")
+FUNCTION_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/?$")
+_LOGS_TARGET_PREFIX = "Logs_20140328."
+_STATUS = {
+    200: "200 OK",
+    202: "202 Accepted",
+    204: "204 No Content",
+    400: "400 Bad Request",
+    404: "404 Not Found",
+    413: "413 Request Entity Too Large",
+    429: "429 Too Many Requests",
+    500: "500 Internal Server Error",
+}
+
+
+def _status(code: int) -> str:
+    return _STATUS.get(code, f"{code} Status")
+
+
+class FrontApp:
+    """WSGI application serving Invoke and delegating the rest to moto.
+
+    Args:
+        moto_app: moto's dispatcher WSGI application.
+        runtime: The Lambda runtime model.
+        faults: Fault injector.
+    """
+
+    def __init__(self, moto_app: WSGIApp, runtime: LambdaRuntime, faults: FaultInjector) -> None:
+        self._moto = moto_app
+        self._runtime = runtime
+        self._faults = faults
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        try:
+            if method == "POST":
+                match = INVOKE_PATH.match(path)
+                if match:
+                    return self._invoke(environ, start_response, unquote(match["name"]))
+                target = environ.get("HTTP_X_AMZ_TARGET", "")
+                if target.startswith(_LOGS_TARGET_PREFIX):
+                    self._faults.check_logs_request(target[len(_LOGS_TARGET_PREFIX):])
+        except AWSServiceError as error:
+            return self._error(start_response, error, json_protocol=not path.startswith("/20"))
+        except Exception as exc:  # a bug of ours: answer like an AWS service error
+            logger.exception("local AWS failed to serve %s %s", method, path)
+            error = AWSServiceError(
+                "ServiceException", f"{type(exc).__name__}: {exc}", 500, error_type="Service"
+            )
+            return self._error(start_response, error, json_protocol=not path.startswith("/20"))
+        response = self._moto(environ, start_response)
+        if method == "DELETE" and FUNCTION_PATH.match(path):
+            self._forget_function(unquote(FUNCTION_PATH.match(path)["name"]))  # type: ignore[index]
+        return response
+
+    def _forget_function(self, name: str) -> None:
+        """Close the idle environments of a deleted function."""
+        account, region, function_name, _ = self._runtime._locate(name)
+        self._runtime.pool.invalidate(f"arn:aws:lambda:{region}:{account}:function:{function_name}")
+
+    def _invoke(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], name: str
+    ) -> Iterable[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        qualifier = (query.get("Qualifier") or [None])[0]
+        invocation_type = environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse")
+        log_type = environ.get("HTTP_X_AMZ_LOG_TYPE", "None")
+        client_context = environ.get("HTTP_X_AMZ_CLIENT_CONTEXT")
+        payload = _read_body(environ)
+
+        if invocation_type == "DryRun":
+            spec = self._runtime.dry_run(name, qualifier)
+            self._faults.check_invoke()
+            start_response(_status(204), [("X-Amz-Executed-Version", spec.version), ("Content-Length", "0")])
+            return [b""]
+        if invocation_type == "Event":
+            self._runtime.resolve(name, qualifier)
+            self._faults.check_invoke()
+            request_id, spec = self._runtime.invoke_async(name, payload, qualifier)
+            start_response(
+                _status(202),
+                [
+                    ("x-amzn-RequestId", request_id),
+                    ("X-Amz-Executed-Version", spec.version),
+                    ("Content-Length", "0"),
+                ],
+            )
+            return [b""]
+        if invocation_type != "RequestResponse":
+            raise AWSServiceError(
+                "InvalidParameterValueException", f"Unsupported InvocationType: {invocation_type}"
+            )
+        self._runtime.resolve(name, qualifier)
+        self._faults.check_invoke()
+        result = self._runtime.invoke(name, payload, qualifier, client_context)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", result.request_id),
+            ("X-Amz-Executed-Version", result.executed_version),
+            ("Content-Length", str(len(result.payload))),
+        ]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        if log_type == "Tail":
+            headers.append(("X-Amz-Log-Result", log_result_header(result)))
+        start_response(_status(200), headers)
+        return [result.payload]
+
+    @staticmethod
+    def _error(
+        start_response: Callable[..., Any], error: AWSServiceError, json_protocol: bool
+    ) -> Iterable[bytes]:
+        if json_protocol:  # awsJson (CloudWatch Logs)
+            body = {"__type": error.code, "message": error.message}
+            content_type = "application/x-amz-json-1.1"
+        else:  # restJson (Lambda)
+            body = {"Type": error.error_type, "message": error.message}
+            if error.reason:
+                body["Reason"] = error.reason
+            content_type = "application/json"
+        data = json.dumps(body).encode()
+        start_response(
+            _status(error.status),
+            [
+                ("Content-Type", content_type),
+                ("x-amzn-ErrorType", error.code),
+                ("Content-Length", str(len(data))),
+            ],
+        )
+        return [data]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        return stream.read(int(length))
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" or environ.get("wsgi.input_terminated"):
+        return stream.read()
+    return b""

@@ -1,0 +1,249 @@
+"""Fixes applied to moto at server start so it behaves like AWS where the kit needs it.
+
+Each patch says why it exists. Patches are applied once per process
+(:func:`apply`); the hook that routes moto's internal Lambda invocations to the local
+runtime is (re)bound by :func:`set_event_invoker`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.awslambda import models as lambda_models
+from moto.sqs import models as sqs_models
+
+logger = logging.getLogger(__name__)
+
+_applied = False
+_lock = threading.Lock()
+_event_invoker: Callable[[str, bytes], None] | None = None
+
+#: Function properties moto's CloudFormation model drops but Lambda honours.
+_EXTRA_FUNCTION_PROPERTIES = ("DeadLetterConfig", "LoggingConfig")
+
+
+def set_event_invoker(invoker: Callable[[str, bytes], None] | None) -> None:
+    """Route moto-internal Lambda deliveries (SNS, S3 notifications, EventBridge).
+
+    Args:
+        invoker: ``invoker(function_arn, payload)`` queuing an ``Event`` invocation,
+            or ``None`` to drop such deliveries.
+    """
+    global _event_invoker
+    _event_invoker = invoker
+
+
+def _layer_arns(value: Any) -> list[str]:
+    """Layer references as ARNs (CloudFormation may hand over LayerVersion objects)."""
+    arns = []
+    for item in value or []:
+        arns.append(item.arn if isinstance(item, lambda_models.LayerVersion) else str(item))
+    return arns
+
+
+def _apply_extra_config(fn: Any, properties: dict[str, Any]) -> None:
+    if "DeadLetterConfig" in properties:
+        fn.dead_letter_config = properties["DeadLetterConfig"] or None
+    if "LoggingConfig" in properties:
+        fn.logging_config = properties["LoggingConfig"] or None
+
+
+def apply() -> None:
+    """Apply every patch (idempotent)."""
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        _patch_cloudformation_layers()
+        _patch_layer_version_ref()
+        _patch_function_extra_config()
+        _patch_event_invoke_config_put()
+        _patch_sqs_event_source_delivery()
+        _patch_internal_invoke()
+        _patch_change_set_outputs()
+        _applied = True
+
+
+def _patch_cloudformation_layers() -> None:
+    # Why: moto's LambdaFunction.create_from_cloudformation_json builds the function
+    # spec from a fixed list of properties that omits Layers (and DeadLetterConfig,
+    # LoggingConfig), so a CloudFormation/CDK-deployed function runs without its
+    # layers. Real CloudFormation attaches them; we attach them after creation. The
+    # update path only handles Layers when present, so a removed Layers property
+    # would leave stale layers attached: set them from the new template every time.
+    fn_cls = lambda_models.LambdaFunction
+    original_create = fn_cls.create_from_cloudformation_json.__func__
+    original_update = fn_cls.update_from_cloudformation_json.__func__
+
+    @functools.wraps(original_create)
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        fn = original_create(cls, resource_name, cloudformation_json, *args, **kwargs)
+        if properties.get("Layers"):
+            fn.layers = fn._get_layers_data(_layer_arns(properties["Layers"]))
+        _apply_extra_config(fn, properties)
+        return fn
+
+    @functools.wraps(original_update)
+    def update(
+        cls: Any,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        properties = dict(cloudformation_json.get("Properties", {}))
+        layers = _layer_arns(properties.pop("Layers", None))
+        cloudformation_json = dict(cloudformation_json, Properties=properties)
+        fn = original_update(
+            cls, original_resource, new_resource_name, cloudformation_json, *args, **kwargs
+        )
+        fn.layers = fn._get_layers_data(layers)
+        fn.dead_letter_config = properties.get("DeadLetterConfig") or None
+        fn.logging_config = properties.get("LoggingConfig") or None
+        return fn
+
+    fn_cls.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
+    fn_cls.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
+
+
+def _patch_layer_version_ref() -> None:
+    # Why: CloudFormation's Ref of an AWS::Lambda::LayerVersion is its ARN. moto's
+    # LayerVersion has no physical_resource_id, so Ref yields the Python object and
+    # Outputs/Layers references break. Expose the ARN.
+    layer_cls: Any = lambda_models.LayerVersion
+    layer_cls.physical_resource_id = property(lambda self: self.arn)
+
+
+def _patch_function_extra_config() -> None:
+    # Why: moto ignores DeadLetterConfig and LoggingConfig on CreateFunction /
+    # UpdateFunctionConfiguration and never returns them. The local runtime needs
+    # them (DLQ for failed async events, custom log group) and clients expect to
+    # read them back from GetFunctionConfiguration.
+    fn_cls = lambda_models.LambdaFunction
+    original_init = fn_cls.__init__
+    original_update = fn_cls.update_configuration
+    original_get = fn_cls.get_configuration
+
+    @functools.wraps(original_init)
+    def init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.dead_letter_config = spec.get("DeadLetterConfig") or None
+        self.logging_config = spec.get("LoggingConfig") or None
+
+    @functools.wraps(original_update)
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        _apply_extra_config(self, config_updates)
+        return original_update(self, config_updates)
+
+    @functools.wraps(original_get)
+    def get_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_get(self, *args, **kwargs)
+        dead_letter = getattr(self, "dead_letter_config", None)
+        if dead_letter and dead_letter.get("TargetArn"):
+            config["DeadLetterConfig"] = dead_letter
+        logging_config = getattr(self, "logging_config", None)
+        config["LoggingConfig"] = {
+            "LogFormat": "Text",
+            "LogGroup": f"/aws/lambda/{self.function_name}",
+            **(logging_config or {}),
+        }
+        return config
+
+    fn_cls.__init__ = init  # type: ignore[method-assign]
+    fn_cls.update_configuration = update_configuration  # type: ignore[method-assign]
+    fn_cls.get_configuration = get_configuration  # type: ignore[method-assign]
+
+
+def _patch_event_invoke_config_put() -> None:
+    # Why: PutFunctionEventInvokeConfig replaces a function's configuration in AWS;
+    # moto appends, and its Get returns the first (stale) entry.
+    backend_cls = lambda_models.LambdaBackend
+
+    def put_function_event_invoke_config(
+        self: Any, function_name: str, config: dict[str, Any]
+    ) -> dict[str, Any]:
+        fn = self.get_function(function_name)
+        event_config = lambda_models.EventInvokeConfig(fn.function_arn, fn.last_modified, config)
+        fn.event_invoke_config = [event_config]
+        return event_config.response()
+
+    backend_cls.put_function_event_invoke_config = (  # type: ignore[method-assign]
+        put_function_event_invoke_config
+    )
+
+
+class _NoDelivery(dict):  # type: ignore[type-arg]
+    """A mapping that forgets what is stored in it."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+def _patch_sqs_event_source_delivery() -> None:
+    # Why: moto delivers to SQS event source mappings itself, synchronously inside
+    # SendMessage, by running the function in Docker (unavailable here) and ignoring
+    # batching, concurrency, partial failures and disabled/deleted mappings. The
+    # local event source poller (pipeskit.local.event_sources) takes over: queues never
+    # remember mappings, so moto's path never fires.
+    def _get(self: Any) -> dict[str, Any]:
+        return _NoDelivery()
+
+    def _set(self: Any, value: Any) -> None:
+        pass
+
+    sqs_models.Queue.lambda_event_source_mappings = property(_get, _set)  # type: ignore[assignment]
+
+
+def _patch_internal_invoke() -> None:
+    # Why: moto's other services (SNS subscriptions, S3 notifications, EventBridge)
+    # deliver to Lambda through LambdaFunction.invoke, which needs Docker. Those are
+    # asynchronous invocations in AWS: queue them on the local runtime instead.
+    fn_cls = lambda_models.LambdaFunction
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+        invoker = _event_invoker
+        if invoker is None:
+            logger.warning("no local runtime bound: dropping delivery to %s", self.function_name)
+            return b""
+        if isinstance(body, (bytes, bytearray)):
+            payload = bytes(body)
+        else:
+            payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+        invoker(self.function_arn, payload)
+        return b""
+
+    fn_cls.invoke = invoke  # type: ignore[method-assign]
+
+
+def _patch_change_set_outputs() -> None:
+    """Stacks deployed through a change set (what ``cdk deploy`` does) must report their Outputs.
+
+    moto builds a stack's output map when the stack is created, from the template it has then;
+    for a CREATE change set that is still empty, and executing the change set swaps the template
+    without rebuilding the map, so ``DescribeStacks`` shows no Outputs and ``cdk deploy
+    --outputs-file`` writes ``{}``. Rebuild the map after the change set is applied.
+    """
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        change_set = self.change_sets.get(change_set_name) or next(
+            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
+        )
+        if change_set is not None:
+            stack = self.stacks[change_set.stack_id]
+            stack._parse_template()
+            stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]

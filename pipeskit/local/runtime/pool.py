@@ -1,0 +1,192 @@
+"""Execution environments of every function, pooled per function version.
+
+:class:`EnvironmentPool` reuses warm environments, starts new ones for concurrent invocations,
+honours reserved concurrency and drops environments whose function code or configuration changed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from pipeskit.local.errors import TooManyRequests
+from pipeskit.local.runtime.code_store import CodeStore
+from pipeskit.local.runtime.environment import ExecutionEnvironment, LogEmitter, new_log_stream_name
+from pipeskit.local.runtime.specs import FunctionSpec
+
+
+class EnvironmentPool:
+    """Execution environments of every function, keyed by function version.
+
+    Args:
+        code_store: Where code and layers are extracted.
+        python: Interpreter that runs workers.
+        base_env: Variables every environment gets (endpoint, region, credentials).
+        emit: Where log lines go.
+        init_timeout_s: Init phase limit.
+    """
+
+    def __init__(
+        self,
+        code_store: CodeStore,
+        python: Callable[[], str],
+        base_env: Callable[[], dict[str, str]],
+        emit: LogEmitter,
+        init_timeout_s: Callable[[], float],
+    ) -> None:
+        self._code_store = code_store
+        self._python = python
+        self._base_env = base_env
+        self._emit = emit
+        self._init_timeout_s = init_timeout_s
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str], list[ExecutionEnvironment]] = {}
+        self._fingerprints: dict[tuple[str, str], str] = {}
+        self._busy: dict[str, int] = {}
+        self._live: set[ExecutionEnvironment] = set()
+        self._closed = False
+
+    def busy_count(self, function_arn: str) -> int:
+        """Invocations of a function (all versions) in progress."""
+        with self._lock:
+            return self._busy.get(function_arn, 0)
+
+    def environment_count(self, function_arn: str) -> int:
+        """Idle environments of a function (all versions)."""
+        with self._lock:
+            return sum(len(v) for k, v in self._idle.items() if k[0] == function_arn)
+
+    def acquire(self, spec: FunctionSpec) -> tuple[ExecutionEnvironment, bool]:
+        """Take a warm environment for ``spec`` or start a new one.
+
+        Args:
+            spec: The function version to run.
+
+        Returns:
+            The environment and whether it was a cold start. Release it with
+            :meth:`release` (or :meth:`discard` if it broke).
+
+        Raises:
+            TooManyRequests: Reserved concurrency is exhausted.
+            EnvironmentBroken: A new environment failed to start.
+        """
+        key = (spec.arn, spec.version)
+        stale: list[ExecutionEnvironment] = []
+        with self._lock:
+            reserved = spec.reserved_concurrency
+            busy = self._busy.get(spec.arn, 0)
+            if reserved is not None and busy >= int(reserved):
+                raise TooManyRequests()
+            self._busy[spec.arn] = busy + 1
+            if self._fingerprints.get(key) != spec.fingerprint:
+                stale = self._idle.pop(key, [])
+                self._fingerprints[key] = spec.fingerprint
+            idle = self._idle.get(key)
+            env = idle.pop() if idle else None
+        for old in stale:
+            self._close(old)
+        if env is not None:
+            if env.alive:
+                return env, False
+            self._close(env)
+        try:
+            return self._start(spec), True
+        except BaseException:
+            self._done(spec.arn)
+            raise
+
+    def _start(self, spec: FunctionSpec) -> ExecutionEnvironment:
+        task_root = self._code_store.task_root(spec)
+        layer_roots = [self._code_store.layer_root(layer) for layer in spec.layers]
+        stream = new_log_stream_name(spec.version)
+        env = dict(self._base_env())
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout_s)),
+                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python'}",
+                "LAMBDA_TASK_ROOT": str(task_root),
+                "_HANDLER": spec.handler,
+            }
+        )
+        env.update(dict(spec.environment))
+        environment = ExecutionEnvironment(
+            spec, task_root, layer_roots, env, self._python(), stream, self._emit
+        )
+        with self._lock:
+            self._live.add(environment)
+        try:
+            environment.wait_ready(self._init_timeout_s())
+        except BaseException:
+            self._close(environment)
+            raise
+        return environment
+
+    def _done(self, arn: str) -> None:
+        with self._lock:
+            self._busy[arn] = max(0, self._busy.get(arn, 0) - 1)
+
+    def release(self, env: ExecutionEnvironment) -> None:
+        """Return a healthy environment to the warm pool."""
+        spec = env.spec
+        key = (spec.arn, spec.version)
+        with self._lock:
+            self._busy[spec.arn] = max(0, self._busy.get(spec.arn, 0) - 1)
+            keep = (
+                not self._closed
+                and env.alive
+                and self._fingerprints.get(key) == spec.fingerprint
+            )
+            if keep:
+                self._idle.setdefault(key, []).append(env)
+        if not keep:
+            self._close(env)
+
+    def _close(self, env: ExecutionEnvironment) -> None:
+        with self._lock:
+            self._live.discard(env)
+        env.close()
+
+    def discard(self, env: ExecutionEnvironment) -> None:
+        """Drop a broken environment (crash, timeout)."""
+        self._done(env.spec.arn)
+        self._close(env)
+
+    def invalidate(self, function_arn: str) -> None:
+        """Close every idle environment of a function."""
+        with self._lock:
+            keys = [k for k in self._idle if k[0] == function_arn]
+            envs = [e for k in keys for e in self._idle.pop(k)]
+            for k in keys:
+                self._fingerprints.pop(k, None)
+        for env in envs:
+            self._close(env)
+
+    def reap_idle(self, max_idle_s: float) -> int:
+        """Close environments idle for longer than ``max_idle_s``; return how many."""
+        now = time.monotonic()
+        victims: list[ExecutionEnvironment] = []
+        with self._lock:
+            for key, envs in self._idle.items():
+                keep = [e for e in envs if now - e.last_used <= max_idle_s and e.alive]
+                victims.extend(e for e in envs if e not in keep)
+                self._idle[key] = keep
+        for env in victims:
+            self._close(env)
+        return len(victims)
+
+    def close(self) -> None:
+        """Close every idle environment and refuse to pool more."""
+        with self._lock:
+            self._closed = True
+            envs = [e for v in self._idle.values() for e in v]
+            self._idle.clear()
+            envs.extend(e for e in self._live if e not in envs)  # busy ones too
+            self._live.clear()
+        for env in envs:
+            env.close()

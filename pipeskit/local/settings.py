@@ -1,0 +1,81 @@
+"""Settings of the local AWS emulation.
+
+Defaults live in code (:class:`LocalAWSSettings`); every field can be overridden by
+an environment variable named ``PIPESKIT_LOCAL_<FIELD NAME IN UPPER CASE>``, e.g.
+``PIPESKIT_LOCAL_PORT=4567`` or ``PIPESKIT_LOCAL_LOGS_READ_TPS=5``.
+Tuple fields take comma-separated values (``PIPESKIT_LOCAL_ASYNC_RETRY_DELAYS_S=1,2``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import ClassVar
+
+from pipeskit_lambda.settings import Settings, setting
+
+ENV_PREFIX = "PIPESKIT_LOCAL_"
+
+DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+DUMMY_ACCESS_KEY_ID = "testing"
+DUMMY_SECRET_ACCESS_KEY = "testing"
+DUMMY_SESSION_TOKEN = "testing"
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalAWSSettings(Settings):
+    """Tunable behaviour of :class:`pipeskit.local.LocalAWS`.
+
+    Attributes:
+        host: Host name written into the endpoint URL. Keep ``localhost``: the CDK CLI
+            and moto's CloudFormation only resolve template URLs spelled that way.
+        bind_address: Address the HTTP server listens on.
+        port: TCP port; ``0`` picks a free port.
+        region: Region reported to clients and functions.
+        account_id: Account id (moto's default).
+        python_executable: Interpreter that runs execution environments.
+        work_dir: Where function code and layers are extracted; a temporary
+            directory (removed on stop) when empty.
+        init_timeout_s: Limit for an execution environment's init phase.
+        environment_idle_timeout_s: Idle execution environments older than this are
+            reaped (real Lambda keeps them for minutes).
+        esm_poll_interval_s: Pause between two polls of an SQS queue that was empty.
+        esm_default_max_concurrency: Concurrent batches per SQS event source mapping
+            when ``ScalingConfig.MaximumConcurrency`` is not set.
+        async_retry_delays_s: Pause before the 1st and 2nd retry of a failed ``Event``
+            invocation (real Lambda waits about 1 and 2 minutes).
+        async_throttle_retry_s: Pause before an ``Event`` invocation that was
+            throttled is tried again.
+        async_max_throttle_retries: How often a throttled ``Event`` invocation is
+            tried again before it is treated as failed.
+        logs_read_tps: Fault injection: CloudWatch Logs read APIs (``GetLogEvents``,
+            ``FilterLogEvents``, ``DescribeLogStreams``) allowed per second, beyond
+            which ``ThrottlingException`` is returned. ``0`` disables.
+        log_ingestion_delay_s: Fault injection: log events (and new log streams)
+            become visible only after this many seconds. ``0`` disables.
+        invoke_throttle_rate: Fault injection: fraction (0..1) of Lambda invocations
+            rejected with ``TooManyRequestsException``. ``0`` disables.
+        quiet: Do not log each HTTP request.
+    """
+
+    env_prefix: ClassVar[str] = ENV_PREFIX
+
+    host: str = "localhost"
+    bind_address: str = "127.0.0.1"
+    port: int = setting(4566, minimum=0, maximum=65535)
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    python_executable: str = sys.executable
+    work_dir: str = ""
+    init_timeout_s: float = 10.0
+    environment_idle_timeout_s: float = 900.0
+    esm_poll_interval_s: float = 0.5
+    esm_default_max_concurrency: int = 5
+    async_retry_delays_s: tuple[float, ...] = (1.0, 2.0)
+    async_throttle_retry_s: float = 0.5
+    async_max_throttle_retries: int = 20
+    logs_read_tps: float = setting(0.0, minimum=0.0)
+    log_ingestion_delay_s: float = setting(0.0, minimum=0.0)
+    invoke_throttle_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
+    quiet: bool = True

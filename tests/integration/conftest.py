@@ -1,0 +1,172 @@
+"""Fixtures for Pipes sessions against the local AWS: the real pipes layer, real Dagster."""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import (
+    AssetCheckSpec,
+    AssetExecutionContext,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    PartitionsDefinition,
+    asset,
+    materialize,
+)
+
+from infra.constants import LAMBDAS_DIR, LAYER_REQUIREMENTS
+from pipeskit.local import LocalAWS
+from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
+from pipeskit import LogsReaderSettings, PipesLambdaClient, RateBudget, ResponsePayloadMessageReader
+from pipeskit.channels import LambdaMessageReader
+
+HANDLERS_DIR = Path(__file__).parent / "handlers"
+
+
+@pytest.fixture(scope="session")
+def role_arn(local_aws: LocalAWS) -> str:
+    """An IAM role functions can be created with."""
+    return lambda_role(local_aws.client("iam"))
+
+
+@pytest.fixture(scope="session")
+def pipes_layer_arn(local_aws: LocalAWS) -> str:
+    """The real pipes layer zip (built by pipeskit.cdk.build_layer), published to the local AWS."""
+    return publish_pipes_layer(local_aws.client("lambda"), LAYER_REQUIREMENTS)
+
+
+@pytest.fixture(scope="session")
+def pipes_function(local_aws: LocalAWS, pipes_layer_arn: str, role_arn: str) -> Callable[..., str]:
+    """Deploy a handler file or directory with the pipes layer, as the stack does; once per key."""
+    created: dict[tuple[Any, ...], str] = {}
+    lam = local_aws.client("lambda")
+
+    def _deploy(path: Path, user_handler: str, *, timeout: int = 30, entrypoint: bool = True) -> str:
+        key = (path, user_handler, timeout, entrypoint)
+        if key not in created:
+            created[key] = deploy_pipes_function(
+                lam, code=path, user_handler=user_handler, layer_arn=pipes_layer_arn,
+                role_arn=role_arn, timeout_s=timeout, entrypoint=entrypoint,
+            )  # fmt: skip
+        return created[key]
+
+    return _deploy
+
+
+@pytest.fixture(scope="session")
+def handler_function(pipes_function: Callable[..., str]) -> Callable[..., str]:
+    """Deploy ``tests/integration/handlers/<module>.py``."""
+
+    def _deploy(module: str, function: str = "handler", **kwargs: Any) -> str:
+        return pipes_function(HANDLERS_DIR / f"{module}.py", f"{module}.{function}", **kwargs)
+
+    return _deploy
+
+
+@pytest.fixture(scope="session")
+def example_function(pipes_function: Callable[..., str]) -> Callable[..., str]:
+    """Deploy one of ``lambdas/``' examples as the stack would."""
+
+    def _deploy(code_dir: str, user_handler: str, **kwargs: Any) -> str:
+        return pipes_function(LAMBDAS_DIR / code_dir, user_handler, **kwargs)
+
+    return _deploy
+
+
+@pytest.fixture
+def make_client(local_aws: LocalAWS) -> Callable[..., tuple[PipesLambdaClient, ApiCallCounter]]:
+    """A kit client bound to the local AWS, with fast log polling and an API call counter."""
+
+    def _make(
+        reader: type[LambdaMessageReader] = ResponsePayloadMessageReader,
+        *,
+        budget: RateBudget | None = None,
+        **logs_overrides: Any,
+    ) -> tuple[PipesLambdaClient, ApiCallCounter]:
+        counter = ApiCallCounter()
+        settings = LogsReaderSettings(**{"ingestion_timeout_s": 15.0, "poll_interval_s": 0.05, **logs_overrides})
+        lambda_client = counter.attach(local_aws.client("lambda", retries=0, read_timeout=120))
+        message_reader = reader(
+            logs_client=counter.attach(local_aws.client("logs", retries=3)),
+            lambda_client=lambda_client,
+            settings=settings,
+            budget=budget or RateBudget(50),
+        )
+        return PipesLambdaClient(client=lambda_client, message_reader=message_reader), counter
+
+    return _make
+
+
+class Materialized:
+    """What one materialization produced: the Dagster result and the completed invocation."""
+
+    def __init__(self, result: ExecuteInProcessResult, captured: dict[str, Any], instance: DagsterInstance) -> None:
+        self.result = result
+        self.instance = instance
+        self.completed = captured.get("completed")
+        self.error = captured.get("error")
+
+    def materializations(self) -> list[Any]:
+        return self.result.get_asset_materialization_events()
+
+    def metadata(self) -> dict[str, Any]:
+        [event] = self.materializations()
+        return dict(event.materialization.metadata)
+
+    def check_results(self) -> dict[str, Any]:
+        return {
+            e.event_specific_data.check_name: e.event_specific_data  # type: ignore[union-attr]
+            for e in self.result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        }
+
+    def engine_events(self) -> list[str]:
+        """Messages of the run's engine events (e.g. a Pipes session closed with an exception)."""
+        return [
+            e.user_message
+            for e in self.instance.all_logs(self.result.run_id)
+            if e.is_dagster_event and e.dagster_event.event_type_value == "ENGINE_EVENT"
+        ]
+
+    def log_messages(self) -> list[tuple[int, str]]:
+        """(level, message) of every log record of the run, in order."""
+        return [(e.level, e.user_message) for e in self.instance.all_logs(self.result.run_id) if not e.is_dagster_event]
+
+
+def run_asset(
+    client: PipesLambdaClient,
+    function_name: str,
+    event: dict[str, Any],
+    *,
+    checks: Sequence[str] = (),
+    partitions_def: PartitionsDefinition | None = None,
+    partition_key: str | None = None,
+    extras: dict[str, Any] | None = None,
+) -> Materialized:
+    """Materialize one asset whose body runs ``function_name`` through ``client``."""
+    captured: dict[str, Any] = {}
+
+    @asset(
+        name="lambda_asset",
+        check_specs=[AssetCheckSpec(name, asset="lambda_asset") for name in checks],
+        partitions_def=partitions_def,
+    )
+    def lambda_asset(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        try:
+            completed = lambda_pipes.run(context=context, function_name=function_name, event=event, extras=extras)
+        except Exception as error:
+            captured["error"] = error
+            raise
+        captured["completed"] = completed
+        yield from completed.get_results()
+
+    instance = DagsterInstance.ephemeral()
+    result = materialize(
+        [lambda_asset],
+        resources={"lambda_pipes": client},
+        partition_key=partition_key,
+        raise_on_error=False,
+        instance=instance,
+    )
+    return Materialized(result, captured, instance)

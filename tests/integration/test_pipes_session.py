@@ -1,0 +1,147 @@
+"""Pipes sessions end to end against the local AWS: real pipes layer, real Dagster, both channels."""
+
+import logging
+
+import pytest
+from dagster import DailyPartitionsDefinition, MetadataValue
+
+from pipeskit import (
+    CloudWatchLogsMessageReader,
+    LambdaFunctionError,
+    PipesSessionNotOpenedError,
+    ResponsePayloadMessageReader,
+)
+
+from .conftest import run_asset
+
+CHANNELS = {"response": ResponsePayloadMessageReader, "logs": CloudWatchLogsMessageReader}
+
+
+@pytest.fixture(params=sorted(CHANNELS))
+def channel(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def test_every_pipes_method_round_trips(channel, handler_function, make_client) -> None:
+    client, _ = make_client(CHANNELS[channel])
+    run = run_asset(client, handler_function("all_methods"), {"x": 1}, checks=["passes", "fails"],
+                    extras={"source": "test"})
+    assert run.result.success, run.error
+
+    metadata = run.metadata()
+    assert metadata["text"] == MetadataValue.text("hello")
+    assert metadata["url"] == MetadataValue.url("https://example.com/a")
+    assert metadata["path"] == MetadataValue.path("/data/out.parquet")
+    assert metadata["notebook"] == MetadataValue.notebook("/notebooks/a.ipynb")
+    assert metadata["json"] == MetadataValue.json({"a": [1, 2, {"b": None}]})
+    assert metadata["md"] == MetadataValue.md("# Title\n\n*bold*")
+    assert metadata["float"] == MetadataValue.float(1.5)
+    assert metadata["int"] == MetadataValue.int(42)
+    assert metadata["bool"] == MetadataValue.bool(True)
+    assert metadata["dagster_run"] == MetadataValue.dagster_run("3f7c1bb3-7a5b-4a5e-9e4e-2f2b3a7a0c11")
+    assert metadata["asset"].value.path == ["upstream", "table"]
+    assert metadata["null"] == MetadataValue.null()
+    assert metadata["timestamp"].value == 1763700000.5
+    assert [c.name for c in metadata["table_schema"].schema.columns] == ["id", "name"]
+    assert [r.data for r in metadata["table"].records] == [{"id": 1}, {"id": 2}]
+    assert metadata["inferred"] == MetadataValue.json({"nested": [1, 2]})
+    [materialization] = run.materializations()
+    assert materialization.materialization.tags["dagster/data_version"] == "v1"
+
+    checks = run.check_results()
+    assert checks["passes"].passed is True
+    assert checks["fails"].passed is False
+    assert checks["fails"].severity.value == "WARN"
+
+    messages = run.log_messages()
+    for level in ("debug", "info", "warning", "error", "critical"):
+        assert (getattr(logging, level.upper()), f"{level} from lambda") in messages
+
+    completed = run.completed
+    assert list(completed.get_custom_messages()) == [{"custom": [1, 2, 3], "request": completed.request_id}]
+    assert completed.return_value["extras"] == {"source": "test"}
+    assert completed.return_value["partition_key"] is None
+
+
+def test_docs_style_handler_works_unmodified_through_both_channels(channel, example_function, make_client) -> None:
+    client, _ = make_client(CHANNELS[channel])
+    function = example_function("docs_style", "handler.lambda_handler")
+    run = run_asset(client, function, {"some_parameter_value": 41})
+    assert run.result.success, run.error
+    assert run.metadata()["some_metric"] == MetadataValue.int(42)
+    assert (logging.INFO, "Using some_parameter value: 41") in run.log_messages()
+
+
+def test_three_invocations_in_one_warm_environment(channel, example_function, handler_function, make_client) -> None:
+    client, _ = make_client(CHANNELS[channel])
+    kit = [run_asset(client, handler_function("all_methods"), {}, checks=["passes", "fails"]) for _ in range(3)]
+    assert all(r.result.success for r in kit), [r.error for r in kit]
+    assert len({r.completed.return_value["pid"] for r in kit}) == 1, "one warm environment served all three"
+    counts = [r.completed.return_value["invocations"] for r in kit]
+    assert counts == sorted(counts) and counts[-1] - counts[0] == 2
+
+    docs_function = example_function("docs_style", "handler.lambda_handler")
+    docs = [run_asset(client, docs_function, {"some_parameter_value": i}) for i in range(3)]
+    assert all(r.result.success for r in docs), [r.error for r in docs]
+    assert [r.metadata()["some_metric"].value for r in docs] == [1, 2, 3]
+
+
+def test_function_error_carries_the_remote_error_and_loses_no_message(channel, handler_function, make_client) -> None:
+    client, _ = make_client(CHANNELS[channel])
+    run = run_asset(client, handler_function("failing"), {"value": "abc"})
+    assert not run.result.success
+    error = run.error
+    assert isinstance(error, LambdaFunctionError)
+    assert error.error_type == "ValueError"
+    assert error.error_message == "bad input: 'abc' is not a number"
+    assert any("in parse" in line for line in error.stack_trace)
+    assert error.request_id and error.request_id in error.description
+    # the messages written before the failure were recovered, and so was the closing exception
+    assert (logging.INFO, "about to parse") in run.log_messages()
+    assert "[pipes] external process pipes closed with exception" in run.engine_events()
+
+
+def test_function_timeout_fails_the_asset_with_the_timeout(handler_function, make_client) -> None:
+    client, _ = make_client()
+    run = run_asset(client, handler_function("slow", timeout=1), {"sleep_s": 10})
+    assert isinstance(run.error, LambdaFunctionError)
+    assert "Task timed out after 1.00 seconds" in run.error.error_message
+
+
+def test_partition_key_reaches_the_function(example_function, handler_function, make_client) -> None:
+    client, _ = make_client()
+    partitions = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-04")
+    run = run_asset(client, handler_function("all_methods"), {}, checks=["passes", "fails"],
+                    partitions_def=partitions, partition_key="2026-11-02")
+    assert run.result.success, run.error
+    assert run.completed.return_value["partition_key"] == "2026-11-02"
+
+    summary = run_asset(client, example_function("dataset_summary", "handler.handler"), {"rows": 50},
+                        checks=["amounts_are_positive"], partitions_def=partitions, partition_key="2026-11-03")
+    assert summary.result.success, summary.error
+    assert summary.metadata()["day"] == MetadataValue.text("2026-11-03")
+    assert summary.metadata()["rows"] == MetadataValue.int(50)
+    assert summary.check_results()["amounts_are_positive"].passed is True
+
+
+def test_a_function_that_never_opens_pipes_fails_the_asset(channel, handler_function, make_client) -> None:
+    client, _ = make_client(CHANNELS[channel], ingestion_timeout_s=2.0)
+    run = run_asset(client, handler_function("plain"), {})
+    assert not run.result.success
+    assert isinstance(run.error, PipesSessionNotOpenedError)
+    assert "never opened Dagster Pipes" in run.error.description
+
+
+def test_a_thousand_messages_in_two_megabytes_of_logs_all_arrive(channel, handler_function, make_client) -> None:
+    client, counter = make_client(CHANNELS[channel])
+    function = handler_function("noisy", "lambda_handler")
+    run = run_asset(client, function, {"messages": 1000, "noise_bytes": 2_000_000})
+    assert run.result.success, run.error
+    assert [m["i"] for m in run.completed.get_custom_messages()] == list(range(1000))
+    assert run.metadata()["messages"] == MetadataValue.int(1000)
+    forwarded = "\n".join(m for _, m in run.log_messages() if "log lines:" in m)
+    if channel == "logs":  # ordinary output is forwarded to the step's log, in order
+        assert forwarded.count("x" * 199) == 10_000
+        assert counter.calls[0] == "Invoke" and set(counter.calls[1:]) == {"GetLogEvents"}
+    else:  # the response channel costs one call
+        assert counter.calls == ["Invoke"]
