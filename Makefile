@@ -56,7 +56,7 @@ demo: install ## the main job: local AWS → cdk deploy → Dagster materializes
 	$(BIN)/pipeskit demo $(PORT_FLAG)
 
 test: install ## run the whole test suite (in parallel)
-	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadscope $(PYTEST_ARGS)
 
 bench: install ## speed and memory benchmarks (every one must run)
 	$(BIN)/python -m bench

@@ -16,10 +16,10 @@ def main() -> None:
         rows = []
         for label, requirements in (("library layer", None), ("reference layer", LAYER_REQUIREMENTS)):
             started = time.perf_counter()
-            settings = LayerBuildSettings(layer_build_dir=Path(tmp), layer_requirements=requirements)
+            settings = LayerBuildSettings(build_dir=Path(tmp), requirements=requirements)
             path = build_layer(settings, force=True)
             rows.append((label, path.stat().st_size, time.perf_counter() - started))
-        synth_s = CdkCli(PROJECT_DIR).synth(Path(tmp) / "cdk.out")
+        synth_s = CdkCli(PROJECT_DIR, output_dir=Path(tmp) / "cdk.out").synth()
     print(f"{'figure':<36}{'value':>16}")
     for label, size, seconds in rows:
         print(f"{label + ' zip':<36}{size:>10,} bytes")

@@ -15,8 +15,8 @@ from pipeskit.local import LocalAWS
 def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("moto").setLevel(logging.ERROR)
-    cli = CdkCli(PROJECT_DIR)
     with LocalAWS(port=0, quiet=True) as aws, tempfile.TemporaryDirectory() as tmp:
+        cli = CdkCli(PROJECT_DIR, output_dir=Path(tmp) / "cdk.out")
         env = aws.env()
         timings = {
             "cdk bootstrap": cli.bootstrap(aws.settings.account_id, aws.settings.region, env),

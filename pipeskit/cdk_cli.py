@@ -45,10 +45,13 @@ class CdkCli:
     Args:
         project_dir: the CDK project.
         cdk: the executable; default from `CdkCliSettings`, then the project's, then ``PATH``.
+        output_dir: the cloud assembly directory (``--output``); default: the project's ``cdk.out``.
+            Give each concurrent caller its own: the CLI locks the directory while it synthesizes.
     """
 
     project_dir: Path
     cdk: str = ""
+    output_dir: Path | None = None
 
     @property
     def bin_dir(self) -> Path:
@@ -93,6 +96,8 @@ class CdkCli:
                 f"{self.project_dir} is not a CDK project (no cdk.json); run from the directory of "
                 "your CDK app or pass its path."
             )
+        if self.output_dir is not None and "--output" not in arguments:
+            arguments = [*arguments, "--output", str(self.output_dir)]
         started = time.perf_counter()
         result = subprocess.run(
             [self.executable(), *arguments],
@@ -123,17 +128,6 @@ class CdkCli:
         outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else {}
         return seconds, dict(next(iter(outputs.values()), {}))
 
-    def synth(self, output_dir: Path, env: Mapping[str, str] | None = None) -> float:
-        """``cdk synth --quiet`` into ``output_dir``; returns the wall time."""
-        return self.run(["synth", "--quiet", "--output", str(output_dir)], env)
-
-    def version(self) -> str:
-        """What ``cdk --version`` prints."""
-        result = subprocess.run(
-            [self.executable(), "--version"],
-            env=self.environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return (result.stdout + result.stderr).strip()
+    def synth(self, env: Mapping[str, str] | None = None) -> float:
+        """``cdk synth --quiet``; returns the wall time."""
+        return self.run(["synth", "--quiet"], env)

@@ -16,7 +16,7 @@ def _layer(args: argparse.Namespace) -> int:
     from .cdk.layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
 
     try:
-        settings = LayerBuildSettings.from_env(layer_requirements=args.requirements)
+        settings = LayerBuildSettings.from_env(requirements=args.requirements)
         if args.output:
             path = export_layer(args.output, settings, force=args.force)
         else:

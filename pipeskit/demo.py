@@ -60,7 +60,7 @@ def deploy(report: DemoReport, cli: CdkCli, env: dict[str, str], account: str, r
     """Bootstrap and deploy the project's stack; read its outputs into ``report``."""
     with _step(report, "cdk bootstrap", "cdk bootstrap (local AWS)"):
         cli.bootstrap(account, region, env)
-    outputs_file = cli.project_dir / "build" / "demo-outputs.json"
+    outputs_file = (cli.output_dir or cli.project_dir / "build") / "demo-outputs.json"
     with _step(report, "cdk deploy", "cdk deploy pipeskit-dev (layer, functions, buckets, queues, policy)"):
         _, report.outputs = cli.deploy(outputs_file, env)
 

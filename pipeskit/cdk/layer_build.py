@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import ClassVar
 
 from pipeskit_lambda.protocol import LAMBDA_RUNTIME
 from pipeskit_lambda.settings import Settings, setting
@@ -67,28 +68,30 @@ class LayerBuildSettings(Settings):
     """How the pipes layer is built.
 
     Attributes:
-        platform: pip ``--platform`` of the Lambda architecture.
+        build_dir: where cached zips are kept (``PIPESKIT_LAYER_BUILD_DIR``; default: the user's
+            cache directory).
+        requirements: pinned requirements the layer carries (``PIPESKIT_LAYER_REQUIREMENTS``;
+            default: the library's, ``dagster-pipes`` only).
+        platform: pip ``--platform`` of the Lambda architecture (``PIPESKIT_LAYER_PLATFORM``).
         python_version: Python version of the Lambda runtime the layer targets.
-        layer_build_dir: where cached zips are kept (env ``PIPESKIT_LAYER_BUILD_DIR``; default: the
-            user's cache directory).
-        layer_requirements: pinned requirements the layer carries (env
-            ``PIPESKIT_LAYER_REQUIREMENTS``; default: the library's, ``dagster-pipes`` only).
     """
 
+    env_prefix: ClassVar[str] = "PIPESKIT_LAYER_"
+
+    build_dir: Path | None = setting(None)
+    requirements: Path | None = setting(None)
     platform: str = setting("manylinux2014_x86_64", allowed=("manylinux2014_x86_64", "manylinux2014_aarch64"))
     python_version: str = setting(LAMBDA_RUNTIME.removeprefix("python"))
-    layer_build_dir: Path | None = setting(None)
-    layer_requirements: Path | None = setting(None)
 
     @property
-    def build_dir(self) -> Path:
+    def cache_dir(self) -> Path:
         """Where cached zips are kept."""
-        return self.layer_build_dir or default_cache_dir()
+        return self.build_dir or default_cache_dir()
 
     @property
     def requirements_file(self) -> Path:
         """The pinned requirements file."""
-        return self.layer_requirements or default_requirements_file()
+        return self.requirements or default_requirements_file()
 
 
 def _canonical(name: str) -> str:
@@ -121,14 +124,14 @@ def _read_requirements(settings: LayerBuildSettings) -> bytes:
     except OSError as error:
         raise LayerBuildError(
             f"cannot read the layer requirements {settings.requirements_file}: {error.strerror}. "
-            f"Point {LayerBuildSettings.env_var('layer_requirements')} (or --requirements) at a "
+            f"Point {LayerBuildSettings.env_var('requirements')} (or --requirements) at a "
             "pinned requirements file."
         ) from None
 
 
 def layer_zip_path(settings: LayerBuildSettings) -> Path:
     """Where the zip for the current inputs lives (built or not)."""
-    return settings.build_dir / f"pipes-layer-{cache_key(settings)[:20]}.zip"
+    return settings.cache_dir / f"pipes-layer-{cache_key(settings)[:20]}.zip"
 
 
 def _pip_install(settings: LayerBuildSettings, target: Path) -> None:
@@ -211,7 +214,7 @@ def build_layer(settings: LayerBuildSettings | None = None, *, force: bool = Fal
     zip_path = layer_zip_path(settings)
     if zip_path.exists() and not force:
         return zip_path
-    settings.build_dir.mkdir(parents=True, exist_ok=True)
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pipes-layer-") as staging:
         site = Path(staging) / "python"
         _pip_install(settings, site)

@@ -40,7 +40,7 @@ class PipesLayer(Construct):
         super().__init__(scope, construct_id)
         settings = build_settings or LayerBuildSettings.from_env()
         if requirements_file is not None:
-            settings = settings.replace(layer_requirements=Path(requirements_file))
+            settings = settings.replace(requirements=Path(requirements_file))
         self.zip_path = build_layer(settings)
         zip_path = self.zip_path
         self.layer = lambda_.LayerVersion(

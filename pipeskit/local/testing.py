@@ -42,7 +42,7 @@ def publish_pipes_layer(lambda_client: Any, requirements_file: Path | None = Non
     """
     from pipeskit.cdk.layer_build import LayerBuildSettings, build_layer
 
-    settings = LayerBuildSettings.from_env(layer_requirements=requirements_file)
+    settings = LayerBuildSettings.from_env(requirements=requirements_file)
     return lambda_client.publish_layer_version(
         LayerName="pipes",
         Content={"ZipFile": build_layer(settings).read_bytes()},

@@ -15,7 +15,7 @@ from pipeskit.cdk.layer_build import LayerBuildSettings, build_layer, layer_zip_
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[LayerBuildSettings, Path]:
     """The reference deployment's layer: the library's plus Powertools for its handlers."""
     settings = LayerBuildSettings(
-        layer_build_dir=tmp_path_factory.mktemp("layer-a"), layer_requirements=LAYER_REQUIREMENTS
+        build_dir=tmp_path_factory.mktemp("layer-a"), requirements=LAYER_REQUIREMENTS
     )
     return settings, build_layer(settings)
 
@@ -31,7 +31,7 @@ def test_layer_holds_dagster_pipes_powertools_and_the_kit_helpers(built) -> None
 
 
 def test_the_library_layer_carries_dagster_pipes_and_the_kit_only(tmp_path: Path) -> None:
-    path = build_layer(LayerBuildSettings(layer_build_dir=tmp_path))
+    path = build_layer(LayerBuildSettings(build_dir=tmp_path))
     top_level = {n.split("/")[1] for n in zipfile.ZipFile(path).namelist()}
     assert {"dagster_pipes", "pipeskit_lambda"} <= top_level
     assert not {n for n in top_level if n.startswith("aws_lambda_powertools")}
@@ -64,16 +64,16 @@ def test_changed_inputs_change_the_cache_key(built, tmp_path: Path) -> None:
     settings, path = built
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(LAYER_REQUIREMENTS.read_text() + "# a comment is an input too\n")
-    assert layer_zip_path(settings.replace(layer_requirements=requirements)) != path
+    assert layer_zip_path(settings.replace(requirements=requirements)) != path
     assert layer_zip_path(settings.replace(platform="manylinux2014_aarch64")) != path
 
 
 def test_the_cache_lives_in_the_users_cache_dir_unless_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("PIPESKIT_LAYER_BUILD_DIR", raising=False)
-    assert LayerBuildSettings.from_env().build_dir == tmp_path / "cache" / "pipes-lambda-kit" / "layers"
+    assert LayerBuildSettings.from_env().cache_dir == tmp_path / "cache" / "pipes-lambda-kit" / "layers"
     monkeypatch.setenv("PIPESKIT_LAYER_BUILD_DIR", str(tmp_path / "elsewhere"))
-    assert LayerBuildSettings.from_env().build_dir == tmp_path / "elsewhere"
+    assert LayerBuildSettings.from_env().cache_dir == tmp_path / "elsewhere"
 
 
 def test_a_missing_requirements_file_is_named(tmp_path: Path) -> None:
@@ -81,8 +81,8 @@ def test_a_missing_requirements_file_is_named(tmp_path: Path) -> None:
 
     missing = tmp_path / "nope.txt"
     with pytest.raises(LayerBuildError, match=r"nope\.txt.*PIPESKIT_LAYER_REQUIREMENTS"):
-        build_layer(LayerBuildSettings(layer_build_dir=tmp_path, layer_requirements=missing))
+        build_layer(LayerBuildSettings(build_dir=tmp_path, requirements=missing))
 
 
 def settings_in(settings: LayerBuildSettings, build_dir: Path) -> LayerBuildSettings:
-    return settings.replace(layer_build_dir=build_dir)
+    return settings.replace(build_dir=build_dir)

@@ -14,9 +14,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def deployed(local_aws: LocalAWS) -> Iterator[DemoReport]:
+def deployed(local_aws: LocalAWS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoReport]:
     report = DemoReport(endpoint=local_aws.endpoint_url)
-    deploy(report, CdkCli(PROJECT_DIR), local_aws.env(), local_aws.settings.account_id, local_aws.settings.region)
+    cli = CdkCli(PROJECT_DIR, output_dir=tmp_path_factory.mktemp("cdk.out"))
+    deploy(report, cli, local_aws.env(), local_aws.settings.account_id, local_aws.settings.region)
     yield report
 
 

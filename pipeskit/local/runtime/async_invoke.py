@@ -12,20 +12,29 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from moto.sqs.models import sqs_backends
 
 from pipeskit.local.errors import TooManyRequests
-from pipeskit.local.runtime.specs import InvocationResult
+from pipeskit.local.runtime.specs import FunctionSpec, InvocationResult
 from pipeskit.local.settings import LocalAWSSettings
-
-if TYPE_CHECKING:
-    from pipeskit.local.runtime.invoke import LambdaRuntime
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ASYNC_RETRIES = 2
+
+
+class SyncRunner(Protocol):
+    """What an asynchronous invocation needs of the runtime: look a function up, run one attempt."""
+
+    def moto_function(self, name_or_arn: str, qualifier: str | None = None) -> Any: ...
+
+    def resolve(self, name_or_arn: str, qualifier: str | None = None) -> FunctionSpec: ...
+
+    def run_sync(
+        self, spec: FunctionSpec, payload: bytes, request_id: str, client_context: str | None, invoked_arn: str
+    ) -> InvocationResult: ...
 
 
 class AsyncInvoker:
@@ -38,7 +47,7 @@ class AsyncInvoker:
     """
 
     def __init__(
-        self, runtime: LambdaRuntime, settings: Callable[[], LocalAWSSettings], stopping: threading.Event
+        self, runtime: SyncRunner, settings: Callable[[], LocalAWSSettings], stopping: threading.Event
     ) -> None:
         self._runtime = runtime
         self._settings = settings

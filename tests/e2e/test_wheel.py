@@ -1,0 +1,212 @@
+"""The wheel works anywhere: built, installed into a fresh virtualenv, used in a project of its own.
+
+The project has its own ``orchestration/`` and ``infra/`` packages (the names the reference
+deployment uses), so any leak of the repository's layout into the wheel shows up as a clash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import venv
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from infra.constants import PROJECT_DIR
+from pipeskit.cdk_cli import CdkCli
+from pipeskit_lambda.protocol import ENTRYPOINT_HANDLER, HANDLER_ENV_VAR
+
+pytestmark = pytest.mark.e2e
+
+USER_APP = '''
+import aws_cdk as cdk
+from aws_cdk import RemovalPolicy
+
+from pipeskit.cdk import PipesFunction, PipesLayer
+
+import infra  # the user's own package of that name
+
+app = cdk.App()
+stack = cdk.Stack(app, "my-pipes")
+layer = PipesLayer(stack, "PipesLayer")
+PipesFunction(
+    stack, "Report",
+    function_name="my-pipes-report",
+    code_dir="src",
+    handler="report.handler",
+    layer=layer,
+    memory_mb=512,
+    timeout_s=60,
+    log_retention_days=14,
+    removal_policy=RemovalPolicy.DESTROY,
+)
+app.synth()
+'''
+
+DOCS_STYLE_HANDLER = '''
+from dagster_pipes import PipesMappingParamsLoader, open_dagster_pipes
+
+
+def handler(event, _context):
+    with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
+        pipes.report_asset_materialization(metadata={"rows": {"raw_value": 1, "type": "int"}})
+'''
+
+
+@dataclass(frozen=True)
+class UserProject:
+    """A directory with the user's own packages and a virtualenv holding only the wheel."""
+
+    root: Path
+    python: Path
+    env: dict[str, str]
+
+    def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            list(command), cwd=self.root, env=self.env, capture_output=True, text=True, check=False
+        )
+        if check:
+            assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    @property
+    def bin(self) -> Path:
+        return self.python.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(PROJECT_DIR)],
+        check=True,
+        capture_output=True,
+    )
+    [built] = out.glob("pipes_lambda_kit-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def project(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
+    root = tmp_path_factory.mktemp("user-project")
+    for package in ("orchestration", "infra"):
+        (root / package).mkdir()
+        (root / package / "__init__.py").write_text(f"OWNER = 'user'  # the user's own {package}\n")
+    (root / "src").mkdir()
+    (root / "src" / "report.py").write_text(DOCS_STYLE_HANDLER)
+    environment = root / ".venv"
+    venv.create(environment, with_pip=True)
+    python = environment / "bin" / "python"
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(root / ".cache"),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "VIRTUAL_ENV": str(environment),
+    }
+    env.pop("PIPESKIT_LAYER_BUILD_DIR", None)
+    env.pop("PYTHONPATH", None)
+    project = UserProject(root, python, env)
+    project.run(str(python), "-m", "pip", "install", "--quiet", f"{wheel}[cdk,local]")
+    return project
+
+
+def test_the_wheel_ships_two_import_names_typed_and_licensed(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top_level = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"pipeskit", "pipeskit_lambda"}
+    assert {"pipeskit/py.typed", "pipeskit_lambda/py.typed", "pipeskit_lambda/protocol.py"} <= set(names)
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    metadata = next(name for name in names if name.endswith(".dist-info/METADATA"))
+    assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(metadata).decode()
+
+
+def test_the_library_imports_next_to_the_users_own_packages(project: UserProject) -> None:
+    script = (
+        "import orchestration, infra, pipeskit, pipeskit_lambda.protocol\n"
+        "from pipeskit import PipesLambdaClient, CloudWatchLogsMessageReader, LambdaFunctionError\n"
+        "from pipeskit.cdk import PipesLayer, PipesFunction\n"
+        "from pipeskit.local import LocalAWS\n"
+        "assert orchestration.OWNER == infra.OWNER == 'user'\n"
+        "print(pipeskit.__file__)\n"
+    )
+    installed = Path(project.run(str(project.python), "-c", script).stdout.strip())
+    assert project.root / ".venv" in installed.parents, "the wheel's pipeskit, not the repository's"
+    assert project.run(str(project.bin / "pipeskit"), "--version").stdout.strip() == "pipeskit 0.1.0"
+
+
+def test_pipeskit_layer_writes_the_zip_where_asked_and_caches_in_the_users_cache(project: UserProject) -> None:
+    printed = project.run(str(project.bin / "pipeskit"), "layer", "--output", "dist").stdout.strip()
+    zip_path = project.root / printed if not Path(printed).is_absolute() else Path(printed)
+    assert zip_path.parent == project.root / "dist" and zip_path.exists()
+    names = set(zipfile.ZipFile(zip_path).namelist())
+    assert {"python/pipeskit_lambda/entrypoint.py", "python/dagster_pipes/__init__.py"} <= names
+    assert list((project.root / ".cache" / "pipes-lambda-kit" / "layers").glob("pipes-layer-*.zip"))
+    site_packages = next((project.root / ".venv" / "lib").glob("python3*/site-packages"))
+    assert not (site_packages / "build").exists(), "nothing is written into site-packages"
+
+
+def test_pipeskit_local_serves_from_the_wheel(project: UserProject) -> None:
+    process = subprocess.Popen(
+        [str(project.bin / "pipeskit"), "local", "--port", "0"],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        exports = {}
+        while "AWS_ENDPOINT_URL" not in exports or len(exports) < 6:
+            line = process.stdout.readline().strip()
+            assert line, process.stderr.read() if process.stderr else "no output"
+            name, value = line.removeprefix("export ").split("=", 1)
+            exports[name] = value
+        sts = boto3.client(
+            "sts",
+            endpoint_url=exports["AWS_ENDPOINT_URL"],
+            region_name=exports["AWS_REGION"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert sts.get_caller_identity()["Account"] == "123456789012"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_pipeskit_demo_outside_the_reference_deployment_says_what_it_needs(project: UserProject) -> None:
+    result = project.run(str(project.bin / "pipeskit"), "demo", check=False)
+    assert result.returncode == 2
+    assert "not a pipes-lambda-kit deployment (missing cdk.json)" in result.stderr
+    assert "--project DIR" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def synthesized(project: UserProject) -> Iterator[dict]:
+    (project.root / "app.py").write_text(USER_APP)
+    (project.root / "cdk.json").write_text(json.dumps({"app": f"{project.python} app.py"}))
+    cli = CdkCli(project.root, cdk=str(PROJECT_DIR / "node_modules" / ".bin" / "cdk"), output_dir=project.root / "cdk.out")
+    env = {**project.env, "PATH": os.pathsep.join([str(PROJECT_DIR / "node_modules" / ".bin"), project.env["PATH"]])}
+    cli.synth(env)
+    yield json.loads((project.root / "cdk.out" / "my-pipes.template.json").read_text())
+
+
+def test_a_cdk_app_of_the_users_own_synthesizes_with_the_constructs(synthesized: dict) -> None:
+    resources = synthesized["Resources"].values()
+    [function] = [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
+    assert function["Properties"]["Handler"] == ENTRYPOINT_HANDLER
+    assert function["Properties"]["Environment"]["Variables"][HANDLER_ENV_VAR] == "report.handler"
+    assert function["Properties"]["Runtime"] == "python3.12"
+    assert [r for r in resources if r["Type"] == "AWS::Lambda::LayerVersion"]

@@ -1,0 +1,55 @@
+"""The library's shape: import contracts, no import cycle, one wire contract shared by both ends."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import get_type_hints
+
+import grimp
+import pytest
+
+from infra.constants import PROJECT_DIR
+from pipeskit.channels import CloudWatchLogsMessageReader, ResponsePayloadMessageReader
+from pipeskit_lambda import channels as writers
+from pipeskit_lambda.protocol import CHANNEL_PARAM, CHANNELS, Envelope, EnvelopeKeys
+
+
+def test_import_contracts_hold() -> None:
+    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert lint_imports, "import-linter is a dev dependency"
+    result = subprocess.run([lint_imports], cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize("package", ["pipeskit", "pipeskit_lambda"])
+def test_no_import_cycle_inside_the_library(package: str) -> None:
+    graph = grimp.build_graph(package)
+    modules = sorted(graph.modules)
+    cycles = [
+        (a, b)
+        for a in modules
+        for b in graph.find_modules_directly_imported_by(a)
+        if b.startswith(package) and b != a and graph.find_shortest_chain(importer=b, imported=a)
+        and not a.startswith(b + ".") and not b.startswith(a + ".")  # a package importing its own modules
+    ]
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_every_reader_has_its_twin_writer_on_the_lambda_side() -> None:
+    readers = {reader.channel for reader in (ResponsePayloadMessageReader, CloudWatchLogsMessageReader)}
+    assert readers == set(writers.WRITERS) == set(CHANNELS)
+
+
+def test_readers_ask_for_their_channel_with_the_shared_key() -> None:
+    for reader in (ResponsePayloadMessageReader(), CloudWatchLogsMessageReader()):
+        assert reader.messages_params()[CHANNEL_PARAM] == reader.channel
+        assert writers.writer_for(reader.messages_params()).channel == reader.channel
+
+
+def test_the_envelope_keys_are_the_typed_envelope() -> None:
+    constants = {v for k, v in vars(EnvelopeKeys).items() if k.isupper()}
+    assert constants == set(get_type_hints(Envelope))
