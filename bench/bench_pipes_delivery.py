@@ -9,8 +9,8 @@ figures are messages delivered out of messages sent, AWS API calls per session, 
 import contextlib
 import io
 import statistics
-import warnings
 import time
+import warnings
 from typing import Any
 
 from dagster import AssetExecutionContext, DagsterInstance, ResourceParam, asset, materialize

@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import random
 import statistics
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from dagster_pipes import PipesContext
+
 from pipeskit_lambda import pipes_handler
 
 logger = Logger()
@@ -61,7 +62,7 @@ def report(pipes: PipesContext, asset_key: str, day: str, summary: dict[str, Any
                 "type": "md",
             },
             "complete": {"raw_value": summary["rows"] > 0, "type": "bool"},
-            "computed_at": {"raw_value": datetime.now(timezone.utc).timestamp(), "type": "timestamp"},
+            "computed_at": {"raw_value": datetime.now(UTC).timestamp(), "type": "timestamp"},
             "source": {"raw_value": "https://example.com/orders", "type": "url"},
         },
         data_version=hashlib.sha256(repr(sorted(summary.items())).encode()).hexdigest()[:16],

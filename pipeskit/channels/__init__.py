@@ -4,8 +4,13 @@ Each reader's twin writer is in ``pipeskit_lambda.channels``; both share the wir
 ``pipeskit_lambda.protocol``.
 """
 
-from .base import LambdaMessageReader
+from .base import LambdaMessageReader, LogReadingMessageReader
 from .cloudwatch import CloudWatchLogsMessageReader
 from .response import ResponsePayloadMessageReader
 
-__all__ = ["CloudWatchLogsMessageReader", "LambdaMessageReader", "ResponsePayloadMessageReader"]
+__all__ = [
+    "CloudWatchLogsMessageReader",
+    "LambdaMessageReader",
+    "LogReadingMessageReader",
+    "ResponsePayloadMessageReader",
+]

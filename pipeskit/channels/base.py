@@ -16,7 +16,10 @@ from typing import Any, ClassVar
 from dagster import DagsterLogManager, PipesMessageHandler, PipesMessageReader
 from dagster_pipes import PipesParams
 
+from ..cloudwatch_logs import InvocationLogReader
 from ..invocation import LambdaInvocation
+from ..rate_limit import RateBudget
+from ..settings import LogsReaderSettings
 
 
 class LambdaMessageReader(PipesMessageReader):
@@ -53,3 +56,26 @@ class LambdaMessageReader(PipesMessageReader):
     @abstractmethod
     def consume(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
         """Deliver this invocation's messages to the session; forward its other output to ``log``."""
+
+
+class LogReadingMessageReader(LambdaMessageReader):
+    """A reader that may read the invocation's lines back from CloudWatch Logs.
+
+    Args:
+        logs_client: boto3 CloudWatch Logs client; created on first use when needed, with botocore's
+            back-off on throttling.
+        lambda_client: boto3 Lambda client used to look up a function's log group.
+        settings: read settings; defaults from ``PIPESKIT_*`` environment variables.
+        budget: CloudWatch read budget; defaults to the process-wide one.
+    """
+
+    def __init__(
+        self,
+        *,
+        logs_client: Any | None = None,
+        lambda_client: Any | None = None,
+        settings: LogsReaderSettings | None = None,
+        budget: RateBudget | None = None,
+    ) -> None:
+        super().__init__()
+        self.logs = InvocationLogReader(logs_client, lambda_client, settings, budget)

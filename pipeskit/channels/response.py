@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from dagster import DagsterLogManager
 from dagster_pipes import PipesParams
 
 from pipeskit_lambda.protocol import CHANNEL_PARAM, PATH_PARAM, RESPONSE_CHANNEL
 
-from ..cloudwatch_logs import InvocationLogReader
 from ..invocation import LambdaInvocation
-from ..rate_limit import RateBudget
-from ..settings import LogsReaderSettings
-from .base import LambdaMessageReader
+from .base import LogReadingMessageReader
 
 
-class ResponsePayloadMessageReader(LambdaMessageReader):
+class ResponsePayloadMessageReader(LogReadingMessageReader):
     """Read messages from the invoke response envelope: lossless up to Lambda's 6 MB response and
     no AWS call beyond the invoke itself.
 
@@ -25,25 +21,11 @@ class ResponsePayloadMessageReader(LambdaMessageReader):
     response, or the function failed (Lambda then returns only the error), they were written to
     the function's log instead and are read back from CloudWatch Logs, so none is lost.
 
-    Args:
-        logs_client: boto3 CloudWatch Logs client for that fallback; created only when needed.
-        lambda_client: boto3 Lambda client used to look up a function's log group.
-        settings: read settings of the fallback; defaults from ``PIPESKIT_*`` environment variables.
-        budget: CloudWatch read budget; defaults to the process-wide one.
+    Takes the keyword arguments of `LogReadingMessageReader` (the CloudWatch Logs client,
+    settings and read budget).
     """
 
     channel = RESPONSE_CHANNEL
-
-    def __init__(
-        self,
-        *,
-        logs_client: Any | None = None,
-        lambda_client: Any | None = None,
-        settings: LogsReaderSettings | None = None,
-        budget: RateBudget | None = None,
-    ) -> None:
-        super().__init__()
-        self.logs = InvocationLogReader(logs_client, lambda_client, settings, budget)
 
     def messages_params(self) -> PipesParams:
         # `path` is what PipesDefaultMessageWriter understands, so Dagster-docs-style handlers

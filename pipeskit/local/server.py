@@ -17,8 +17,8 @@ from pipeskit.local.errors import ServerStateError
 from pipeskit.local.event_sources import EventSourcePoller
 from pipeskit.local.faults import FaultInjector
 from pipeskit.local.front import FrontApp
-from pipeskit.local.runtime.invoke import LambdaRuntime
 from pipeskit.local.logs import LogWriter
+from pipeskit.local.runtime.invoke import LambdaRuntime
 from pipeskit.local.settings import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,

@@ -197,8 +197,9 @@ def test_pipeskit_demo_outside_the_reference_deployment_says_what_it_needs(proje
 def synthesized(project: UserProject) -> Iterator[dict]:
     (project.root / "app.py").write_text(USER_APP)
     (project.root / "cdk.json").write_text(json.dumps({"app": f"{project.python} app.py"}))
-    cli = CdkCli(project.root, cdk=str(PROJECT_DIR / "node_modules" / ".bin" / "cdk"), output_dir=project.root / "cdk.out")
-    env = {**project.env, "PATH": os.pathsep.join([str(PROJECT_DIR / "node_modules" / ".bin"), project.env["PATH"]])}
+    bin_dir = PROJECT_DIR / "node_modules" / ".bin"  # the repository's pinned CDK CLI and Node.js
+    cli = CdkCli(project.root, cdk=str(bin_dir / "cdk"), output_dir=project.root / "cdk.out")
+    env = {**project.env, "PATH": os.pathsep.join([str(bin_dir), project.env["PATH"]])}
     cli.synth(env)
     yield json.loads((project.root / "cdk.out" / "my-pipes.template.json").read_text())
 

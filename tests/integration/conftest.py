@@ -16,10 +16,10 @@ from dagster import (
 )
 
 from infra.constants import LAMBDAS_DIR, LAYER_REQUIREMENTS
-from pipeskit.local import LocalAWS
-from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
 from pipeskit import LogsReaderSettings, PipesLambdaClient, RateBudget, ResponsePayloadMessageReader
 from pipeskit.channels import LambdaMessageReader
+from pipeskit.local import LocalAWS
+from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
 
 HANDLERS_DIR = Path(__file__).parent / "handlers"
 

@@ -36,7 +36,8 @@ def test_invokes_throttled_every_time_fail_with_advice(local_aws, handler_functi
 
 
 def test_log_reads_stay_inside_the_budget_when_cloudwatch_throttles(local_aws, handler_function, make_client) -> None:
-    client, counter = make_client(CloudWatchLogsMessageReader, budget=RateBudget(rate=4))  # under the endpoint's 5 reads/s
+    # a budget of 4 reads/s, under the endpoint's 5/s
+    client, counter = make_client(CloudWatchLogsMessageReader, budget=RateBudget(rate=4))
     function = handler_function("noisy", "lambda_handler")
     with local_aws.override(logs_read_tps=5):
         run = run_asset(client, function, {"messages": 200, "noise_bytes": 3_000_000})

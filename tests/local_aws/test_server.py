@@ -10,7 +10,6 @@ import sys
 from pipeskit.local import LocalAWS
 
 
-
 def test_endpoint_is_spelled_localhost_and_env_is_complete(local_aws):
     assert local_aws.endpoint_url == f"http://localhost:{local_aws.port}"
     assert local_aws.port > 0

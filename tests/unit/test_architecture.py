@@ -53,3 +53,11 @@ def test_readers_ask_for_their_channel_with_the_shared_key() -> None:
 def test_the_envelope_keys_are_the_typed_envelope() -> None:
     constants = {v for k, v in vars(EnvelopeKeys).items() if k.isupper()}
     assert constants == set(get_type_hints(Envelope))
+
+
+def test_the_code_passes_ruff() -> None:
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    assert ruff, "ruff is a dev dependency"
+    paths = ["pipeskit", "layers", "infra", "orchestration", "lambdas", "tests", "bench"]
+    result = subprocess.run([ruff, "check", *paths], cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -17,7 +17,9 @@ def test_defaults_and_derived_names() -> None:
 
 def test_cdk_json_object_and_flat_override() -> None:
     settings = StackSettings.from_context(
-        _context({"pipeskit": {"stage": "dev", "timeout_s": 30}, "pipeskit:stage": "prod", "pipeskit:memory_mb": "1024"})
+        _context(
+            {"pipeskit": {"stage": "dev", "timeout_s": 30}, "pipeskit:stage": "prod", "pipeskit:memory_mb": "1024"}
+        )
     )
     assert (settings.stage, settings.timeout_s, settings.memory_mb) == ("prod", 30, 1024)
 

@@ -50,7 +50,8 @@ def test_every_type_parses_from_the_environment() -> None:
     settings = Example.from_env(
         {"EXAMPLE_MODE": "fast", "EXAMPLE_RATIO": "0.25", "EXAMPLE_DELAYS": "0.1, 0.2", "EXAMPLE_WHERE": "/tmp/x"}
     )
-    assert (settings.mode, settings.ratio, settings.delays, settings.where) == ("fast", 0.25, (0.1, 0.2), Path("/tmp/x"))
+    parsed = (settings.mode, settings.ratio, settings.delays, settings.where)
+    assert parsed == ("fast", 0.25, (0.1, 0.2), Path("/tmp/x"))
 
 
 def test_overrides_win_over_the_environment_and_none_means_not_given() -> None:

@@ -161,7 +161,7 @@ def _destination_record(
     attempts: int,
     condition: str,
 ) -> dict[str, Any]:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     version = result.executed_version if result else str(fn.version)
     response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": version}
     if result is not None and result.function_error:

@@ -45,7 +45,7 @@ def _python_paths(layer_root: Path, runtime: str) -> list[str]:
 
 def new_log_stream_name(version: str) -> str:
     """A stream name like Lambda's: ``2026/11/21/[$LATEST]<32 hex>``."""
-    day = dt.datetime.now(dt.timezone.utc).strftime("%Y/%m/%d")
+    day = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
     return f"{day}/[{version}]{secrets.token_hex(16)}"
 
 
@@ -367,7 +367,7 @@ class ExecutionEnvironment:
 
     def _timeout_error(self, phase: str) -> dict[str, Any]:
         timeout = self.spec.timeout_s
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         return {
             "errorType": "Sandbox.Timedout",
             "errorMessage": f"{stamp} {{request_id}} Task timed out after {timeout:.2f} seconds",

@@ -33,13 +33,13 @@ from pipeskit.local.runtime.code_store import CodeStore
 from pipeskit.local.runtime.environment import EnvironmentBroken, LogEmitter
 from pipeskit.local.runtime.pool import EnvironmentPool
 from pipeskit.local.runtime.specs import FunctionSpec, InvocationResult, LayerSpec
-from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, LOG_TAIL_BYTES, SYNC_PAYLOAD_LIMIT_BYTES
 from pipeskit.local.settings import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
     DUMMY_SESSION_TOKEN,
     LocalAWSSettings,
 )
+from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, LOG_TAIL_BYTES, SYNC_PAYLOAD_LIMIT_BYTES
 
 logger = logging.getLogger(__name__)
 

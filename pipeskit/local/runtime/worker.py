@@ -48,17 +48,9 @@ class LambdaContext:
 
     def __repr__(self):
         return (
-            "LambdaContext([aws_request_id={0},log_group_name={1},log_stream_name={2},"
-            "function_name={3},memory_limit_in_mb={4},function_version={5},"
-            "invoked_function_arn={6}])".format(
-                self.aws_request_id,
-                self.log_group_name,
-                self.log_stream_name,
-                self.function_name,
-                self.memory_limit_in_mb,
-                self.function_version,
-                self.invoked_function_arn,
-            )
+            f"LambdaContext([aws_request_id={self.aws_request_id},log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},"
+            f"function_name={self.function_name},memory_limit_in_mb={self.memory_limit_in_mb},function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn}])"
         )
 
 
@@ -124,7 +116,7 @@ def _error_record(exc, error_type=None, skip_frames=1):
 
 def _log_error(record):
     """Print an error as the Python runtime does (one event: ``\\r`` keeps it together)."""
-    lines = ["[ERROR] {0}: {1}".format(record["errorType"], record["errorMessage"])]
+    lines = ["[ERROR] {}: {}".format(record["errorType"], record["errorMessage"])]
     if record["stackTrace"]:
         lines.append("Traceback (most recent call last):")
         lines.extend(frame.rstrip("\n") for frame in record["stackTrace"])
@@ -157,26 +149,26 @@ def _load_handler(handler_spec):
     if not module_name:
         raise _InitError(
             "Runtime.MalformedHandlerName",
-            "Bad handler '{0}': not enough values to unpack (expected 2, got 1)".format(handler_spec),
+            f"Bad handler '{handler_spec}': not enough values to unpack (expected 2, got 1)",
         )
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
         raise _InitError(
             "Runtime.ImportModuleError",
-            "Unable to import module '{0}': {1}".format(module_name, exc),
+            f"Unable to import module '{module_name}': {exc}",
         ) from None
     except SyntaxError as exc:
         raise _InitError(
             "Runtime.UserCodeSyntaxError",
-            "Syntax error in module '{0}': {1}".format(module_name, exc),
+            f"Syntax error in module '{module_name}': {exc}",
         ) from None
     try:
         return getattr(module, func_name)
     except AttributeError:
         raise _InitError(
             "Runtime.HandlerNotFound",
-            "Handler '{0}' missing on module '{1}'".format(func_name, module_name),
+            f"Handler '{func_name}' missing on module '{module_name}'",
         ) from None
 
 
@@ -227,7 +219,7 @@ def main():
                     response["payload"] = json.dumps(result)
                 except (TypeError, ValueError) as exc:
                     record = {
-                        "errorMessage": "Unable to marshal response: {0}".format(exc),
+                        "errorMessage": f"Unable to marshal response: {exc}",
                         "errorType": "Runtime.MarshalError",
                         "requestId": context.aws_request_id,
                         "stackTrace": [],

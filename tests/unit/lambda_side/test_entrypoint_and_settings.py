@@ -50,5 +50,6 @@ def test_function_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize("value", ["lots", "10", str(7 * 1024 * 1024)])
 def test_a_bad_response_budget_is_refused_with_its_name(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIPESKIT_RESPONSE_BUDGET_BYTES", value)
-    with pytest.raises(SettingsError, match=rf"PIPESKIT_RESPONSE_BUDGET_BYTES='?{value}'? is not valid: (it must be a int|the m)"):
+    refusal = rf"PIPESKIT_RESPONSE_BUDGET_BYTES='?{value}'? is not valid: (it must be a int|the m)"
+    with pytest.raises(SettingsError, match=refusal):
         FunctionSettings.from_env()
