@@ -11,15 +11,20 @@ The Dagster-side API. ``from pipeskit import PipesLambdaClient`` is a drop-in fo
 from importlib.metadata import PackageNotFoundError, version
 
 from .channels import CloudWatchLogsMessageReader, LambdaMessageReader, ResponsePayloadMessageReader
+from .channels.cloudwatch import PipesLambdaLogsMessageReader
 from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda_client
 from .cloudwatch_logs import InvocationLogReader
 from .errors import (
+    InvalidEventError,
     InvokeThrottledError,
     LambdaFunctionError,
     LogsNotReadableError,
+    MessagesLostError,
     PayloadTooLargeError,
+    PipesContextReusedError,
     PipesKitError,
     PipesSessionNotOpenedError,
+    UnsupportedComponentError,
 )
 from .injectors import LambdaEventContextInjector, PipesLambdaEventContextInjector
 from .invocation import LambdaInvocation
@@ -33,6 +38,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "CloudWatchLogsMessageReader",
+    "InvalidEventError",
+    "MessagesLostError",
+    "PipesContextReusedError",
+    "PipesLambdaLogsMessageReader",
+    "UnsupportedComponentError",
     "InvocationLogReader",
     "InvokeThrottledError",
     "LambdaClientSettings",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import random
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,17 +16,29 @@ from dagster import (
     PipesClient,
     PipesClientCompletedInvocation,
     PipesContextInjector,
+    PipesEnvContextInjector,
     open_pipes_session,
 )
 
-from pipeskit_lambda.protocol import SYNC_PAYLOAD_LIMIT_BYTES
+from pipeskit_lambda.protocol import CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
 
 from ._dagster import TreatAsResourceParam
 from .channels import LambdaMessageReader, ResponsePayloadMessageReader
-from .errors import InvokeThrottledError, LambdaFunctionError, PayloadTooLargeError, PipesSessionNotOpenedError
+from .errors import (
+    InvokeThrottledError,
+    LambdaFunctionError,
+    PipesContextReusedError,
+    PipesSessionNotOpenedError,
+    UnsupportedComponentError,
+)
 from .injectors import LambdaEventContextInjector
 from .invocation import LambdaInvocation, function_base_name
+from .payload import build_payload, check_json
 from .settings import LambdaClientSettings
+
+_KIT_READERS = (
+    "ResponsePayloadMessageReader() (the default: 1 AWS call) or CloudWatchLogsMessageReader() (every log line)"
+)
 
 
 class LambdaCompletedInvocation(PipesClientCompletedInvocation):
@@ -103,8 +115,9 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
     ) -> None:
         self._settings = settings or LambdaClientSettings.from_env()
         self._client = client  # created on first use, so loading definitions needs no AWS config
-        self._context_injector = context_injector or LambdaEventContextInjector()
-        self._message_reader = message_reader or ResponsePayloadMessageReader()
+        self._client_lock = threading.Lock()
+        self._context_injector = _checked_injector(context_injector or LambdaEventContextInjector())
+        self._message_reader = _checked_reader(message_reader or ResponsePayloadMessageReader())
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:
@@ -113,9 +126,10 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
     @property
     def lambda_client(self) -> Any:
         """The boto3 Lambda client (the injected one, or `default_lambda_client`)."""
-        if self._client is None:
-            self._client = default_lambda_client(self._settings)
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                self._client = default_lambda_client(self._settings)
+            return self._client
 
     @property
     def message_reader(self) -> LambdaMessageReader:
@@ -133,11 +147,13 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
     ) -> LambdaCompletedInvocation:
         """Invoke ``function_name`` synchronously as a Pipes session.
 
+        Safe to call from many threads at once on one client: everything of a run lives in the run.
+
         Args:
             context: the asset's or op's execution context.
             function_name: name, ARN or ``name:alias`` of the function.
-            event: JSON-serializable event; the Pipes bootstrap is merged into it.
-            extras: extra values for the remote ``PipesContext.extras``.
+            event: a mapping of JSON values; the Pipes bootstrap is merged into it.
+            extras: extra JSON values for the remote ``PipesContext.extras``.
             qualifier: version or alias to invoke.
 
         Returns:
@@ -145,42 +161,53 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             ``return_value`` for the handler's own value.
 
         Raises:
-            LambdaFunctionError: the function failed; carries the remote error and request id.
+            LambdaFunctionError: the function failed; carries the remote error and request id, and
+                what could not be read back, if anything (`PipesContextReusedError` for dagster#22094).
             PipesSessionNotOpenedError: the function returned without opening Pipes.
-            PayloadTooLargeError: the event plus bootstrap exceeds Lambda's 6 MB.
+            InvalidEventError: the event or extras cannot be sent; nothing was invoked.
+            PayloadTooLargeError: the event plus bootstrap exceeds Lambda's 6 MB; nothing was invoked.
             InvokeThrottledError: Lambda throttled every attempt.
+            MessagesLostError: a message split over log events could not be put back together.
         """
-        reader = self._message_reader
+        check_json(dict(extras or {}), "extras")
+        channel = self._message_reader.open_session()
         with open_pipes_session(
             context=context,
             context_injector=self._context_injector,
-            message_reader=reader,
+            message_reader=channel,
             extras=dict(extras or {}),
         ) as session:
-            payload = json.dumps({**event, **session.get_bootstrap_env_vars()}).encode()
-            if len(payload) > SYNC_PAYLOAD_LIMIT_BYTES:
-                raise PayloadTooLargeError(
-                    f"the invoke payload for {function_name} is {len(payload):,} bytes, above Lambda's "
-                    f"{SYNC_PAYLOAD_LIMIT_BYTES:,}-byte limit for synchronous invokes. Pass large "
-                    "inputs by reference (e.g. an S3 key in the event) instead of inline."
-                )
-            invocation = self._invoke(function_name, payload, reader.invoke_arguments(), qualifier)
+            payload = build_payload(event, session.get_bootstrap_env_vars(), function_name, SYNC_PAYLOAD_LIMIT_BYTES)
+            invocation = self._invoke(function_name, payload, self._message_reader.invoke_arguments(), qualifier)
             context.log.debug(f"[pipeskit] {function_name} answered, request id {invocation.request_id}")
-            reader.consume(invocation, context.log)
             if invocation.function_error:
-                raise self._function_error(invocation)
+                raise self._function_error(invocation, self._read_after_failure(channel, invocation, context))
+            channel.consume(invocation, context.log)
         if not session.message_handler.received_opened_message:
             raise PipesSessionNotOpenedError(
                 function_name=function_name,
                 request_id=invocation.request_id,
                 hint=(
                     "Open it in the handler with `pipeskit_lambda.pipes_handler` or "
-                    "`open_dagster_pipes(params_loader=PipesMappingParamsLoader(event))`. A docs-style "
-                    "handler deployed outside the kit's stack needs "
-                    "message_reader=CloudWatchLogsMessageReader()."
+                    "`open_dagster_pipes(params_loader=PipesMappingParamsLoader(event))`."
                 ),
             )
         return LambdaCompletedInvocation(session, invocation)
+
+    @staticmethod
+    def _read_after_failure(
+        channel: Any, invocation: LambdaInvocation, context: OpExecutionContext | AssetExecutionContext
+    ) -> BaseException | None:
+        """Deliver what the failed function reported; a problem doing so is returned, not raised."""
+        try:
+            channel.consume(invocation, context.log)
+        except Exception as error:  # the function's own error wins; this one is attached to it
+            context.log.warning(
+                f"[pipeskit] {invocation.function_name} failed [request id {invocation.request_id}] and its "
+                f"messages could not all be read back: {type(error).__name__}: {error}"
+            )
+            return error
+        return None
 
     def _invoke(
         self, function_name: str, payload: bytes, extra: Mapping[str, Any], qualifier: str | None
@@ -221,14 +248,56 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             )
         raise AssertionError("unreachable")
 
-    def _function_error(self, invocation: LambdaInvocation) -> LambdaFunctionError:
+    @staticmethod
+    def _function_error(invocation: LambdaInvocation, read_error: BaseException | None) -> LambdaFunctionError:
         details = invocation.error_details
-        return LambdaFunctionError(
-            function_name=invocation.function_name,
-            request_id=invocation.request_id,
-            function_error=str(invocation.function_error),
-            error_type=str(details.get("errorType", "Unknown")),
-            error_message=str(details.get("errorMessage", invocation.payload[:2000].decode(errors="replace"))),
-            stack_trace=[str(line) for line in details.get("stackTrace") or []],
-            log_group_name=f"/aws/lambda/{function_base_name(invocation.function_name)}",
-        )
+        message = str(details.get("errorMessage", invocation.payload[:2000].decode(errors="replace")))
+        arguments: dict[str, Any] = {
+            "function_name": invocation.function_name,
+            "request_id": invocation.request_id,
+            "function_error": str(invocation.function_error),
+            "error_type": str(details.get("errorType", "Unknown")),
+            "error_message": message,
+            "stack_trace": [str(line) for line in details.get("stackTrace") or []],
+            "log_group_name": f"/aws/lambda/{function_base_name(invocation.function_name)}",
+            "read_error": read_error,
+        }
+        if CONTEXT_REUSED_MESSAGE in message:
+            return PipesContextReusedError(
+                **arguments,
+                advice=(
+                    "The handler is not behind the kit's entrypoint, and dagster-pipes reused the context "
+                    "a previous invocation of this warm environment had closed (dagster#22094): only the "
+                    "first invocation of each environment can report to Dagster. Fix: "
+                    f"`pipeskit adopt {invocation.function_name}` puts the function behind "
+                    "pipeskit_lambda.entrypoint.handler, which gives each invocation its own context "
+                    "(add --dry-run to see the change first)."
+                ),
+            )
+        return LambdaFunctionError(**arguments)
+
+
+def _checked_injector(injector: PipesContextInjector) -> PipesContextInjector:
+    """Refuse, when the client is built, an injector whose context would never reach the function."""
+    if isinstance(injector, PipesEnvContextInjector):  # the kit's and dagster-aws's event injectors
+        return injector
+    raise UnsupportedComponentError(
+        f"{type(injector).__module__}.{type(injector).__qualname__} cannot be used with pipes-lambda-kit's "
+        "PipesLambdaClient: the client merges the Pipes bootstrap into the invoke event, so the context "
+        "travels inline. Use pipeskit.LambdaEventContextInjector() (the default; dagster-aws's "
+        "PipesLambdaEventContextInjector works too) or leave context_injector unset."
+    )
+
+
+def _checked_reader(reader: Any) -> LambdaMessageReader:
+    """Refuse, when the client is built, a reader that is not one of the kit's channels."""
+    if isinstance(reader, LambdaMessageReader):
+        return reader
+    name = f"{type(reader).__module__}.{type(reader).__qualname__}"
+    if type(reader).__name__ == "PipesLambdaLogsMessageReader":
+        why = "it reads only the last 4 KB of the invocation's log (LogType=Tail), so messages are lost"
+    else:
+        why = "it is not a pipes-lambda-kit channel (each kit reader has a twin writer in the pipes layer)"
+    raise UnsupportedComponentError(
+        f"{name} cannot be used with pipes-lambda-kit's PipesLambdaClient: {why}. Use pipeskit's {_KIT_READERS}."
+    )

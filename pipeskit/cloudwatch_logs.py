@@ -12,6 +12,7 @@ Used by the readers of ``pipeskit.channels``; each reader owns one `InvocationLo
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -20,26 +21,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from dagster import DagsterLogManager, PipesMessageHandler
-from dagster_pipes import PIPES_PROTOCOL_VERSION_FIELD
 
 from pipeskit_lambda.protocol import Envelope
 
-from .errors import LogsNotReadableError
+from .errors import LogsNotReadableError, MessagesLostError
 from .invocation import LambdaInvocation, function_base_name
+from .message_lines import Found, Message, MessageScanner, Text, Unreadable
 from .rate_limit import RateBudget, shared_logs_budget
 from .settings import LogsReaderSettings
-
-
-def parse_message_line(line: str) -> dict[str, Any] | None:
-    """The Pipes message on ``line``, if the WHOLE line is one (the protocol's rule), else None."""
-    stripped = line.strip()
-    if not (stripped.startswith("{") and PIPES_PROTOCOL_VERSION_FIELD in stripped):
-        return None
-    try:
-        message = json.loads(stripped)
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) and PIPES_PROTOCOL_VERSION_FIELD in message else None
 
 
 def default_logs_client(settings: LogsReaderSettings) -> Any:
@@ -151,6 +140,7 @@ class InvocationLogReader:
         self._given_logs = logs_client
         self._given_lambda = lambda_client
         self._budget = budget or shared_logs_budget(self._settings.logs_read_tps)
+        self._clients_lock = threading.Lock()  # one reader serves concurrent runs
         self.log_group_for = lru_cache(maxsize=256)(self._log_group_for)
 
     @property
@@ -160,15 +150,17 @@ class InvocationLogReader:
 
     @property
     def _logs(self) -> Any:
-        if self._given_logs is None:
-            self._given_logs = default_logs_client(self._settings)
-        return self._given_logs
+        with self._clients_lock:
+            if self._given_logs is None:
+                self._given_logs = default_logs_client(self._settings)
+            return self._given_logs
 
     @property
     def _lambda(self) -> Any:
-        if self._given_lambda is None:
-            self._given_lambda = boto3.client("lambda")
-        return self._given_lambda
+        with self._clients_lock:
+            if self._given_lambda is None:
+                self._given_lambda = boto3.client("lambda")
+            return self._given_lambda
 
     def deliver(
         self,
@@ -179,29 +171,39 @@ class InvocationLogReader:
     ) -> int:
         """Hand the invocation's Pipes messages to ``handler``, forward its other lines to ``log``.
 
+        Messages are found wherever they stand in a line; a torn line or an unknown method costs
+        that line only (a warning, and the text is forwarded); a message split over log events is
+        put back together.
+
         Returns:
             The number of Pipes messages delivered.
 
         Raises:
             LogsNotReadableError: the stream or its end line did not appear within the
                 ingestion timeout.
+            MessagesLostError: a message split over log events could not be put back together
+                (every other message was delivered first).
         """
         envelope = envelope or Envelope()
         group = envelope.get("log_group_name") or self.log_group_for(invocation.function_name)
         stream = envelope.get("log_stream_name") or self.find_stream(group, invocation)
-        base = function_base_name(invocation.function_name)
-        forwarder = LogForwarder(log, f"[{base} {invocation.request_id}]", self._settings.forward_batch_bytes)
-        delivered = 0
+        prefix = f"[{function_base_name(invocation.function_name)} {invocation.request_id}]"
+        delivery = _Delivery(handler, log, LogForwarder(log, prefix, self._settings.forward_batch_bytes), prefix)
+        scanner = MessageScanner()
         for line in self.lines(group, stream, invocation):
-            message = parse_message_line(line)
-            if message is None:
-                forwarder.add(line)
-                continue
-            forwarder.flush()  # keep the step's log in the order the function wrote it
-            handler.handle_message(message)  # type: ignore[arg-type]
-            delivered += 1
-        forwarder.flush()
-        return delivered
+            for found in scanner.feed(line):
+                delivery.take(found)
+        for found in scanner.close():
+            delivery.take(found)
+        delivery.forwarder.flush()
+        if delivery.lost:
+            raise MessagesLostError(
+                f"request {invocation.request_id} of {invocation.function_name}: "
+                + "; ".join(item.describe() for item in delivery.lost)
+                + f". Read the whole line in {group}/{stream}; keep each message under "
+                "CloudWatch's 256 KB event size (large values belong in S3, referenced from metadata)."
+            )
+        return delivery.delivered
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         self._budget.acquire()
@@ -288,3 +290,30 @@ class InvocationLogReader:
                 time.sleep(self._settings.poll_interval_s)
             if next_token:
                 token = next_token
+
+
+class _Delivery:
+    """Where each found item of one invocation goes: the session, the forwarded log, or a warning."""
+
+    def __init__(self, handler: PipesMessageHandler, log: DagsterLogManager, forwarder: LogForwarder, prefix: str):
+        self.handler = handler
+        self.log = log
+        self.forwarder = forwarder
+        self.prefix = prefix
+        self.delivered = 0
+        self.lost: list[Unreadable] = []
+
+    def take(self, found: Found) -> None:
+        if isinstance(found, Text):
+            self.forwarder.add(found.line)
+            return
+        self.forwarder.flush()  # keep the step's log in the order the function wrote it
+        if isinstance(found, Message):
+            self.handler.handle_message(found.message)  # type: ignore[arg-type]
+            self.delivered += 1
+            return
+        self.log.warning(f"{self.prefix} skipped {found.describe()}")
+        if found.reason == "lost":
+            self.lost.append(found)
+        else:
+            self.forwarder.add(found.text)

@@ -23,8 +23,23 @@ class LogsNotReadableError(PipesKitError):
     """The invocation's log lines could not be read back in time."""
 
 
+class MessagesLostError(PipesKitError):
+    """A message split over CloudWatch log events could not be put back together; it names which."""
+
+
+class InvalidEventError(PipesKitError, ValueError):
+    """The event or extras cannot be sent to Lambda; nothing was invoked. The message names the value."""
+
+
+class UnsupportedComponentError(PipesKitError, TypeError):
+    """A context injector or message reader the kit's client cannot use; the message names the kit's."""
+
+
 class LambdaFunctionError(Failure):
     """The function raised (or timed out, or crashed): Lambda answered with a ``FunctionError``.
+
+    The function's own error always comes first: when its messages could not all be read back
+    afterwards, that problem is attached (`read_error`) and never raised in its place.
 
     Attributes:
         function_name: the function invoked.
@@ -32,6 +47,7 @@ class LambdaFunctionError(Failure):
         error_type: the remote ``errorType`` (e.g. ``ValueError``, ``Sandbox.Timedout``).
         error_message: the remote ``errorMessage``.
         stack_trace: the remote stack trace lines.
+        read_error: why messages could not be read back after the failure, or None.
     """
 
     def __init__(
@@ -44,28 +60,50 @@ class LambdaFunctionError(Failure):
         error_message: str,
         stack_trace: Sequence[str],
         log_group_name: str | None = None,
+        read_error: BaseException | None = None,
+        advice: str = "Fix the handler or its input and re-run; the remote stack trace is attached.",
     ) -> None:
         self.function_name = function_name
         self.request_id = request_id
         self.error_type = error_type
         self.error_message = error_message
         self.stack_trace = list(stack_trace)
+        self.read_error = read_error
         where = f" Logs: {log_group_name}, request id {request_id}." if log_group_name else ""
+        metadata = {
+            "function_name": MetadataValue.text(function_name),
+            "request_id": MetadataValue.text(request_id),
+            "error_type": MetadataValue.text(error_type),
+            "error_message": MetadataValue.text(error_message),
+            "stack_trace": MetadataValue.text("".join(self.stack_trace) or "(none)"),
+        }
+        unread = ""
+        if read_error is not None:
+            why = f"{type(read_error).__name__}: {read_error}"
+            unread = (
+                f" Its messages could not all be read back from CloudWatch Logs afterwards ({why}); "
+                "what was read was delivered."
+            )
+            metadata["messages_not_read"] = MetadataValue.text(
+                f"the invocation's log lines after the last one read; {why}"
+            )
         super().__init__(
             description=(
                 f"Lambda function {function_name} failed ({function_error}) with {error_type}: "
-                f"{error_message} [request id {request_id}].{where} Fix the handler or its input "
-                "and re-run; the remote stack trace is attached."
+                f"{error_message} [request id {request_id}].{where}{unread} {advice}"
             ),
-            metadata={
-                "function_name": MetadataValue.text(function_name),
-                "request_id": MetadataValue.text(request_id),
-                "error_type": MetadataValue.text(error_type),
-                "error_message": MetadataValue.text(error_message),
-                "stack_trace": MetadataValue.text("".join(self.stack_trace) or "(none)"),
-            },
+            metadata=metadata,
             allow_retries=True,
         )
+
+
+class PipesContextReusedError(LambdaFunctionError):
+    """A handler not behind the kit's entrypoint reused dagster-pipes' closed context (dagster#22094).
+
+    ``open_dagster_pipes`` keeps one context per process; once the first invocation of a warm
+    environment closed it, every later invocation in that environment fails. The kit's entrypoint
+    gives each invocation its own context: ``pipeskit adopt FUNCTION`` puts the function behind it.
+    """
 
 
 class PipesSessionNotOpenedError(Failure):

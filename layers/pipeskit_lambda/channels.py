@@ -1,51 +1,56 @@
 """Lambda-side ends of the kit's message channels, each the twin of a reader in ``pipeskit.channels``.
 
-Both channels write messages with ``dagster_pipes``' own mechanisms (a file named by ``path`` or a
-stdio stream), so a handler written exactly as in the Dagster docs — ``PipesDefaultMessageWriter``
-— produces the same bytes as one written with the kit's decorator. The channel then finishes the
-invocation: it builds the response envelope and, on failure, makes sure no message is lost.
+Every channel writes each message to stderr the moment it is reported, as one JSON line, so the
+function's log stream holds a copy whatever happens next — a raise, a timeout, ``os._exit``, running
+out of memory or a return value Lambda cannot marshal. The response channel also keeps the
+messages in memory and returns them inside the invoke response (`Envelope`): on success the
+orchestrator needs no call beyond ``Invoke``; on failure it reads the copy in the log. Nothing is
+written to a file, so no session file can outlive its invocation.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
-from dagster_pipes import (
-    PipesFileMessageWriterChannel,
-    PipesMessageWriter,
-    PipesMessageWriterChannel,
-    PipesParams,
-    PipesStreamMessageWriterChannel,
-)
+from dagster_pipes import PipesMessage, PipesMessageWriter, PipesMessageWriterChannel, PipesParams
 
-from .protocol import (
-    CHANNEL_PARAM,
-    ENVELOPE_VERSION,
-    LOGS_CHANNEL,
-    PATH_PARAM,
-    RESPONSE_CHANNEL,
-    Envelope,
-)
+from .protocol import CHANNEL_PARAM, ENVELOPE_VERSION, LOGS_CHANNEL, RESPONSE_CHANNEL, Envelope
 from .settings import FunctionSettings
 
 
+class LogLineChannel(PipesMessageWriterChannel):
+    """Write each message as one JSON line to a stream (stderr: the function's log), flushed at once.
+
+    One ``write`` per message, so a message line is never interleaved with other output of the
+    same stream; ``kept`` also receives each message when given (the response channel's buffer).
+    """
+
+    def __init__(self, stream: TextIO | None = None, kept: list[tuple[PipesMessage, int]] | None = None) -> None:
+        self._stream = stream
+        self._kept = kept
+
+    def write_message(self, message: PipesMessage) -> None:
+        line = json.dumps(message)
+        stream = self._stream or sys.stderr  # looked up late: a test or the runtime may replace stderr
+        stream.write(line + "\n")
+        stream.flush()
+        if self._kept is not None:
+            self._kept.append((message, len(line) + 1))
+
+
 class LambdaMessageWriter(PipesMessageWriter[PipesMessageWriterChannel], ABC):
-    """A message writer that also knows how to finish a Lambda invocation for its channel."""
+    """A message writer that also finishes a Lambda invocation for its channel; one per invocation."""
 
     channel: ClassVar[str]
 
     @abstractmethod
-    def finish(self, params: PipesParams, result: Any, context: Any) -> Envelope:
+    def finish(self, result: Any, context: Any) -> Envelope:
         """Build the invoke response after the handler returned ``result``."""
-
-    def on_error(self, params: PipesParams) -> None:
-        """Called when the handler raised, before the error propagates to Lambda."""
 
     @staticmethod
     def _envelope(result: Any, context: Any) -> Envelope:
@@ -60,13 +65,10 @@ class LambdaMessageWriter(PipesMessageWriter[PipesMessageWriterChannel], ABC):
 
 
 class ResponsePayloadMessageWriter(LambdaMessageWriter):
-    """Messages travel back inside the invoke response.
+    """Messages travel back inside the invoke response, with a copy in the function's log.
 
-    The handler's messages go to the session file named by ``path`` (what
-    ``PipesDefaultMessageWriter`` does too); `finish` moves them into the envelope. If they would
-    overflow Lambda's 6 MB response, they are written to the function's log instead and the
-    envelope says so — the orchestrator then reads them from CloudWatch Logs. If the handler fails,
-    `on_error` writes them to the log, since Lambda only returns the error.
+    If they would overflow Lambda's 6 MB response, the envelope leaves them out and says so
+    (``messages_in_logs``): the orchestrator then reads the copy from CloudWatch Logs.
 
     Args:
         budget_bytes: largest envelope to return (default: `FunctionSettings.response_budget_bytes`,
@@ -77,24 +79,20 @@ class ResponsePayloadMessageWriter(LambdaMessageWriter):
 
     def __init__(self, budget_bytes: int | None = None) -> None:
         self._budget = budget_bytes or FunctionSettings.from_env().response_budget_bytes
+        self._kept: list[tuple[PipesMessage, int]] = []
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
-        yield PipesFileMessageWriterChannel(params[PATH_PARAM])
+        yield LogLineChannel(kept=self._kept)
 
-    def finish(self, params: PipesParams, result: Any, context: Any) -> Envelope:
-        lines = _take_lines(params[PATH_PARAM])
+    def finish(self, result: Any, context: Any) -> Envelope:
         envelope = self._envelope(result, context)
-        size = sum(len(line) + 1 for line in lines) + len(json.dumps(envelope, default=str))
+        size = sum(size for _, size in self._kept) + len(json.dumps(envelope, default=str))
         if size <= self._budget:
-            envelope["messages"] = [json.loads(line) for line in lines]
+            envelope["messages"] = [dict(message) for message, _ in self._kept]
         else:
-            _write_to_log(lines)
             envelope["messages_in_logs"] = True
         return envelope
-
-    def on_error(self, params: PipesParams) -> None:
-        _write_to_log(_take_lines(params[PATH_PARAM]))
 
 
 class CloudWatchLogsMessageWriter(LambdaMessageWriter):
@@ -105,10 +103,9 @@ class CloudWatchLogsMessageWriter(LambdaMessageWriter):
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
-        yield PipesStreamMessageWriterChannel(sys.stderr)
+        yield LogLineChannel()
 
-    def finish(self, params: PipesParams, result: Any, context: Any) -> Envelope:
-        sys.stderr.flush()
+    def finish(self, result: Any, context: Any) -> Envelope:
         envelope = self._envelope(result, context)
         envelope["messages_in_logs"] = True
         return envelope
@@ -120,22 +117,6 @@ WRITERS: Mapping[str, type[LambdaMessageWriter]] = {
 
 
 def writer_for(params: PipesParams) -> LambdaMessageWriter | None:
-    """The kit writer the orchestrator asked for, or None for a non-kit orchestrator."""
+    """A new writer for the kit channel the orchestrator asked for, or None for another orchestrator."""
     writer = WRITERS.get(str(params.get(CHANNEL_PARAM)))
     return writer() if writer else None
-
-
-def _take_lines(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as file:
-            lines = [line.rstrip("\n") for line in file if line.strip()]
-    except FileNotFoundError:
-        return []
-    os.unlink(path)
-    return lines
-
-
-def _write_to_log(lines: list[str]) -> None:
-    for line in lines:
-        sys.stderr.write(line + "\n")
-    sys.stderr.flush()

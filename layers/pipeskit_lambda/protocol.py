@@ -18,19 +18,17 @@ from typing import Any, Final, Literal, TypedDict
 CHANNEL_PARAM: Final = "pipeskit_channel"
 """Key, in the decoded ``DAGSTER_PIPES_MESSAGES`` params, of the channel the orchestrator chose."""
 
-PATH_PARAM: Final = "path"
-"""Key of the session file in the response channel's params (what ``PipesDefaultMessageWriter``
-understands, so handlers written as in the Dagster docs write there too)."""
-
 STDIO_PARAM: Final = "stdio"
-"""Key of the stream in the logs channel's params (``dagster_pipes``' own stdio writer key)."""
+"""Key of the stream in every kit channel's params: ``dagster_pipes``' own stdio writer key, so a
+function with no kit code (``PipesDefaultMessageWriter``) writes its messages to its log, where the
+orchestrator reads them back."""
 
 STDERR: Final = "stderr"
 
 # -- channels ----------------------------------------------------------------------------------------
 
 RESPONSE_CHANNEL: Final = "response"
-"""Messages return inside the invoke response envelope."""
+"""Messages return inside the invoke response envelope (a copy is in the function's log)."""
 
 LOGS_CHANNEL: Final = "logs"
 """Messages are JSON lines on stderr, read back from the function's CloudWatch log stream."""
@@ -93,6 +91,15 @@ LOG_TAIL_BYTES: Final = 4096
 
 DEFAULT_RESPONSE_BUDGET_BYTES: Final = 5_500_000
 """Largest response envelope the Lambda side returns: 6 MB less room for the JSON framing."""
+
+LOG_EVENT_MAX_BYTES: Final = 256 * 1024
+"""Largest CloudWatch log event Lambda writes; a longer line arrives split over several events."""
+
+LOG_EVENT_OVERHEAD_BYTES: Final = 26
+"""What CloudWatch counts per event on top of its message."""
+
+CONTEXT_REUSED_MESSAGE: Final = "Cannot send message after pipes context is closed"
+"""What dagster-pipes raises when a warm environment reuses its closed context (dagster#22094)."""
 
 # -- how functions are deployed behind the kit -------------------------------------------------------
 

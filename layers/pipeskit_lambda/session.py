@@ -1,7 +1,11 @@
 """Run a Lambda invocation as a Pipes session: the ``pipes_handler`` decorator and its machinery.
 
-Works the same on every invocation of a warm execution environment: each invocation opens its own
-``PipesContext`` and clears ``dagster_pipes``' process-wide singleton afterwards (dagster#22094).
+Each invocation gets its own `InvocationPipesContext`, installed as ``dagster_pipes``' process-wide
+context before the handler runs, so ``open_dagster_pipes(...)`` — called exactly as in the Dagster
+docs — hands it back instead of the closed context of a previous invocation (dagster#22094). The
+context opens on first use only: a handler that never touches Pipes never reports ``opened``, and the
+orchestrator can tell (dagster#17868). After the handler, the session is closed (with the handler's
+exception, if any) and the channel finishes the invocation.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ from dagster_pipes import (
     DAGSTER_PIPES_CONTEXT_ENV_VAR,
     DAGSTER_PIPES_MESSAGES_ENV_VAR,
     PipesContext,
+    PipesContextLoader,
     PipesDefaultContextLoader,
     PipesMappingParamsLoader,
+    PipesMessageWriter,
+    PipesParamsLoader,
     decode_param,
+    open_dagster_pipes,
 )
 
 from .channels import LambdaMessageWriter, writer_for
@@ -32,14 +40,58 @@ Handler = Callable[[dict[str, Any], Any], Any]
 PipesAwareHandler = Callable[..., Any]
 F = TypeVar("F", bound=PipesAwareHandler)
 
-# Set while an invocation is being run, so a `pipes_handler` under the kit's entrypoint does not
-# finish the invocation a second time.
-_running: contextvars.ContextVar[bool] = contextvars.ContextVar("pipeskit_running", default=False)
-# The writer `run_invocation` chose for the current invocation, so `open_pipes` need not decode the
-# bootstrap's message params again.
-_writer: contextvars.ContextVar[LambdaMessageWriter | None] = contextvars.ContextVar(
-    "pipeskit_writer", default=None
+# The context of the invocation being run, so `open_pipes` and a `pipes_handler` under the kit's
+# entrypoint use it instead of opening a second session.
+_current: contextvars.ContextVar[InvocationPipesContext | None] = contextvars.ContextVar(
+    "pipeskit_current_context", default=None
 )
+
+
+class InvocationPipesContext(PipesContext):
+    """A ``PipesContext`` for one invocation that opens (reports ``opened``) on first use.
+
+    It is a real ``PipesContext``: ``PipesContext.__init__`` runs the first time any of its state is
+    needed, which is what ``open_dagster_pipes`` callers, ``with`` blocks and every reporting method
+    do. Until then nothing is sent.
+    """
+
+    def __init__(
+        self, params_loader: PipesParamsLoader, context_loader: PipesContextLoader, message_writer: PipesMessageWriter
+    ) -> None:
+        self.__dict__["_pipeskit_deferred"] = (params_loader, context_loader, message_writer)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not set yet: the first use of the context's own state opens it.
+        deferred = self.__dict__.pop("_pipeskit_deferred", None)
+        if deferred is None or name.startswith("__"):
+            raise AttributeError(name)
+        PipesContext.__init__(self, *deferred)
+        return getattr(self, name)
+
+    @property
+    def is_opened(self) -> bool:
+        """Whether the handler used Pipes (``opened`` was reported)."""
+        return "_pipeskit_deferred" not in self.__dict__
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Close the session if the handler opened it and left it open, with ``error`` if it raised."""
+        if not self.is_opened or self.is_closed:
+            return
+        if error is None:
+            self.close()
+        else:
+            self.__exit__(type(error), error, error.__traceback__)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether ``closed`` was reported."""
+        return bool(self.__dict__.get("_closed"))
+
+    def open(self) -> InvocationPipesContext:
+        """Open the session now (report ``opened``) if nothing has yet; returns the context."""
+        if not self.is_opened:
+            self.__getattr__("_closed")
+        return self
 
 
 def is_pipes_event(event: Any) -> bool:
@@ -52,10 +104,15 @@ def reset_pipes_singleton() -> None:
 
     ``open_dagster_pipes`` returns the existing process-wide context when there is one, even a closed
     one, so the second invocation in a warm environment would fail with "Cannot send message after
-    pipes context is closed" (dagster#22094). dagster_pipes has no public reset; its singleton lives
-    in ``PipesContext._instance``.
+    pipes context is closed" (dagster#22094). dagster_pipes has a public ``PipesContext.set`` but no
+    public reset; its singleton lives in ``PipesContext._instance``.
     """
     PipesContext._instance = None
+
+
+def _writer_params(event: dict[str, Any]) -> dict[str, Any]:
+    raw = event.get(DAGSTER_PIPES_MESSAGES_ENV_VAR)
+    return decode_param(raw) if raw else {}
 
 
 def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
@@ -66,42 +123,38 @@ def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
     handler's return value). Without a bootstrap, or for a non-kit orchestrator, the handler runs as
     a plain Lambda handler and its return value is returned untouched.
     """
-    if _running.get():
+    if _current.get() is not None:  # a pipes_handler under the kit's entrypoint: one session only
         return handler(event, context)
     reset_pipes_singleton()
-    token = _running.set(True)
     try:
-        if not is_pipes_event(event):
-            return handler(event, context)
-        raw_params = event.get(DAGSTER_PIPES_MESSAGES_ENV_VAR)
-        params = decode_param(raw_params) if raw_params else {}
-        writer = writer_for(params)
+        writer = writer_for(_writer_params(event)) if is_pipes_event(event) else None
         if writer is None:
             return handler(event, context)
-        writer_token = _writer.set(writer)
-        try:
-            return _run_with_writer(handler, writer, params, event, context)
-        finally:
-            _writer.reset(writer_token)
+        return _run_session(handler, writer, event, context)
     finally:
-        _running.reset(token)
         reset_pipes_singleton()
 
 
-def _run_with_writer(
-    handler: Handler, writer: LambdaMessageWriter, params: dict[str, Any], event: Any, context: Any
-) -> Any:
+def _run_session(handler: Handler, writer: LambdaMessageWriter, event: dict[str, Any], context: Any) -> Any:
     started = time.perf_counter()
+    pipes = InvocationPipesContext(PipesMappingParamsLoader(event), PipesDefaultContextLoader(), writer)
+    PipesContext.set(pipes)
+    token = _current.set(pipes)
     try:
-        result = handler(event, context)
-    except BaseException:
-        logger.exception("handler failed; Pipes session (channel %s) closed with the exception", writer.channel)
-        writer.on_error(params)
-        raise
-    envelope = writer.finish(params, result, context)
+        try:
+            result = handler(event, context)
+        except BaseException as error:
+            pipes.finish(error)
+            logger.exception("handler failed; Pipes session (channel %s) closed with the exception", writer.channel)
+            raise
+        pipes.finish()
+    finally:
+        _current.reset(token)
+    envelope = writer.finish(result, context)
     logger.info(
-        "pipes session finished: channel %s, %d messages in the response, messages in logs: %s, %.2f ms",
+        "pipes session finished: channel %s, opened %s, %d messages in the response, messages in logs: %s, %.2f ms",
         writer.channel,
+        pipes.is_opened,
         len(envelope.get("messages", [])),
         bool(envelope.get("messages_in_logs")),
         (time.perf_counter() - started) * 1000,
@@ -110,24 +163,29 @@ def _run_with_writer(
 
 
 def open_pipes(event: dict[str, Any], writer: LambdaMessageWriter | None = None) -> PipesContext:
-    """Open a Pipes context for this invocation (not the process-wide singleton's leftover).
+    """The Pipes context of this invocation (opened), or a new one outside the kit's entrypoint.
 
     Args:
         event: the invocation event carrying the bootstrap.
         writer: message writer; defaults to the channel named in the bootstrap.
 
     Returns:
-        An open ``PipesContext``, also installed as ``PipesContext.get()`` for this invocation.
+        An open ``PipesContext``, also ``PipesContext.get()`` for this invocation.
+
+    Raises:
+        ValueError: the bootstrap names no kit channel (use ``open_dagster_pipes`` then).
     """
-    loader = PipesMappingParamsLoader(event)
-    writer = writer or _writer.get() or writer_for(loader.load_messages_params())
+    current = _current.get()
+    if current is not None and writer is None:
+        return current.open()
+    writer = writer or writer_for(PipesMappingParamsLoader(event).load_messages_params())
     if writer is None:
         raise ValueError(
             "the Pipes bootstrap does not name a pipes-lambda-kit channel; open the session with "
             "dagster_pipes.open_dagster_pipes for other orchestrators"
         )
     reset_pipes_singleton()
-    pipes = PipesContext(loader, PipesDefaultContextLoader(), writer)
+    pipes = PipesContext(PipesMappingParamsLoader(event), PipesDefaultContextLoader(), writer)
     PipesContext.set(pipes)
     return pipes
 
@@ -137,9 +195,10 @@ def pipes_handler(func: F) -> Handler:
 
     The decorated function is called as ``func(event, context, pipes)`` where ``pipes`` is an open
     ``dagster_pipes.PipesContext`` — or ``None`` when the event carries no Pipes bootstrap, in which
-    case it runs as a plain Lambda handler. Its return value reaches the orchestrator
-    (``completed.return_value``). An unhandled exception closes the session with that exception
-    and is re-raised, so Lambda reports a ``FunctionError``.
+    case it runs as a plain Lambda handler. A bootstrap from another orchestrator (dagster-aws's
+    client) gets dagster-pipes' own message writer, so the handler works with either client. Its
+    return value reaches the orchestrator (``completed.return_value``). An unhandled exception closes
+    the session with that exception and is re-raised, so Lambda reports a ``FunctionError``.
 
     Example:
         >>> @pipes_handler
@@ -152,9 +211,13 @@ def pipes_handler(func: F) -> Handler:
     @functools.wraps(func)
     def wrapper(event: dict[str, Any], context: Any) -> Any:
         def call(inner_event: dict[str, Any], inner_context: Any) -> Any:
+            current = _current.get()
+            if current is not None:
+                return func(inner_event, inner_context, current.open())
             if not is_pipes_event(inner_event):
                 return func(inner_event, inner_context, None)
-            with open_pipes(inner_event) as pipes:
+            # Another orchestrator's bootstrap (e.g. dagster-aws's client): dagster-pipes' own writer.
+            with open_dagster_pipes(params_loader=PipesMappingParamsLoader(inner_event)) as pipes:
                 return func(inner_event, inner_context, pipes)
 
         return run_invocation(call, event, context)

@@ -4,11 +4,12 @@ Each reader's twin writer is in ``pipeskit_lambda.channels``; both share the wir
 ``pipeskit_lambda.protocol``.
 """
 
-from .base import LambdaMessageReader, LogReadingMessageReader
+from .base import ChannelSession, LambdaMessageReader, LogReadingMessageReader
 from .cloudwatch import CloudWatchLogsMessageReader
 from .response import ResponsePayloadMessageReader
 
 __all__ = [
+    "ChannelSession",
     "CloudWatchLogsMessageReader",
     "LambdaMessageReader",
     "LogReadingMessageReader",

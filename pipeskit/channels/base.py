@@ -1,14 +1,15 @@
-"""The reader contract every channel's orchestrator end follows.
+"""The reader contract every channel's orchestrator end follows, and the per-run end of a channel.
 
 A reader is one end of a channel (its twin writer lives in ``pipeskit_lambda.channels``). It
 contributes its own bootstrap params and invoke arguments and consumes its own part of the invoke
 response, so the client never switches on the reader's type and a new channel never edits the
-client. A reader owns its dependencies (clients, settings, budgets).
+client. A reader owns its dependencies (clients, settings, budgets) and holds no state of any run:
+each run gets its own `ChannelSession`, so one reader serves any number of concurrent runs.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -22,28 +23,14 @@ from ..rate_limit import RateBudget
 from ..settings import LogsReaderSettings
 
 
-class LambdaMessageReader(PipesMessageReader):
-    """Base of the kit's readers: one channel's orchestrator end."""
+class LambdaMessageReader(ABC):
+    """Base of the kit's readers: one channel's orchestrator end, shared by every run."""
 
     channel: ClassVar[str]
 
-    def __init__(self) -> None:
-        self._handler: PipesMessageHandler | None = None
-
-    @contextmanager
-    def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
-        self._handler = handler
-        try:
-            yield self.messages_params()
-        finally:
-            self._handler = None
-
-    @property
-    def handler(self) -> PipesMessageHandler:
-        """The message handler of the Pipes session in progress."""
-        if self._handler is None:
-            raise RuntimeError("a reader consumes invocations only inside its Pipes session")
-        return self._handler
+    def open_session(self) -> ChannelSession:
+        """The per-run end of this channel, handed to Dagster's ``open_pipes_session``."""
+        return ChannelSession(self)
 
     @abstractmethod
     def messages_params(self) -> PipesParams:
@@ -54,8 +41,38 @@ class LambdaMessageReader(PipesMessageReader):
         return {}
 
     @abstractmethod
+    def consume(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
+        """Deliver the invocation's messages to ``handler``; forward its other output to ``log``."""
+
+    @abstractmethod
+    def no_messages_debug_text(self) -> str:
+        """What Dagster says when no message arrived."""
+
+
+class ChannelSession(PipesMessageReader):
+    """One run's end of a channel: the Pipes message handler of that run, and nothing shared.
+
+    Args:
+        reader: the channel's reader.
+    """
+
+    def __init__(self, reader: LambdaMessageReader) -> None:
+        self.reader = reader
+        self._handler: PipesMessageHandler | None = None
+
+    @contextmanager
+    def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
+        self._handler = handler
+        yield self.reader.messages_params()
+
     def consume(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
-        """Deliver this invocation's messages to the session; forward its other output to ``log``."""
+        """Deliver ``invocation``'s messages to this run's session."""
+        if self._handler is None:
+            raise RuntimeError("a channel session consumes an invocation only inside its Pipes session")
+        self.reader.consume(invocation, self._handler, log)
+
+    def no_messages_debug_text(self) -> str:
+        return self.reader.no_messages_debug_text()
 
 
 class LogReadingMessageReader(LambdaMessageReader):
@@ -77,5 +94,4 @@ class LogReadingMessageReader(LambdaMessageReader):
         settings: LogsReaderSettings | None = None,
         budget: RateBudget | None = None,
     ) -> None:
-        super().__init__()
         self.logs = InvocationLogReader(logs_client, lambda_client, settings, budget)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import DagsterLogManager
+from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
 from pipeskit_lambda.protocol import CHANNEL_PARAM, LOGS_CHANNEL, STDERR, STDIO_PARAM
@@ -27,8 +27,12 @@ class CloudWatchLogsMessageReader(LogReadingMessageReader):
     def messages_params(self) -> PipesParams:
         return {STDIO_PARAM: STDERR, CHANNEL_PARAM: self.channel}
 
-    def consume(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
-        self.logs.deliver(invocation, self.handler, log, invocation.envelope)
+    def consume(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
+        self.logs.deliver(invocation, handler, log, invocation.envelope)
 
     def no_messages_debug_text(self) -> str:
         return "Expected messages as JSON lines on stderr, read back from the function's CloudWatch log stream."
+
+
+PipesLambdaLogsMessageReader = CloudWatchLogsMessageReader
+"""dagster-aws's name for reading messages from the function's logs (there: the last 4 KB only)."""

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
-from dagster import DagsterLogManager
+from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
-from pipeskit_lambda.protocol import CHANNEL_PARAM, PATH_PARAM, RESPONSE_CHANNEL
+from pipeskit_lambda.protocol import CHANNEL_PARAM, RESPONSE_CHANNEL, STDERR, STDIO_PARAM
 
 from ..invocation import LambdaInvocation
 from .base import LogReadingMessageReader
@@ -17,9 +15,11 @@ class ResponsePayloadMessageReader(LogReadingMessageReader):
     """Read messages from the invoke response envelope: lossless up to Lambda's 6 MB response and
     no AWS call beyond the invoke itself.
 
-    Twin of ``pipeskit_lambda.ResponsePayloadMessageWriter``. When the messages did not fit in the
-    response, or the function failed (Lambda then returns only the error), they were written to
-    the function's log instead and are read back from CloudWatch Logs, so none is lost.
+    Twin of ``pipeskit_lambda.ResponsePayloadMessageWriter``, which also writes every message to the
+    function's log as it is reported. When the messages did not fit in the response, or the function
+    failed — raised, timed out, crashed, returned what Lambda cannot marshal — they are read back from
+    that copy in CloudWatch Logs, so none is lost. A function with no kit code (dagster-pipes alone)
+    writes its messages to its log too, and they are read from there.
 
     Takes the keyword arguments of `LogReadingMessageReader` (the CloudWatch Logs client,
     settings and read budget).
@@ -28,19 +28,19 @@ class ResponsePayloadMessageReader(LogReadingMessageReader):
     channel = RESPONSE_CHANNEL
 
     def messages_params(self) -> PipesParams:
-        # `path` is what PipesDefaultMessageWriter understands, so Dagster-docs-style handlers
-        # write here too; the kit's Lambda side moves the file into the response envelope.
-        return {PATH_PARAM: f"/tmp/pipeskit-messages-{uuid.uuid4().hex}.jsonl", CHANNEL_PARAM: self.channel}
+        # The kit's Lambda side answers with the envelope; a function with no kit code understands
+        # `stdio` (PipesDefaultMessageWriter) and writes its messages to its log, read back then.
+        return {STDIO_PARAM: STDERR, CHANNEL_PARAM: self.channel}
 
-    def consume(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
+    def consume(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
         envelope = invocation.envelope
         if envelope is not None and not envelope.get("messages_in_logs"):
             for message in envelope.get("messages", []):
-                self.handler.handle_message(message)  # type: ignore[arg-type]
+                handler.handle_message(message)  # type: ignore[arg-type]
             return
-        if envelope is None and invocation.function_error is None:
-            return  # not a kit function: nothing to read, the client reports the missing session
-        self.logs.deliver(invocation, self.handler, log, envelope)
+        # The function failed (Lambda returned only its error), the messages overflowed the response,
+        # or the function runs no kit code: in each case its messages are in its log.
+        self.logs.deliver(invocation, handler, log, envelope)
 
     def no_messages_debug_text(self) -> str:
         return (

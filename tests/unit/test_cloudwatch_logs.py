@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeskit.cloudwatch_logs import LogForwarder, is_end_line, is_start_line, parse_message_line
+from pipeskit.cloudwatch_logs import LogForwarder, is_end_line, is_start_line
 
 RID = "8f5c1f9e-1111-4c2b-9d55-0123456789ab"
 
@@ -24,14 +24,6 @@ RID = "8f5c1f9e-1111-4c2b-9d55-0123456789ab"
 def test_invocation_framing_in_text_and_json_log_formats(line: str, start: bool, end: bool) -> None:
     assert is_start_line(line, RID) is start
     assert is_end_line(line, RID) is end
-
-
-def test_only_a_whole_json_line_is_a_pipes_message() -> None:
-    message = {"__dagster_pipes_version": "0.1", "method": "log", "params": {"message": "m", "level": "INFO"}}
-    assert parse_message_line(json.dumps(message)) == message
-    assert parse_message_line("prefix " + json.dumps(message)) is None
-    assert parse_message_line('{"__dagster_pipes_version": "0.1", truncated') is None
-    assert parse_message_line(json.dumps({"method": "log"})) is None
 
 
 class _Log:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR, encode_param
 
-from pipeskit_lambda.protocol import CHANNEL_PARAM, LOGS_CHANNEL, PATH_PARAM, RESPONSE_CHANNEL, STDERR, STDIO_PARAM
+from pipeskit_lambda.protocol import CHANNEL_PARAM, RESPONSE_CHANNEL, STDERR, STDIO_PARAM
 
 CONTEXT_DATA: dict[str, Any] = {
     "asset_keys": ["lambda_asset"],
@@ -27,16 +26,14 @@ CONTEXT_DATA: dict[str, Any] = {
 
 
 @pytest.fixture
-def bootstrap_event(tmp_path: Path) -> Callable[..., dict[str, Any]]:
-    """``bootstrap_event(channel, **event)``: an invoke event carrying the kit's bootstrap."""
+def bootstrap_event() -> Callable[..., dict[str, Any]]:
+    """``bootstrap_event(channel, **event)``: an invoke event carrying the kit's bootstrap
+    (``channel=None``: a bootstrap from another orchestrator)."""
 
     def _make(channel: str | None = RESPONSE_CHANNEL, **event: Any) -> dict[str, Any]:
-        if channel == LOGS_CHANNEL:
-            params: dict[str, Any] = {STDIO_PARAM: STDERR, CHANNEL_PARAM: channel}
-        else:
-            params = {PATH_PARAM: str(tmp_path / f"messages-{len(list(tmp_path.iterdir()))}.jsonl")}
-            if channel:
-                params[CHANNEL_PARAM] = channel
+        params: dict[str, Any] = {STDIO_PARAM: STDERR}
+        if channel:
+            params[CHANNEL_PARAM] = channel
         return {
             **event,
             DAGSTER_PIPES_CONTEXT_ENV_VAR: encode_param({"data": CONTEXT_DATA}),

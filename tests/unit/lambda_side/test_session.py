@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster_pipes import PipesMappingParamsLoader, open_dagster_pipes
+from dagster_pipes import PipesContext, PipesMappingParamsLoader, open_dagster_pipes
 
 from pipeskit_lambda import pipes_handler, run_invocation
 from pipeskit_lambda.protocol import ENVELOPE_KEY, ENVELOPE_VERSION
@@ -37,9 +36,42 @@ def test_response_channel_returns_the_messages_and_the_value_in_one_envelope(
     assert envelope["log_stream_name"].endswith("]abc")
 
 
-def test_the_session_file_does_not_outlive_its_invocation(bootstrap_event, lambda_context, tmp_path: Path) -> None:
-    run_invocation(docs_style, bootstrap_event(), lambda_context)
-    assert list(tmp_path.glob("*.jsonl")) == []
+def test_every_message_also_lands_in_the_log_as_it_is_reported(
+    bootstrap_event, lambda_context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The crash-safe copy: were the process to die after any message, the log would hold it."""
+    envelope = run_invocation(docs_style, bootstrap_event(), lambda_context)
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "__dagster_pipes_version" in line]
+    assert logged == envelope["messages"]
+
+
+def test_a_handler_that_never_uses_pipes_reports_nothing(bootstrap_event, lambda_context, capsys) -> None:
+    """So the orchestrator can say the function never opened Pipes (dagster#17868)."""
+    envelope = run_invocation(lambda event, context: "plain", bootstrap_event(), lambda_context)
+    assert envelope["result"] == "plain" and envelope["messages"] == []
+    assert "__dagster_pipes_version" not in capsys.readouterr().err
+
+
+def test_a_session_left_open_by_the_handler_is_closed(bootstrap_event, lambda_context) -> None:
+    def unclosed(event: dict[str, Any], context: Any) -> None:
+        open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)).log.info("no with block")
+
+    envelope = run_invocation(unclosed, bootstrap_event(), lambda_context)
+    assert methods(envelope) == ["opened", "log", "closed"]
+
+
+def test_open_dagster_pipes_hands_back_the_invocations_own_context(bootstrap_event, lambda_context) -> None:
+    seen: list[Any] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
+            seen.append(pipes)
+            assert isinstance(pipes, PipesContext) and PipesContext.get() is pipes
+
+    run_invocation(handler, bootstrap_event(), lambda_context)
+    run_invocation(handler, bootstrap_event(), lambda_context)
+    assert seen[0] is not seen[1]
+    assert not PipesContext.is_initialized(), "nothing of the session outlives its invocation"
 
 
 def test_warm_invocations_each_open_their_own_session(bootstrap_event, lambda_context) -> None:
@@ -101,6 +133,19 @@ def test_a_bootstrap_from_another_orchestrator_is_left_alone(bootstrap_event, la
     """No kit channel named: the handler's value goes back untouched (dagster-aws's client reads logs)."""
     event = bootstrap_event(channel=None)
     assert run_invocation(lambda e, c: "plain", event, lambda_context) == "plain"
+
+
+def test_pipes_handler_works_for_another_orchestrator_with_dagster_pipes_own_writer(
+    bootstrap_event, lambda_context, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @pipes_handler
+    def handler(event: dict[str, Any], context: Any, pipes: Any) -> str:
+        pipes.log.info("hello")
+        return "ok"
+
+    assert handler(bootstrap_event(channel=None), lambda_context) == "ok"
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "__dagster_pipes_version" in line]
+    assert [m["method"] for m in logged] == ["opened", "log", "closed"]
 
 
 def test_pipes_handler_hands_an_open_context_or_none(bootstrap_event, lambda_context) -> None:

@@ -1,0 +1,89 @@
+"""The invoke payload: the user's event with the Pipes bootstrap merged in, checked before invoking.
+
+Everything that cannot work is refused here, before Lambda is called, with an error naming the
+offending value by its path (``event['rows'][3]``) and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR
+
+from .errors import InvalidEventError, PayloadTooLargeError
+
+BOOTSTRAP_KEYS = (DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR)
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _problem(value: Any, path: str) -> tuple[str, str] | None:
+    """The first value under ``value`` that JSON cannot carry faithfully: (path, what it is)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, f"{value!r}, which JSON has no number for (NaN and infinities are not JSON)"
+    if isinstance(value, _JSON_SCALARS):
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}[{key!r}]", f"a key of type {type(key).__name__}; JSON object keys are strings"
+            found = _problem(item, f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _problem(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return path, f"a {type(value).__module__}.{type(value).__qualname__}, which JSON cannot carry"
+
+
+def check_json(value: Any, name: str) -> None:
+    """Refuse ``value`` unless it is plain JSON.
+
+    Raises:
+        InvalidEventError: naming the path of the first offending value.
+    """
+    found = _problem(value, name)
+    if found:
+        path, what = found
+        raise InvalidEventError(
+            f"{path} is {what}. Nothing was invoked: pass only JSON values (str, int, finite float, bool, "
+            "None, lists and dicts with string keys) — convert dates with .isoformat(), decimals with "
+            "float() or str(), and pass large or binary data by reference (an S3 key)."
+        )
+
+
+def build_payload(event: Any, bootstrap: Mapping[str, str], function_name: str, limit_bytes: int) -> bytes:
+    """The JSON invoke payload ``{**event, **bootstrap}``, refused before invoking when it cannot work.
+
+    Raises:
+        InvalidEventError: the event is not a mapping, holds a non-JSON value, or uses a key of the
+            Pipes bootstrap.
+        PayloadTooLargeError: the payload exceeds ``limit_bytes``.
+    """
+    if not isinstance(event, Mapping):
+        raise InvalidEventError(
+            f"the event for {function_name} is a {type(event).__name__}; Pipes on Lambda merges the bootstrap "
+            "into the event, so it must be a mapping (a dict of JSON values). Wrap the value, e.g. "
+            "event={'items': [...]}. Nothing was invoked."
+        )
+    clashing = sorted(key for key in BOOTSTRAP_KEYS if key in event)
+    if clashing:
+        raise InvalidEventError(
+            f"the event for {function_name} uses {', '.join(clashing)}, the key(s) of the Pipes bootstrap "
+            "the client adds; rename them in your event. Nothing was invoked."
+        )
+    check_json(event, "event")
+    payload = json.dumps({**event, **bootstrap}, allow_nan=False).encode()
+    if len(payload) > limit_bytes:
+        raise PayloadTooLargeError(
+            f"the invoke payload for {function_name} is {len(payload):,} bytes, above Lambda's "
+            f"{limit_bytes:,}-byte limit for synchronous invokes. Nothing was invoked. Pass large "
+            "inputs by reference (e.g. an S3 key in the event) instead of inline."
+        )
+    return payload
