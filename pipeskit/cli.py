@@ -45,6 +45,30 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
 
 
+def _adopt(args: argparse.Namespace) -> int:
+    import boto3
+
+    from .adopt import AdoptError, apply, layer_from_stack, plan_adoption, plan_undo
+
+    lambda_client = boto3.client("lambda")
+    try:
+        if args.undo:
+            plan = plan_undo(lambda_client, args.function)
+        else:
+            layer = layer_from_stack(boto3.client("cloudformation"), args.stack) if args.stack else args.layer
+            plan = plan_adoption(lambda_client, args.function, layer)
+        print(plan.describe(undo=args.undo, dry_run=args.dry_run))
+        if not args.dry_run:
+            apply(lambda_client, plan)
+    except AdoptError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except lambda_client.exceptions.ResourceNotFoundException as error:
+        print(f"error: {error.response['Error']['Message']}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _version() -> str:
     from . import __version__
 
@@ -93,6 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         configure_parser(local)
         local.set_defaults(handler=_local)
+
+    adopt = commands.add_parser(
+        "adopt",
+        help="put an existing function behind the kit's entrypoint (fixes dagster#22094), or --undo",
+        description="Put a function created outside the kit behind pipeskit_lambda.entrypoint.handler, so "
+        "every invocation of a warm environment gets its own Pipes context: attaches the pipes layer if it "
+        "is missing, sets the handler to the entrypoint and moves the old one to PIPESKIT_HANDLER. "
+        "Nothing else changes. Prints each change. Uses boto3's usual credentials, region and endpoint.",
+    )
+    adopt.add_argument("function", help="function name or ARN")
+    source = adopt.add_mutually_exclusive_group()
+    source.add_argument("--layer", metavar="ARN", help="pipes layer version to attach if missing")
+    source.add_argument("--stack", metavar="NAME", help="take the layer from this kit stack's PipesLayerArn output")
+    adopt.add_argument("--dry-run", action="store_true", help="print what would change; change nothing")
+    adopt.add_argument("--undo", action="store_true", help="give the function its own handler back")
+    adopt.set_defaults(handler=_adopt)
 
     demo = commands.add_parser(
         "demo",

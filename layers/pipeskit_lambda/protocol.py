@@ -111,3 +111,6 @@ HANDLER_ENV_VAR: Final = "PIPESKIT_HANDLER"
 
 LAMBDA_RUNTIME: Final = "python3.12"
 """The Lambda runtime the pipes layer is built for."""
+
+LAYER_DESCRIPTION: Final = "dagster-pipes and pipeskit_lambda (pipes-lambda-kit)"
+"""Description of every published pipes layer; ``pipeskit adopt`` recognises the layer by it."""

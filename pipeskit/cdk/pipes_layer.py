@@ -9,6 +9,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from pipeskit_lambda.protocol import LAMBDA_RUNTIME as RUNTIME_NAME
+from pipeskit_lambda.protocol import LAYER_DESCRIPTION
 
 from .layer_build import LayerBuildSettings, build_layer
 
@@ -49,6 +50,6 @@ class PipesLayer(Construct):
             code=lambda_.Code.from_asset(str(zip_path)),
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[lambda_.Architecture.X86_64],
-            description="dagster-pipes and pipeskit_lambda (pipes-lambda-kit)",
+            description=LAYER_DESCRIPTION,
             removal_policy=RemovalPolicy.RETAIN,
         )

@@ -80,6 +80,17 @@ class RequestTooLarge(AWSServiceError):
         self.size = size
 
 
+class AccessDenied(AWSServiceError):
+    """An ``AccessDeniedException``, as IAM answers a caller without permission (fault injection)."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            "AccessDeniedException",
+            f"User: arn:aws:iam::123456789012:user/orchestrator is not authorized to perform: logs:{action}",
+            400,
+        )
+
+
 class Throttling(AWSServiceError):
     """A CloudWatch Logs style ``ThrottlingException`` (fault injection)."""
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from pipeskit.local.errors import Throttling, TooManyRequests
+from pipeskit.local.errors import AccessDenied, Throttling, TooManyRequests
 from pipeskit.local.settings import LocalAWSSettings
 
 LOGS_READ_OPERATIONS = frozenset({"GetLogEvents", "FilterLogEvents", "DescribeLogStreams"})
@@ -66,15 +66,20 @@ class FaultInjector:
         self._rng.seed(value)
 
     def check_logs_request(self, operation: str) -> None:
-        """Raise ``ThrottlingException`` if a logs read is over ``logs_read_tps``.
+        """Raise ``AccessDeniedException`` when reads are denied, ``ThrottlingException`` above ``logs_read_tps``.
 
         Args:
             operation: The CloudWatch Logs operation name (from ``X-Amz-Target``).
 
         Raises:
+            AccessDenied: Reads are denied (``logs_read_denied``).
             Throttling: The call is throttled.
         """
-        if operation in LOGS_READ_OPERATIONS and not self._logs_reads.try_acquire():
+        if operation not in LOGS_READ_OPERATIONS:
+            return
+        if self._settings().logs_read_denied:
+            raise AccessDenied(operation)
+        if not self._logs_reads.try_acquire():
             raise Throttling()
 
     def check_invoke(self) -> None:

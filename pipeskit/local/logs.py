@@ -1,5 +1,7 @@
 """CloudWatch Logs sink for function output, written into moto's logs backend.
 
+A line longer than a log event's 256 KB is split over several events, as Lambda does.
+
 Lines are written in-process (no HTTP round trip) so they are readable through the
 endpoint with ``GetLogEvents`` / ``FilterLogEvents`` as soon as they are emitted,
 unless the ingestion-delay fault is on, in which case events (and log streams that
@@ -15,6 +17,27 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.logs.models import logs_backends
+
+from pipeskit_lambda.protocol import LOG_EVENT_MAX_BYTES, LOG_EVENT_OVERHEAD_BYTES
+
+EVENT_MESSAGE_BYTES = LOG_EVENT_MAX_BYTES - LOG_EVENT_OVERHEAD_BYTES
+"""The longest message of one log event; Lambda splits a longer line over several events."""
+
+
+def split_message(message: str, limit: int = EVENT_MESSAGE_BYTES) -> list[str]:
+    """``message`` cut into pieces of at most ``limit`` UTF-8 bytes, never inside a character."""
+    data = message.encode("utf-8")
+    if len(data) <= limit:
+        return [message]
+    pieces = []
+    start = 0
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # a continuation byte: back off
+            end -= 1
+        pieces.append(data[start:end].decode("utf-8"))
+        start = end
+    return pieces
 
 
 class LogWriter:
@@ -54,6 +77,7 @@ class LogWriter:
         """
         if not events:
             return
+        events = [(ts, piece) for ts, message in events for piece in split_message(message)]
         delay = self._delay()
         if delay <= 0 and not self._pending:
             self._write(group, stream, events)

@@ -54,6 +54,8 @@ class LocalAWSSettings(Settings):
             which ``ThrottlingException`` is returned. ``0`` disables.
         log_ingestion_delay_s: Fault injection: log events (and new log streams)
             become visible only after this many seconds. ``0`` disables.
+        logs_read_denied: Fault injection: every CloudWatch Logs read is answered
+            ``AccessDeniedException``, as for a caller without ``logs:GetLogEvents``.
         invoke_throttle_rate: Fault injection: fraction (0..1) of Lambda invocations
             rejected with ``TooManyRequestsException``. ``0`` disables.
         quiet: Do not log each HTTP request.
@@ -77,5 +79,6 @@ class LocalAWSSettings(Settings):
     async_max_throttle_retries: int = 20
     logs_read_tps: float = setting(0.0, minimum=0.0)
     log_ingestion_delay_s: float = setting(0.0, minimum=0.0)
+    logs_read_denied: bool = False
     invoke_throttle_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     quiet: bool = True

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeskit_lambda.protocol import ENTRYPOINT_HANDLER, HANDLER_ENV_VAR, LAMBDA_RUNTIME
+from pipeskit_lambda.protocol import ENTRYPOINT_HANDLER, HANDLER_ENV_VAR, LAMBDA_RUNTIME, LAYER_DESCRIPTION
 
 
 def zip_files(files: dict[str, str]) -> bytes:
@@ -45,6 +45,7 @@ def publish_pipes_layer(lambda_client: Any, requirements_file: Path | None = Non
     settings = LayerBuildSettings.from_env(requirements=requirements_file)
     return lambda_client.publish_layer_version(
         LayerName="pipes",
+        Description=LAYER_DESCRIPTION,
         Content={"ZipFile": build_layer(settings).read_bytes()},
         CompatibleRuntimes=[LAMBDA_RUNTIME],
     )["LayerVersionArn"]
@@ -94,7 +95,7 @@ def deploy_pipes_function(
         Timeout=timeout_s,
         MemorySize=memory_mb,
         Layers=[layer_arn],
-        Environment={"Variables": {HANDLER_ENV_VAR: user_handler}},
+        Environment={"Variables": {HANDLER_ENV_VAR: user_handler} if entrypoint else {}},
     )
     return name
 

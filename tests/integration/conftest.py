@@ -83,13 +83,14 @@ def make_client(local_aws: LocalAWS) -> Callable[..., tuple[PipesLambdaClient, A
         *,
         budget: RateBudget | None = None,
         logs_retries: int = 3,
+        logs_client: Any | None = None,
         **logs_overrides: Any,
     ) -> tuple[PipesLambdaClient, ApiCallCounter]:
         counter = ApiCallCounter()
         settings = LogsReaderSettings(**{"ingestion_timeout_s": 15.0, "poll_interval_s": 0.05, **logs_overrides})
         lambda_client = counter.attach(local_aws.client("lambda", retries=0, read_timeout=120))
         message_reader = reader(
-            logs_client=counter.attach(local_aws.client("logs", retries=logs_retries)),
+            logs_client=counter.attach(logs_client or local_aws.client("logs", retries=logs_retries)),
             lambda_client=lambda_client,
             settings=settings,
             budget=budget or RateBudget(50),

@@ -5,6 +5,7 @@ from dagster import MetadataValue
 
 from pipeskit import (
     CloudWatchLogsMessageReader,
+    InvalidEventError,
     InvokeThrottledError,
     LambdaClientSettings,
     LogsNotReadableError,
@@ -91,3 +92,15 @@ def test_malformed_event_surfaces_the_handlers_error(event, handler_function, ma
     run = run_asset(client, handler_function("failing"), event)
     assert run.error.error_type in {"ValueError", "KeyError"}
     assert run.error.request_id
+
+
+@pytest.mark.parametrize(
+    "event, extras",
+    [([1, 2], None), ({"ratio": float("nan")}, None), ({"ok": 1}, {"when": object()})],
+    ids=["not-a-mapping", "nan", "extras-not-json"],
+)
+def test_bad_input_is_refused_before_anything_is_invoked(event, extras, handler_function, make_client) -> None:
+    client, counter = make_client()
+    run = run_asset(client, handler_function("all_methods"), event, extras=extras)
+    assert isinstance(run.error, InvalidEventError)
+    assert counter.calls == [], "nothing was invoked"
