@@ -1,0 +1,104 @@
+"""Messages delivered when the function dies, and AWS calls per session: this kit against dagster-aws.
+
+One Dagster-docs-style handler (no kit code) reports 100 log messages, then dies: it exits
+(``os._exit``), times out, or returns a value Lambda cannot marshal. Each client runs it as an
+asset on the local AWS; the figure is messages that reached Dagster out of 100. The kit's clients
+run it behind the kit's entrypoint, as its constructs deploy it; dagster-aws's client runs it as its
+guide deploys it. Then the AWS API calls of one successful and one failed session, by operation.
+"""
+
+import contextlib
+import io
+import re
+import warnings
+from collections import Counter
+from typing import Any
+
+from dagster import AssetExecutionContext, DagsterInstance, ResourceParam, asset, materialize
+from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
+
+from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
+from pipeskit import CloudWatchLogsMessageReader, PipesLambdaClient, ResponsePayloadMessageReader
+from pipeskit.local import LocalAWS
+from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
+
+HANDLERS = PROJECT_DIR / "tests" / "integration" / "handlers"
+SENT = 100
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+NUMBERED = re.compile(r"message \d{3}")
+
+
+def run_session(client: Any, function_name: str, event: dict[str, Any]) -> tuple[int, bool]:
+    """Materialize one asset through ``client``; returns (numbered messages in Dagster's log, success)."""
+
+    @asset
+    def dying(context: AssetExecutionContext, lambda_pipes: ResourceParam[Any]):  # noqa: ANN202
+        return lambda_pipes.run(context=context, function_name=function_name, event=event).get_results()
+
+    instance = DagsterInstance.ephemeral()
+    with contextlib.redirect_stdout(io.StringIO()):  # dagster-aws echoes the log tail to stdout
+        result = materialize([dying], resources={"lambda_pipes": client}, instance=instance,
+                             raise_on_error=False, run_config=QUIET)
+    logged = {r.user_message for r in instance.all_logs(result.run_id) if NUMBERED.fullmatch(r.user_message or "")}
+    return len(logged), result.success
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    with LocalAWS(port=0, quiet=True) as aws:
+        lam = aws.client("lambda", retries=0, read_timeout=300)
+        layer, role = publish_pipes_layer(lam, LAYER_REQUIREMENTS), lambda_role(aws.client("iam"))
+
+        def deploy(module: str, entrypoint: bool) -> str:
+            return deploy_pipes_function(
+                lam, code=HANDLERS / f"{module}.py", user_handler=f"{module}.lambda_handler",
+                layer_arn=layer, role_arn=role, timeout_s=3, entrypoint=entrypoint,
+            )  # fmt: skip
+
+        kit_dying, peer_dying = deploy("dying", True), deploy("dying", False)
+        kit_ok, peer_ok = deploy("reporter", True), deploy("reporter", False)
+
+        def kit(reader: Any) -> tuple[Any, ApiCallCounter]:
+            counter = ApiCallCounter()
+            lambda_client = counter.attach(aws.client("lambda", retries=0, read_timeout=300))
+            logs = counter.attach(aws.client("logs"))
+            message_reader = reader(logs_client=logs, lambda_client=lambda_client)
+            return PipesLambdaClient(client=lambda_client, message_reader=message_reader), counter
+
+        def peer() -> tuple[Any, ApiCallCounter]:
+            counter = ApiCallCounter()
+            lambda_client = counter.attach(aws.client("lambda", retries=0, read_timeout=300))
+            return PeerPipesLambdaClient(client=lambda_client), counter
+
+        contenders = {
+            "pipes-lambda-kit, default (response)": (lambda: kit(ResponsePayloadMessageReader), kit_dying, kit_ok),
+            "pipes-lambda-kit, CloudWatch Logs": (lambda: kit(CloudWatchLogsMessageReader), kit_dying, kit_ok),
+            "dagster-aws PipesLambdaClient": (peer, peer_dying, peer_ok),
+        }
+        print(f"messages delivered out of {SENT} when the function dies\n")
+        print(f"{'client':<40}{'exit':>8}{'timeout':>10}{'marshal':>10}")
+        for name, (make, dying_fn, _) in contenders.items():
+            cells = []
+            for mode in ("exit", "timeout", "marshal"):
+                delivered, _ = run_session(make()[0], dying_fn, {"messages": SENT, "mode": mode})
+                cells.append(f"{delivered}/{SENT}")
+            print(f"{name:<40}{cells[0]:>8}{cells[1]:>10}{cells[2]:>10}")
+
+        print("\nAWS API calls per session, by operation\n")
+        print(f"{'client':<40}{'successful':<34}{'failed (raise)'}")
+        for name, (make, dying_fn, ok_fn) in contenders.items():
+            client, counter = make()
+            run_session(client, ok_fn, {"id": "x"})
+            success = counter.by_operation()
+            counter.calls.clear()
+            run_session(client, dying_fn, {"messages": SENT, "mode": "raise"})
+            failed = counter.by_operation()
+            print(f"{name:<40}{_calls(success):<34}{_calls(failed)}")
+
+
+def _calls(counts: Counter[str]) -> str:
+    return ", ".join(f"{op} {n}" for op, n in sorted(counts.items())) or "none"
+
+
+if __name__ == "__main__":
+    main()
