@@ -20,7 +20,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 PORT_FLAG := $(if $(PORT),--port $(PORT),)
 
-.PHONY: help install demo test bench synth layer local lint clean
+.PHONY: help install sandbox demo test bench synth layer local lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,7 +44,18 @@ $(NODE_STAMP): package.json package-lock.json
 	@start=$$(date +%s); npm ci --no-audit --no-fund --loglevel=error; echo "  done in $$(( $$(date +%s) - start )) s: cdk $$(node_modules/.bin/cdk --version 2>/dev/null | cut -d' ' -f1), node $$(node_modules/.bin/node --version)"
 	@touch $@
 
-install: $(NODE_STAMP) $(PY_STAMP) ## create .venv, install Python deps, the pinned CDK CLI and its Node.js
+sandbox: ## bubblewrap, for execution environments isolated as on Lambda (installed where this user can)
+	@if command -v bwrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "• installing bubblewrap (isolates the local AWS's execution environments) …"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; } \
+	    || echo "  could not install bubblewrap: the local AWS runs functions unisolated (it says so once)"; \
+	else \
+	  echo "note: bubblewrap is missing: install it (e.g. sudo apt-get install bubblewrap) to isolate the local AWS's"; \
+	  echo "      execution environments; without it they run unisolated, with one warning"; \
+	fi
+
+install: $(NODE_STAMP) $(PY_STAMP) sandbox ## create .venv, install Python deps, the pinned CDK CLI, Node.js 22, bubblewrap
 
 layer: $(PY_STAMP) ## build (or reuse) the reference deployment's pipes layer zip
 	$(BIN)/pipeskit layer --requirements layers/requirements.txt

@@ -16,8 +16,6 @@ import hashlib
 import importlib.util
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -27,6 +25,9 @@ from typing import ClassVar
 
 from pipeskit_lambda.protocol import LAMBDA_RUNTIME
 from pipeskit_lambda.settings import Settings, setting
+
+from .. import _pip
+from .._pip import PipInstallError, pip_install_for_platform
 
 # Shipped by the Lambda Python runtime itself; bundling them only grows the layer.
 RUNTIME_PROVIDED = frozenset(
@@ -108,6 +109,7 @@ def cache_key(settings: LayerBuildSettings) -> str:
     """Hash of everything that determines the layer's bytes."""
     digest = hashlib.sha256()
     digest.update(Path(__file__).read_bytes())  # the recipe itself is an input
+    digest.update(Path(_pip.__file__).read_bytes())
     for part in (settings.platform, settings.python_version, *sorted(RUNTIME_PROVIDED)):
         digest.update(part.encode() + b"\0")
     digest.update(_read_requirements(settings))
@@ -135,24 +137,19 @@ def layer_zip_path(settings: LayerBuildSettings) -> Path:
 
 
 def _pip_install(settings: LayerBuildSettings, target: Path) -> None:
-    command = [
-        sys.executable, "-m", "pip", "install",
-        "--quiet", "--disable-pip-version-check", "--no-compile", "--no-warn-script-location",
-        "--platform", settings.platform,
-        "--python-version", settings.python_version,
-        "--implementation", "cp",
-        "--only-binary=:all:",
-        "--target", str(target),
-        "--requirement", str(settings.requirements_file),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+    try:
+        pip_install_for_platform(
+            ["--requirement", str(settings.requirements_file)],
+            target,
+            platform=settings.platform,
+            python_version=settings.python_version,
+        )
+    except PipInstallError as error:
         raise LayerBuildError(
             "pip could not install the layer requirements from "
             f"{settings.requirements_file.name} for {settings.platform}/cp{settings.python_version}:\n"
-            f"{result.stderr.strip()}\n"
-            "Check that PyPI is reachable and every pin has a wheel for that platform."
-        )
+            f"{error}\nCheck that PyPI is reachable and every pin has a wheel for that platform."
+        ) from None
 
 
 def _prune_runtime_provided(site: Path) -> None:

@@ -9,8 +9,9 @@ Tuple fields take comma-separated values (``PIPESKIT_LOCAL_ASYNC_RETRY_DELAYS_S=
 from __future__ import annotations
 
 import dataclasses
-import sys
-from typing import ClassVar
+import os
+from pathlib import Path
+from typing import ClassVar, Literal
 
 from pipeskit_lambda.settings import Settings, setting
 
@@ -34,7 +35,13 @@ class LocalAWSSettings(Settings):
         port: TCP port; ``0`` picks a free port.
         region: Region reported to clients and functions.
         account_id: Account id (moto's default).
-        python_executable: Interpreter that runs execution environments.
+        python_executable: Interpreter that runs every execution environment; empty: the
+            function's runtime version (``python3.12`` on ``PATH`` or in pyenv), else this one.
+        isolation: ``auto`` (bubblewrap where usable, else a warning), ``bubblewrap`` (required),
+            ``none``.
+        runtime_cache_dir: Where the runtime images (awslambdaric, boto3) are kept; empty: the
+            user's cache directory.
+        init_concurrency: Environments initialising at once (they share the host's cores).
         work_dir: Where function code and layers are extracted; a temporary
             directory (removed on stop) when empty.
         init_timeout_s: Limit for an execution environment's init phase.
@@ -68,7 +75,10 @@ class LocalAWSSettings(Settings):
     port: int = setting(4566, minimum=0, maximum=65535)
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
-    python_executable: str = sys.executable
+    python_executable: str = ""
+    isolation: Literal["auto", "bubblewrap", "none"] = "auto"
+    runtime_cache_dir: Path | None = None
+    init_concurrency: int = setting(max(2, os.cpu_count() or 2), minimum=1)
     work_dir: str = ""
     init_timeout_s: float = 10.0
     environment_idle_timeout_s: float = 900.0

@@ -76,7 +76,7 @@ def test_three_invocations_in_one_warm_environment(channel, example_function, ha
     client, _ = make_client(CHANNELS[channel])
     kit = [run_asset(client, handler_function("all_methods"), {}, checks=["passes", "fails"]) for _ in range(3)]
     assert all(r.result.success for r in kit), [r.error for r in kit]
-    assert len({r.completed.return_value["pid"] for r in kit}) == 1, "one warm environment served all three"
+    assert len({r.completed.return_value["environment"] for r in kit}) == 1, "one warm environment served all three"
     counts = [r.completed.return_value["invocations"] for r in kit]
     assert counts == sorted(counts) and counts[-1] - counts[0] == 2
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from infra.constants import LAYER_REQUIREMENTS
 from pipeskit.local import LocalAWS
+from pipeskit.local.testing import publish_pipes_layer
 from pipeskit.local.testing import zip_files as make_zip
 
 
@@ -19,7 +21,7 @@ def assert_report_line(line: str, request_id: str, memory_mb: int = 128) -> None
     """``line`` is Lambda's REPORT line for ``request_id``."""
     assert re.fullmatch(
         rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
-        rf"Memory Size: {memory_mb} MB\tMax Memory Used: \d+ MB",
+        rf"Memory Size: {memory_mb} MB\tMax Memory Used: \d+ MB(\tInit Duration: \d+\.\d\d ms)?",
         line,
     ), line
 
@@ -49,6 +51,12 @@ def role_arn(local_aws: LocalAWS) -> str:
         RoleName=unique("lambda-role"),
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
+
+
+@pytest.fixture(scope="session")
+def powertools_layer(local_aws: LocalAWS) -> str:
+    """The reference deployment's pipes layer (dagster-pipes, Powertools), published once."""
+    return publish_pipes_layer(local_aws.client("lambda"), LAYER_REQUIREMENTS)
 
 
 @pytest.fixture
@@ -87,7 +95,7 @@ def deploy(lam: Any, role_arn: str) -> Iterator[Callable[..., str]]:
         files = files if files is not None else {"app.py": source or ""}
         lam.create_function(
             FunctionName=name,
-            Runtime="python3.11",
+            Runtime="python3.12",
             Role=role_arn,
             Handler=handler,
             Code={"ZipFile": make_zip(files)},

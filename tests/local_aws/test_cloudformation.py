@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from base64 import b64decode
 
 from tests.local_aws.conftest import make_zip, payload_of, unique, wait_until
 
 
 def _template(bucket: str, role_arn: str, layers: bool = True) -> str:
     function_properties = {
-        "Runtime": "python3.11",
+        "Runtime": "python3.12",
         "Handler": "app.handler",
         "Role": role_arn,
         "Timeout": 5,
@@ -25,7 +26,7 @@ def _template(bucket: str, role_arn: str, layers: bool = True) -> str:
                     "Type": "AWS::Lambda::LayerVersion",
                     "Properties": {
                         "Content": {"S3Bucket": bucket, "S3Key": "layer.zip"},
-                        "CompatibleRuntimes": ["python3.11"],
+                        "CompatibleRuntimes": ["python3.12"],
                     },
                 },
                 "Function": {"Type": "AWS::Lambda::Function", "Properties": function_properties},
@@ -72,8 +73,8 @@ def test_cloudformation_function_gets_its_layers(local_aws, lam, role_arn):
     configuration = lam.get_function_configuration(FunctionName=function_name)
     assert [layer["Arn"] for layer in configuration["Layers"]] == [layer_arn]
 
-    response = lam.invoke(FunctionName=function_name)
-    assert "FunctionError" not in response, response["Payload"].read()
+    response = lam.invoke(FunctionName=function_name, LogType="Tail")
+    assert "FunctionError" not in response, (response["Payload"].read(), b64decode(response["LogResult"]))
     assert payload_of(response) == "hello from the layer"
 
     # an update that removes the layer detaches it

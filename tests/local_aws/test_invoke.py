@@ -13,12 +13,13 @@ import pytest
 from tests.local_aws.conftest import assert_report_line, log_messages, make_zip, payload_of, unique, wait_until
 
 COUNTER = """
-import os
+import uuid
+ENVIRONMENT = uuid.uuid4().hex
 COUNT = 0
 def handler(event, context):
     global COUNT
     COUNT += 1
-    return {"count": COUNT, "pid": os.getpid()}
+    return {"count": COUNT, "environment": ENVIRONMENT}
 """
 
 
@@ -99,14 +100,15 @@ def test_function_can_call_the_local_aws(lam, deploy, local_aws):
     assert local_aws.client("s3").get_object(Bucket=bucket, Key="k")["Body"].read() == b"written"
 
 
-def test_powertools_logger_inject_lambda_context(lam, deploy, logs):
+def test_powertools_logger_inject_lambda_context(lam, deploy, logs, powertools_layer):
     name = deploy(
         "from aws_lambda_powertools import Logger\n"
         "logger = Logger(service='svc')\n"
         "@logger.inject_lambda_context\n"
         "def handler(event, context):\n"
         "    logger.info('hello from powertools')\n"
-        "    return 'ok'\n"
+        "    return 'ok'\n",
+        Layers=[powertools_layer],
     )
     response = lam.invoke(FunctionName=name)
     assert "FunctionError" not in response, response["Payload"].read()
@@ -231,18 +233,18 @@ def test_warm_environment_is_reused(lam, deploy):
     name = deploy(COUNTER)
     results = [payload_of(lam.invoke(FunctionName=name)) for _ in range(3)]
     assert [r["count"] for r in results] == [1, 2, 3]
-    assert len({r["pid"] for r in results}) == 1
+    assert len({r["environment"] for r in results}) == 1
 
 
 def test_concurrent_invocations_get_separate_environments(lam, deploy, local_aws):
     name = deploy(
-        "import os, time\n"
-        "def handler(event, context):\n    time.sleep(0.5)\n    return os.getpid()\n"
+        "import time, uuid\nENVIRONMENT = uuid.uuid4().hex\n"
+        "def handler(event, context):\n    time.sleep(0.5)\n    return ENVIRONMENT\n"
     )
     clients = [local_aws.client("lambda", retries=0) for _ in range(3)]
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        pids = list(pool.map(lambda c: payload_of(c.invoke(FunctionName=name)), clients))
-    assert len(set(pids)) == 3
+        environments = list(pool.map(lambda c: payload_of(c.invoke(FunctionName=name)), clients))
+    assert len(set(environments)) == 3
 
 
 def test_environments_are_invalidated_on_code_and_config_change(lam, deploy):

@@ -9,6 +9,7 @@ import secrets
 import shutil
 import threading
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeskit.local.runtime.specs import FunctionSpec, LayerSpec
@@ -44,9 +45,23 @@ class CodeStore:
         """Directory holding the function's code (its ``/var/task``)."""
         return self._extract("task", spec.code_sha256, spec.code_bytes)
 
-    def layer_root(self, layer: LayerSpec) -> Path:
-        """Directory holding one layer's content (its part of ``/opt``)."""
-        return self._extract("layer", layer.sha256, layer.code_bytes)
+    def opt_root(self, layers: Sequence[LayerSpec]) -> Path:
+        """Directory holding the layers extracted in order, a later one over an earlier (``/opt``)."""
+        digest = hashlib.sha256("\0".join(layer.sha256 or layer.arn for layer in layers).encode()).hexdigest()[:32]
+        key = f"opt-{digest}"
+        target = self._root / key
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if not target.exists():
+                staging = self._root / f".{key}.{secrets.token_hex(4)}"
+                staging.mkdir(parents=True)
+                for layer in layers:
+                    with zipfile.ZipFile(io.BytesIO(layer.code_bytes)) as archive:
+                        archive.extractall(staging)
+                        _restore_modes(archive, staging)
+                staging.rename(target)
+        return target
 
 
 def _restore_modes(archive: zipfile.ZipFile, root: Path) -> None:

@@ -31,6 +31,8 @@ from pipeskit.local.errors import (
 from pipeskit.local.runtime.async_invoke import AsyncInvoker
 from pipeskit.local.runtime.code_store import CodeStore
 from pipeskit.local.runtime.environment import EnvironmentBroken, LogEmitter
+from pipeskit.local.runtime.image import default_runtime_cache
+from pipeskit.local.runtime.launcher import Launcher
 from pipeskit.local.runtime.pool import EnvironmentPool
 from pipeskit.local.runtime.specs import FunctionSpec, InvocationResult, LayerSpec
 from pipeskit.local.settings import (
@@ -74,12 +76,14 @@ class LambdaRuntime:
     ) -> None:
         self._settings = settings
         self._endpoint_url = endpoint_url
+        self.launcher = Launcher(settings, lambda: self._settings().runtime_cache_dir or default_runtime_cache())
         self.pool = EnvironmentPool(
             CodeStore(work_dir),
-            python=lambda: self._settings().python_executable,
+            launcher=self.launcher,
             base_env=self._base_env,
             emit=emit,
             init_timeout_s=lambda: self._settings().init_timeout_s,
+            init_concurrency=settings().init_concurrency,
         )
         self._stopping = threading.Event()
         self._async = AsyncInvoker(self, settings, self._stopping)
@@ -87,13 +91,10 @@ class LambdaRuntime:
         self._reaper.start()
 
     def _base_env(self) -> dict[str, str]:
-        import os
-
+        """What every environment gets besides Lambda's own variables: region, credentials, endpoint."""
         s = self._settings()
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "LANG": "en_US.UTF-8",
-            "TZ": ":UTC",
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
             "AWS_REGION": s.region,
             "AWS_DEFAULT_REGION": s.region,
             "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
@@ -101,10 +102,6 @@ class LambdaRuntime:
             "AWS_SESSION_TOKEN": DUMMY_SESSION_TOKEN,
             "AWS_ENDPOINT_URL": self._endpoint_url(),
         }
-        for name in ("LD_LIBRARY_PATH", "TMPDIR", "SYSTEMROOT"):
-            if name in os.environ:
-                env[name] = os.environ[name]
-        return env
 
     # -- function lookup -------------------------------------------------------------
 
@@ -170,6 +167,10 @@ class LambdaRuntime:
             code_bytes=fn.code_bytes,
             layers=tuple(layers),
             log_group=logging_config.get("LogGroup") or f"/aws/lambda/{fn.function_name}",
+            log_format=str(logging_config.get("LogFormat") or "Text"),
+            application_log_level=str(logging_config.get("ApplicationLogLevel") or "INFO").upper(),
+            system_log_level=str(logging_config.get("SystemLogLevel") or "INFO").upper(),
+            ephemeral_storage_mb=int(getattr(fn, "ephemeral_storage", None) or 512),
             reserved_concurrency=None if reserved is None else int(reserved),
         )
 
@@ -213,17 +214,13 @@ class LambdaRuntime:
     ) -> InvocationResult:
         try:
             env, _cold = self.pool.acquire(spec)
-        except EnvironmentBroken as broken:  # the init phase crashed or timed out
-            error = dict(broken.error)
-            error["errorMessage"] = error["errorMessage"].replace("{request_id}", request_id)
-            return InvocationResult.unhandled(request_id, error, "\n".join(broken.log_lines), spec.version)
+        except EnvironmentBroken as broken:  # both init attempts failed (their phases are logged)
+            return InvocationResult.unhandled(request_id, dict(broken.error), _tail(broken.log_lines), spec.version)
         try:
-            result = env.invoke(request_id, payload, invoked_arn, client_context)
+            result = env.invoke(request_id, payload, invoked_arn, _decoded(client_context))
         except EnvironmentBroken as broken:
             self.pool.discard(env)
-            error = dict(broken.error)
-            tail = error.pop("_log_tail", "")
-            return InvocationResult.unhandled(request_id, error, tail, spec.version)
+            return InvocationResult.unhandled(request_id, dict(broken.error), _tail(broken.log_lines), spec.version)
         except BaseException:
             self.pool.discard(env)
             raise
@@ -279,6 +276,20 @@ class LambdaRuntime:
         self._stopping.set()
         self._async.close()
         self.pool.close()
+
+
+def _tail(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _decoded(client_context: str | None) -> str | None:
+    """The client context as the runtime receives it: Invoke's base64 header, decoded."""
+    if not client_context:
+        return None
+    try:
+        return base64.b64decode(client_context).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _validate_payload(payload: bytes, limit: int) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pipeskit.local.errors import TooManyRequests
 from pipeskit.local.runtime.code_store import CodeStore
-from pipeskit.local.runtime.environment import ExecutionEnvironment, LogEmitter, new_log_stream_name
+from pipeskit.local.runtime.environment import EnvironmentBroken, ExecutionEnvironment, LogEmitter, new_log_stream_name
+from pipeskit.local.runtime.launcher import Launcher, lambda_environment
 from pipeskit.local.runtime.specs import FunctionSpec
 
 
@@ -21,22 +23,26 @@ class EnvironmentPool:
 
     Args:
         code_store: Where code and layers are extracted.
-        python: Interpreter that runs workers.
+        launcher: How environments start (interpreter, isolation, runtime image).
         base_env: Variables every environment gets (endpoint, region, credentials).
         emit: Where log lines go.
         init_timeout_s: Init phase limit.
+        init_concurrency: How many environments may initialise at once (the host's cores are
+            shared, where each Lambda environment has its own).
     """
 
     def __init__(
         self,
         code_store: CodeStore,
-        python: Callable[[], str],
+        launcher: Launcher,
         base_env: Callable[[], dict[str, str]],
         emit: LogEmitter,
         init_timeout_s: Callable[[], float],
+        init_concurrency: int,
     ) -> None:
         self._code_store = code_store
-        self._python = python
+        self._launcher = launcher
+        self._init_slots = threading.Semaphore(max(1, init_concurrency))
         self._base_env = base_env
         self._emit = emit
         self._init_timeout_s = init_timeout_s
@@ -97,31 +103,31 @@ class EnvironmentPool:
             raise
 
     def _start(self, spec: FunctionSpec) -> ExecutionEnvironment:
-        task_root = self._code_store.task_root(spec)
-        layer_roots = [self._code_store.layer_root(layer) for layer in spec.layers]
+        """A new, initialised environment.
+
+        As Lambda does, an init that fails or passes the init limit is tried once more within the
+        invocation (phase ``invoke``), under the function's timeout; that second failure is raised.
+
+        Raises:
+            EnvironmentBroken: both attempts failed; the error names the phase.
+        """
+        task = self._code_store.task_root(spec)
+        opt = self._code_store.opt_root(spec.layers)
+        launch = self._launcher.launch(spec, task, opt)
+        with self._init_slots:
+            try:
+                return self._init(spec, launch, self._init_timeout_s(), "init")
+            except EnvironmentBroken:
+                return self._init(spec, launch, spec.timeout_s, "invoke")
+
+    def _init(self, spec: FunctionSpec, launch: Any, timeout_s: float, phase: str) -> ExecutionEnvironment:
         stream = new_log_stream_name(spec.version)
-        env = dict(self._base_env())
-        env.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
-                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout_s)),
-                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
-                "AWS_LAMBDA_LOG_STREAM_NAME": stream,
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime or 'python'}",
-                "LAMBDA_TASK_ROOT": str(task_root),
-                "_HANDLER": spec.handler,
-            }
-        )
-        env.update(dict(spec.environment))
-        environment = ExecutionEnvironment(
-            spec, task_root, layer_roots, env, self._python(), stream, self._emit
-        )
+        env = lambda_environment(spec, stream, self._base_env(), isolated=bool(launch.bwrap))
+        environment = ExecutionEnvironment(spec, launch, env, stream, self._emit)
         with self._lock:
             self._live.add(environment)
         try:
-            environment.wait_ready(self._init_timeout_s())
+            environment.wait_ready(timeout_s, phase)
         except BaseException:
             self._close(environment)
             raise

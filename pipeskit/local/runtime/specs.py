@@ -41,6 +41,10 @@ class FunctionSpec:
         layers: Attached layers in order.
         log_group: Log group the function writes to.
         reserved_concurrency: ``ReservedConcurrentExecutions`` or ``None``.
+        log_format: ``Text`` or ``JSON`` (``LoggingConfig.LogFormat``).
+        application_log_level: ``LoggingConfig.ApplicationLogLevel`` (JSON format only).
+        system_log_level: ``LoggingConfig.SystemLogLevel`` (JSON format only).
+        ephemeral_storage_mb: the size of ``/tmp``.
     """
 
     name: str
@@ -56,6 +60,15 @@ class FunctionSpec:
     layers: tuple[LayerSpec, ...] = ()
     log_group: str = ""
     reserved_concurrency: int | None = dataclasses.field(default=None, compare=False)
+    log_format: str = "Text"
+    application_log_level: str = "INFO"
+    system_log_level: str = "INFO"
+    ephemeral_storage_mb: int = 512
+
+    @property
+    def json_logs(self) -> bool:
+        """Whether the function is configured for the JSON log format."""
+        return self.log_format.upper() == "JSON"
 
     @property
     def qualified_arn(self) -> str:
@@ -75,6 +88,10 @@ class FunctionSpec:
                 self.code_sha256,
                 [layer.sha256 + layer.arn for layer in self.layers],
                 self.log_group,
+                self.log_format,
+                self.application_log_level,
+                self.system_log_level,
+                self.ephemeral_storage_mb,
             ]
         )
         return hashlib.sha256(material.encode()).hexdigest()[:20]

@@ -1,10 +1,11 @@
-"""Every Pipes method, through the kit's decorator; returns a value and its process id."""
+"""Every Pipes method, through the kit's decorator; returns a value and its environment's id."""
 
-import os
+import uuid
 
 from pipeskit_lambda import pipes_handler
 
 COUNTER = {"invocations": 0}
+ENVIRONMENT = uuid.uuid4().hex  # one per execution environment
 
 EVERY_METADATA_TYPE = {
     "inferred": {"raw_value": {"nested": [1, 2]}, "type": "__infer__"},
@@ -47,7 +48,7 @@ def handler(event, context, pipes):
     pipes.report_asset_check(check_name="fails", passed=False, severity="WARN")
     pipes.report_custom_message({"custom": [1, 2, 3], "request": context.aws_request_id})
     return {
-        "pid": os.getpid(),
+        "environment": ENVIRONMENT,
         "invocations": COUNTER["invocations"],
         "partition_key": pipes.partition_key if pipes.is_partition_step else None,
         "extras": pipes.extras,
