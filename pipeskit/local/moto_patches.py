@@ -66,6 +66,8 @@ def apply() -> None:
         _patch_sqs_event_source_delivery()
         _patch_internal_invoke()
         _patch_change_set_outputs()
+        _patch_log_event_pages()
+        _patch_event_source_mapping_validation()
         _applied = True
 
 
@@ -247,3 +249,67 @@ def _patch_change_set_outputs() -> None:
             stack.output_map = stack._create_output_map()
 
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+
+
+LOG_PAGE_BYTES = 1024 * 1024
+"""A ``GetLogEvents`` page holds at most 1 MB: the messages plus 26 bytes per event."""
+
+
+def _patch_log_event_pages() -> None:
+    # Why: moto cuts a GetLogEvents page at 10,000 events only; CloudWatch also cuts it at 1 MB,
+    # and a reader that pages correctly must see that happen locally.
+    from moto.logs.models import LogStream
+
+    original = LogStream.get_log_events
+
+    @functools.wraps(original)
+    def get_log_events(self: Any, start_time: Any, end_time: Any, limit: Any, next_token: Any,
+                       start_from_head: Any) -> Any:
+        events, backward, forward = original(self, start_time, end_time, limit, next_token, start_from_head)
+        sizes = [len(str(event.get("message", "")).encode("utf-8")) + 26 for event in events]
+        if sum(sizes) <= LOG_PAGE_BYTES or not backward or not forward:
+            return events, backward, forward
+        start, end = int(backward[2:]), int(forward[2:])
+        reading_forward = (next_token or "").startswith("f") or (next_token is None and start_from_head)
+        order = sizes if reading_forward else list(reversed(sizes))
+        kept, total = 0, 0
+        for size in order:
+            if kept and total + size > LOG_PAGE_BYTES:
+                break
+            total += size
+            kept += 1
+        if reading_forward:
+            events, end = events[:kept], start + kept - 1
+        else:
+            events, start = events[len(events) - kept :], end - kept + 1
+        return events, f"b/{start:056d}", f"f/{end:056d}"
+
+    LogStream.get_log_events = get_log_events
+
+
+def _patch_event_source_mapping_validation() -> None:
+    # Why: Lambda refuses an SQS event source mapping whose function may run longer than the
+    # queue's visibility timeout (a message would become visible to a second consumer while the
+    # first still works on it); moto accepts it.
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+    from moto.sqs.models import sqs_backends
+
+    original = LambdaBackend.create_event_source_mapping
+
+    @functools.wraps(original)
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        arn = str(spec.get("EventSourceArn", ""))
+        if arn.startswith("arn:aws:sqs:") and spec.get("FunctionName"):
+            function = self._lambdas.get_function_by_name_or_arn_with_qualifier(spec["FunctionName"])
+            queues = sqs_backends[self.account_id][self.region_name].queues.values()
+            queue = next((q for q in queues if q.queue_arn == arn), None)
+            timeout = int(function.timeout or 3)
+            if queue is not None and int(queue.visibility_timeout) < timeout:
+                raise InvalidParameterValueException(
+                    f"Queue visibility timeout: {int(queue.visibility_timeout)} seconds is less than Function "
+                    f"timeout: {timeout} seconds"
+                )
+        return original(self, spec)
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping

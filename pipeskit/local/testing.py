@@ -70,6 +70,7 @@ def deploy_pipes_function(
     timeout_s: int = 30,
     memory_mb: int = 256,
     entrypoint: bool = True,
+    log_format: str = "Text",
 ) -> str:
     """Create a Python 3.12 function from ``code`` with the pipes layer; returns its name.
 
@@ -84,6 +85,7 @@ def deploy_pipes_function(
         memory_mb: function memory.
         entrypoint: behind the pipes layer's entrypoint, as the kit's stack deploys; False makes
             ``user_handler`` the Lambda handler itself.
+        log_format: ``Text`` or ``JSON`` (``LoggingConfig.LogFormat``, INFO levels).
     """
     name = name or f"{code.stem.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
     lambda_client.create_function(
@@ -96,6 +98,8 @@ def deploy_pipes_function(
         MemorySize=memory_mb,
         Layers=[layer_arn],
         Environment={"Variables": {HANDLER_ENV_VAR: user_handler} if entrypoint else {}},
+        LoggingConfig={"LogFormat": log_format, **({"ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"}
+                                                   if log_format == "JSON" else {})},
     )
     return name
 

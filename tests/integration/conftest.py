@@ -42,16 +42,24 @@ def pipes_function(local_aws: LocalAWS, pipes_layer_arn: str, role_arn: str) -> 
     created: dict[tuple[Any, ...], str] = {}
     lam = local_aws.client("lambda")
 
-    def _deploy(path: Path, user_handler: str, *, timeout: int = 30, entrypoint: bool = True) -> str:
-        key = (path, user_handler, timeout, entrypoint)
+    def _deploy(
+        path: Path, user_handler: str, *, timeout: int = 30, entrypoint: bool = True, log_format: str = "Text"
+    ) -> str:
+        key = (path, user_handler, timeout, entrypoint, log_format)
         if key not in created:
             created[key] = deploy_pipes_function(
                 lam, code=path, user_handler=user_handler, layer_arn=pipes_layer_arn,
-                role_arn=role_arn, timeout_s=timeout, entrypoint=entrypoint,
+                role_arn=role_arn, timeout_s=timeout, entrypoint=entrypoint, log_format=log_format,
             )  # fmt: skip
         return created[key]
 
     return _deploy
+
+
+@pytest.fixture(params=["Text", "JSON"])
+def log_format(request: pytest.FixtureRequest) -> str:
+    """Both of Lambda's log formats (``LoggingConfig.LogFormat``): the orchestrator reads either."""
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,10 @@ def channel(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def test_every_pipes_method_round_trips(channel, handler_function, make_client) -> None:
+def test_every_pipes_method_round_trips(channel, log_format, handler_function, make_client) -> None:
     client, _ = make_client(CHANNELS[channel])
-    run = run_asset(client, handler_function("all_methods"), {"x": 1}, checks=["passes", "fails"],
-                    extras={"source": "test"})
+    run = run_asset(client, handler_function("all_methods", log_format=log_format), {"x": 1},
+                    checks=["passes", "fails"], extras={"source": "test"})
     assert run.result.success, run.error
 
     metadata = run.metadata()
@@ -86,9 +86,11 @@ def test_three_invocations_in_one_warm_environment(channel, example_function, ha
     assert [r.metadata()["some_metric"].value for r in docs] == [1, 2, 3]
 
 
-def test_function_error_carries_the_remote_error_and_loses_no_message(channel, handler_function, make_client) -> None:
+def test_function_error_carries_the_remote_error_and_loses_no_message(
+    channel, log_format, handler_function, make_client
+) -> None:
     client, _ = make_client(CHANNELS[channel])
-    run = run_asset(client, handler_function("failing"), {"value": "abc"})
+    run = run_asset(client, handler_function("failing", log_format=log_format), {"value": "abc"})
     assert not run.result.success
     error = run.error
     assert isinstance(error, LambdaFunctionError)
@@ -132,9 +134,11 @@ def test_a_function_that_never_opens_pipes_fails_the_asset(channel, handler_func
     assert "never opened Dagster Pipes" in run.error.description
 
 
-def test_a_thousand_messages_in_two_megabytes_of_logs_all_arrive(channel, handler_function, make_client) -> None:
+def test_a_thousand_messages_in_two_megabytes_of_logs_all_arrive(
+    channel, log_format, handler_function, make_client
+) -> None:
     client, counter = make_client(CHANNELS[channel])
-    function = handler_function("noisy", "lambda_handler")
+    function = handler_function("noisy", "lambda_handler", log_format=log_format)
     run = run_asset(client, function, {"messages": 1000, "noise_bytes": 2_000_000})
     assert run.result.success, run.error
     assert [m["i"] for m in run.completed.get_custom_messages()] == list(range(1000))

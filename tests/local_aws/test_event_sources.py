@@ -81,7 +81,7 @@ def test_batch_size_and_batching_window(lam, deploy, sqs, logs):
 
 def test_report_batch_item_failures(lam, deploy, sqs, logs):
     url, arn = _queue(sqs, VisibilityTimeout=2)
-    name = deploy(RECORDER)
+    name = deploy(RECORDER, timeout=2)  # Lambda refuses a mapping whose function outlives the visibility
     lam.create_event_source_mapping(
         EventSourceArn=arn,
         FunctionName=name,
@@ -108,7 +108,7 @@ def test_function_error_keeps_the_batch_then_redrive_to_dlq(lam, deploy, sqs, lo
         VisibilityTimeout=1,
         RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
     )
-    name = deploy(RECORDER)
+    name = deploy(RECORDER, timeout=1)
     lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=name, BatchSize=10)
     sqs.send_message(QueueUrl=url, MessageBody="crash")
     moved = wait_until(

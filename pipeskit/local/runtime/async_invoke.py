@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from pipeskit.local.settings import LocalAWSSettings
 logger = logging.getLogger(__name__)
 
 DEFAULT_ASYNC_RETRIES = 2
+DEFAULT_MAX_EVENT_AGE_S = 6 * 3600
 
 
 class SyncRunner(Protocol):
@@ -57,18 +59,20 @@ class AsyncInvoker:
     def submit(
         self, name_or_arn: str, qualifier: str | None, payload: bytes, request_id: str, invoked_arn: str
     ) -> None:
-        """Run the event in the background."""
-        self._pool.submit(self._run_async_logged, name_or_arn, qualifier, payload, request_id, invoked_arn)
+        """Run the event in the background; its age counts from now."""
+        received = time.monotonic()
+        self._pool.submit(self._run_async_logged, name_or_arn, qualifier, payload, request_id, invoked_arn, received)
 
     def close(self) -> None:
         """Drop queued events and wait for running ones."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run_async_logged(
-        self, name_or_arn: str, qualifier: str | None, payload: bytes, request_id: str, invoked_arn: str
+        self, name_or_arn: str, qualifier: str | None, payload: bytes, request_id: str, invoked_arn: str,
+        received: float,
     ) -> None:
         try:
-            self._run_async(name_or_arn, qualifier, payload, request_id, invoked_arn)
+            self._run_async(name_or_arn, qualifier, payload, request_id, invoked_arn, received)
         except Exception:  # never lose an error silently in a background thread
             logger.exception("asynchronous invocation %s failed", request_id)
 
@@ -79,16 +83,21 @@ class AsyncInvoker:
         payload: bytes,
         request_id: str,
         invoked_arn: str,
+        received: float,
     ) -> None:
         fn = self._runtime.moto_function(name_or_arn, qualifier)
         config = fn.event_invoke_config[-1].config if fn.event_invoke_config else {}
         retries = int(config.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES))
+        max_age_s = float(config.get("MaximumEventAgeInSeconds", DEFAULT_MAX_EVENT_AGE_S))
         destinations = config.get("DestinationConfig") or {}
         attempts = 0
         throttles = 0
         result: InvocationResult | None = None
         condition = "RetriesExhausted"
         while attempts <= retries and not self._stopping.is_set():
+            if time.monotonic() - received > max_age_s:  # Lambda drops an event older than its maximum age
+                condition = "EventAgeExceeded"
+                break
             spec = self._runtime.resolve(name_or_arn, qualifier)
             try:
                 result = self._runtime.run_sync(spec, payload, request_id, None, invoked_arn)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import re
 import threading
 import uuid
@@ -76,6 +77,7 @@ class LambdaRuntime:
     ) -> None:
         self._settings = settings
         self._endpoint_url = endpoint_url
+        self._rng = random.Random()
         self.launcher = Launcher(settings, lambda: self._settings().runtime_cache_dir or default_runtime_cache())
         self.pool = EnvironmentPool(
             CodeStore(work_dir),
@@ -125,7 +127,7 @@ class LambdaRuntime:
         qualifier = arn_qualifier or qualifier
         backend = lambda_backends[account][region]
         try:
-            return backend.get_function(name, qualifier)
+            return backend.get_function(name, _routed(backend, name, qualifier, self._rng))
         except UnknownFunctionException:
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
             raise FunctionNotFound(f"{arn}:{qualifier}" if qualifier else arn) from None
@@ -276,6 +278,23 @@ class LambdaRuntime:
         self._stopping.set()
         self._async.close()
         self.pool.close()
+
+
+def _routed(backend: Any, name: str, qualifier: str | None, rng: random.Random) -> str | None:
+    """The version an alias sends this invocation to, per its weights (``RoutingConfig``)."""
+    if not qualifier or qualifier == "$LATEST" or qualifier.isdigit():
+        return qualifier
+    try:
+        alias = backend.get_alias(qualifier, name)
+    except Exception:  # not an alias (moto resolves or refuses it below)  # noqa: BLE001
+        return qualifier
+    weights = ((alias.routing_config or {}).get("AdditionalVersionWeights")) or {}
+    draw = rng.random()
+    for version, weight in weights.items():
+        draw -= float(weight)
+        if draw < 0:
+            return str(version)
+    return str(alias.function_version)
 
 
 def _tail(lines: list[str]) -> str:
