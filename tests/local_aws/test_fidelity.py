@@ -221,9 +221,11 @@ def test_client_context_reaches_the_handler_decoded(lam, deploy):
     assert payload_of(lam.invoke(FunctionName=name, ClientContext=context)) == {"tenant": "acme"}
 
 
-def test_the_runtime_marshals_decimals(lam, deploy):
+def test_the_runtime_marshals_decimals_and_bytes(lam, deploy):
     name = deploy("import decimal\ndef handler(event, context):\n    return {'amount': decimal.Decimal('1.50')}\n")
     assert payload_of(lam.invoke(FunctionName=name)) == {"amount": 1.5}
+    raw = deploy("def handler(event, context):\n    return b'raw bytes'\n")
+    assert lam.invoke(FunctionName=raw)["Payload"].read() == b"raw bytes"
 
 
 def test_get_log_events_pages_stop_at_one_megabyte(logs, local_aws):
