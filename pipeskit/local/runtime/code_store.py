@@ -23,10 +23,8 @@ class CodeStore:
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
-    def _extract(self, kind: str, sha: str, code: bytes) -> Path:
-        # moto's CodeSha256 is base64 (may hold "/"): hash it again into a file name
-        digest = hashlib.sha256(sha.encode() if sha else code).hexdigest()[:32]
-        key = f"{kind}-{digest}"
+    def _materialize(self, key: str, zips: Sequence[bytes]) -> Path:
+        """``root/key`` holding ``zips`` extracted in order (a later one over an earlier), built once."""
         target = self._root / key
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -34,7 +32,7 @@ class CodeStore:
             if not target.exists():
                 staging = self._root / f".{key}.{secrets.token_hex(4)}"
                 staging.mkdir(parents=True)
-                if code:
+                for code in zips:
                     with zipfile.ZipFile(io.BytesIO(code)) as archive:
                         archive.extractall(staging)
                         _restore_modes(archive, staging)
@@ -43,25 +41,14 @@ class CodeStore:
 
     def task_root(self, spec: FunctionSpec) -> Path:
         """Directory holding the function's code (its ``/var/task``)."""
-        return self._extract("task", spec.code_sha256, spec.code_bytes)
+        # moto's CodeSha256 is base64 (may hold "/"): hash it again into a file name
+        digest = hashlib.sha256(spec.code_sha256.encode() if spec.code_sha256 else spec.code_bytes).hexdigest()[:32]
+        return self._materialize(f"task-{digest}", [spec.code_bytes] if spec.code_bytes else [])
 
     def opt_root(self, layers: Sequence[LayerSpec]) -> Path:
         """Directory holding the layers extracted in order, a later one over an earlier (``/opt``)."""
         digest = hashlib.sha256("\0".join(layer.sha256 or layer.arn for layer in layers).encode()).hexdigest()[:32]
-        key = f"opt-{digest}"
-        target = self._root / key
-        with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            if not target.exists():
-                staging = self._root / f".{key}.{secrets.token_hex(4)}"
-                staging.mkdir(parents=True)
-                for layer in layers:
-                    with zipfile.ZipFile(io.BytesIO(layer.code_bytes)) as archive:
-                        archive.extractall(staging)
-                        _restore_modes(archive, staging)
-                staging.rename(target)
-        return target
+        return self._materialize(f"opt-{digest}", [layer.code_bytes for layer in layers])
 
 
 def _restore_modes(archive: zipfile.ZipFile, root: Path) -> None:
