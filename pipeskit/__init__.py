@@ -10,7 +10,13 @@ The Dagster-side API. ``from pipeskit import PipesLambdaClient`` is a drop-in fo
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .channels import CloudWatchLogsMessageReader, LambdaMessageReader, ResponsePayloadMessageReader
+from .channels import (
+    CloudWatchLogsMessageReader,
+    LambdaMessageReader,
+    ResponsePayloadMessageReader,
+    S3MessageReader,
+    S3ReaderSettings,
+)
 from .channels.cloudwatch import PipesLambdaLogsMessageReader
 from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda_client
 from .cloudwatch_logs import InvocationLogReader
@@ -60,6 +66,8 @@ __all__ = [
     "PipesSessionNotOpenedError",
     "RateBudget",
     "ResponsePayloadMessageReader",
+    "S3MessageReader",
+    "S3ReaderSettings",
     "SettingsError",
     "__version__",
     "default_lambda_client",

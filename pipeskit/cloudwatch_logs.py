@@ -168,12 +168,22 @@ class InvocationLogReader:
         handler: PipesMessageHandler,
         log: DagsterLogManager,
         envelope: Envelope | None,
+        *,
+        skip_messages: int = 0,
     ) -> int:
         """Hand the invocation's Pipes messages to ``handler``, forward its other lines to ``log``.
 
         Messages are found wherever they stand in a line; a torn line or an unknown method costs
         that line only (a warning, and the text is forwarded); a message split over log events is
         put back together.
+
+        Args:
+            invocation: the invocation to read.
+            handler: the run's message handler.
+            log: the step's Dagster log.
+            envelope: the kit's envelope, when there is one (it names the log stream).
+            skip_messages: how many messages at the start were delivered already (by another
+                channel, e.g. S3 chunks uploaded before the function died).
 
         Returns:
             The number of Pipes messages delivered.
@@ -189,6 +199,7 @@ class InvocationLogReader:
         stream = envelope.get("log_stream_name") or self.find_stream(group, invocation)
         prefix = f"[{function_base_name(invocation.function_name)} {invocation.request_id}]"
         delivery = _Delivery(handler, log, LogForwarder(log, prefix, self._settings.forward_batch_bytes), prefix)
+        delivery.skip = skip_messages
         scanner = MessageScanner()
         for line in self.lines(group, stream, invocation):
             for found in scanner.feed(line):
@@ -301,6 +312,7 @@ class _Delivery:
         self.forwarder = forwarder
         self.prefix = prefix
         self.delivered = 0
+        self.skip = 0
         self.lost: list[Unreadable] = []
 
     def take(self, found: Found) -> None:
@@ -309,6 +321,9 @@ class _Delivery:
             return
         self.forwarder.flush()  # keep the step's log in the order the function wrote it
         if isinstance(found, Message):
+            if self.skip:
+                self.skip -= 1
+                return
             self.handler.handle_message(found.message)  # type: ignore[arg-type]
             self.delivered += 1
             return

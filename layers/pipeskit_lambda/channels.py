@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -19,7 +21,17 @@ from typing import Any, ClassVar, TextIO
 
 from dagster_pipes import PipesMessage, PipesMessageWriter, PipesMessageWriterChannel, PipesParams
 
-from .protocol import CHANNEL_PARAM, ENVELOPE_VERSION, LOGS_CHANNEL, RESPONSE_CHANNEL, Envelope
+from .protocol import (
+    ATTEMPT_PREFIX,
+    BUCKET_PARAM,
+    CHANNEL_PARAM,
+    ENVELOPE_VERSION,
+    KEY_PREFIX_PARAM,
+    LOGS_CHANNEL,
+    RESPONSE_CHANNEL,
+    S3_CHANNEL,
+    Envelope,
+)
 from .settings import FunctionSettings
 
 
@@ -111,8 +123,120 @@ class CloudWatchLogsMessageWriter(LambdaMessageWriter):
         return envelope
 
 
+class S3ChunkChannel(PipesMessageWriterChannel):
+    """Upload messages as numbered chunks of JSON lines, on size, on an interval and at close.
+
+    Every message is also written to the function's log at once, so what a chunk held is still there
+    when the function dies before the chunk is uploaded.
+
+    Args:
+        client: a boto3 S3 client.
+        bucket: the messages bucket.
+        prefix: where this attempt's chunks go (``{prefix}/{n}.json``, ``n`` from 1).
+        interval_s: upload at least this often while messages wait.
+        chunk_bytes: upload as soon as this much waits.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str, interval_s: float, chunk_bytes: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self.prefix = prefix
+        self._interval = interval_s
+        self._chunk_bytes = chunk_bytes
+        self._log = LogLineChannel()
+        self._pending: list[str] = []
+        self._pending_bytes = 0
+        self._lock = threading.Lock()
+        self._upload_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self.chunks = 0
+        self._thread = threading.Thread(target=self._upload_loop, name="pipeskit-s3-chunks", daemon=True)
+        self._thread.start()
+
+    def write_message(self, message: PipesMessage) -> None:
+        self._log.write_message(message)
+        line = json.dumps(message)
+        with self._lock:
+            self._pending.append(line)
+            self._pending_bytes += len(line) + 1
+            full = self._pending_bytes >= self._chunk_bytes
+        if full:
+            self._wake.set()
+
+    def _upload_loop(self) -> None:
+        while not self._closing:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Upload what is waiting as the next chunk."""
+        with self._upload_lock:
+            with self._lock:
+                lines, self._pending, self._pending_bytes = self._pending, [], 0
+            if not lines:
+                return
+            number = self.chunks + 1
+            self._client.put_object(
+                Bucket=self._bucket, Key=f"{self.prefix}/{number}.json", Body="\n".join(lines).encode("utf-8")
+            )
+            self.chunks = number
+
+    def close(self) -> None:
+        """Upload the rest and stop the upload thread."""
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout=60)
+        self.flush()
+
+
+class S3ChunkMessageWriter(LambdaMessageWriter):
+    """Messages are uploaded while the function runs, in chunks under the session's prefix, so the
+    orchestrator sees them as they happen; a copy of each is in the function's log.
+
+    Uses dagster-pipes' layout (``{prefix}/{n}.json``) under one sub-prefix per attempt. The chunks
+    are uploaded with the runtime's boto3.
+
+    Args:
+        client: a boto3 S3 client (default: ``boto3.client("s3")``).
+        settings: flush interval and chunk size (default: `FunctionSettings` from the environment).
+    """
+
+    channel = S3_CHANNEL
+
+    def __init__(self, client: Any | None = None, settings: FunctionSettings | None = None) -> None:
+        self._client = client
+        self._settings = settings or FunctionSettings.from_env()
+        self._channel: S3ChunkChannel | None = None
+
+    @contextmanager
+    def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
+        if self._client is None:
+            import boto3  # the Lambda runtime's own; pipeskit_lambda itself needs only dagster-pipes
+
+            self._client = boto3.client("s3")
+        prefix = f"{params[KEY_PREFIX_PARAM]}/{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
+        settings = self._settings
+        self._channel = S3ChunkChannel(
+            self._client, params[BUCKET_PARAM], prefix, settings.s3_flush_interval_s, settings.s3_chunk_bytes
+        )
+        try:
+            yield self._channel
+        finally:
+            self._channel.close()
+
+    def finish(self, result: Any, context: Any) -> Envelope:
+        envelope = self._envelope(result, context)
+        if self._channel is not None:
+            envelope["s3_prefix"] = self._channel.prefix
+            envelope["s3_chunks"] = self._channel.chunks
+        return envelope
+
+
 WRITERS: Mapping[str, type[LambdaMessageWriter]] = {
-    writer.channel: writer for writer in (ResponsePayloadMessageWriter, CloudWatchLogsMessageWriter)
+    writer.channel: writer
+    for writer in (ResponsePayloadMessageWriter, CloudWatchLogsMessageWriter, S3ChunkMessageWriter)
 }
 
 

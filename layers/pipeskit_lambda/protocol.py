@@ -33,8 +33,22 @@ RESPONSE_CHANNEL: Final = "response"
 LOGS_CHANNEL: Final = "logs"
 """Messages are JSON lines on stderr, read back from the function's CloudWatch log stream."""
 
-ChannelName = Literal["response", "logs"]
-CHANNELS: Final[tuple[str, ...]] = (RESPONSE_CHANNEL, LOGS_CHANNEL)
+S3_CHANNEL: Final = "s3"
+"""Messages are uploaded as chunks of JSON lines under a per-session prefix of the messages bucket,
+while the function runs (dagster-pipes' blob layout: ``{prefix}/{n}.json``, ``n`` from 1)."""
+
+ChannelName = Literal["response", "logs", "s3"]
+CHANNELS: Final[tuple[str, ...]] = (RESPONSE_CHANNEL, LOGS_CHANNEL, S3_CHANNEL)
+
+BUCKET_PARAM: Final = "bucket"
+"""Key of the bucket in the S3 channel's params (dagster-pipes' ``PipesS3MessageWriter`` key)."""
+
+KEY_PREFIX_PARAM: Final = "key_prefix"
+"""Key of the session's prefix in the S3 channel's params (dagster-pipes' key)."""
+
+ATTEMPT_PREFIX: Final = "attempt-"
+"""The kit's S3 writer puts each attempt of an invocation (Lambda retries an asynchronous one with the
+same event) under ``{prefix}/attempt-{token}/``, so attempts never overwrite each other's chunks."""
 
 # -- the response envelope ---------------------------------------------------------------------------
 
@@ -57,6 +71,8 @@ class Envelope(TypedDict, total=False):
         messages_in_logs: true when the messages were written to the function's log instead.
         log_group_name: the invocation's log group.
         log_stream_name: the invocation's log stream.
+        s3_prefix: where the S3 channel's writer put this attempt's chunks.
+        s3_chunks: how many chunks it uploaded.
     """
 
     __pipeskit__: int
@@ -65,6 +81,8 @@ class Envelope(TypedDict, total=False):
     messages_in_logs: bool
     log_group_name: str
     log_stream_name: str
+    s3_prefix: str
+    s3_chunks: int
 
 
 class EnvelopeKeys:
@@ -76,6 +94,8 @@ class EnvelopeKeys:
     MESSAGES_IN_LOGS: Final = "messages_in_logs"
     LOG_GROUP_NAME: Final = "log_group_name"
     LOG_STREAM_NAME: Final = "log_stream_name"
+    S3_PREFIX: Final = "s3_prefix"
+    S3_CHUNKS: Final = "s3_chunks"
 
 
 # -- limits ------------------------------------------------------------------------------------------

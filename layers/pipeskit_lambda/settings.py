@@ -227,6 +227,9 @@ class FunctionSettings(Settings):
             (``PIPESKIT_HANDLER``, set by the kit's constructs and by ``pipeskit adopt``).
         response_budget_bytes: largest response envelope before the messages go to the function's
             log instead (``PIPESKIT_RESPONSE_BUDGET_BYTES``).
+        s3_flush_interval_s: the S3 channel uploads what it holds at least this often
+            (``PIPESKIT_S3_FLUSH_INTERVAL_S``).
+        s3_chunk_bytes: the S3 channel uploads a chunk as soon as this much is waiting.
     """
 
     handler: str = setting("", doc="the user handler behind the kit's entrypoint")
@@ -236,4 +239,6 @@ class FunctionSettings(Settings):
         maximum=SYNC_PAYLOAD_LIMIT_BYTES,
         doc="largest response envelope before messages spill to the log",
     )
+    s3_flush_interval_s: float = setting(1.0, minimum=0.05, doc="the S3 channel uploads a chunk at least this often")
+    s3_chunk_bytes: int = setting(1024 * 1024, minimum=1024, doc="the S3 channel uploads a chunk when this much waits")
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
+import secrets
 import shutil
 import tempfile
 import zipfile
@@ -183,7 +185,9 @@ def _copy_helpers(site: Path) -> None:
 def write_deterministic_zip(source_dir: Path, zip_path: Path) -> None:
     """Zip ``source_dir`` so that the same tree always gives the same bytes."""
     files = sorted(p for p in source_dir.rglob("*") if p.is_file())
-    tmp = zip_path.with_suffix(".zip.tmp")
+    # A name of its own: several processes may build the same layer at once (the same bytes; the
+    # last rename wins).
+    tmp = zip_path.with_name(f".{zip_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for path in files:
             info = zipfile.ZipInfo(path.relative_to(source_dir).as_posix(), date_time=_ZIP_EPOCH)

@@ -7,6 +7,7 @@ Each reader's twin writer is in ``pipeskit_lambda.channels``; both share the wir
 from .base import ChannelSession, LambdaMessageReader, LogReadingMessageReader
 from .cloudwatch import CloudWatchLogsMessageReader
 from .response import ResponsePayloadMessageReader
+from .s3 import S3ChannelSession, S3MessageReader, S3ReaderSettings
 
 __all__ = [
     "ChannelSession",
@@ -14,4 +15,7 @@ __all__ = [
     "LambdaMessageReader",
     "LogReadingMessageReader",
     "ResponsePayloadMessageReader",
+    "S3ChannelSession",
+    "S3MessageReader",
+    "S3ReaderSettings",
 ]

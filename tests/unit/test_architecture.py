@@ -12,7 +12,7 @@ import grimp
 import pytest
 
 from infra.constants import PROJECT_DIR
-from pipeskit.channels import CloudWatchLogsMessageReader, ResponsePayloadMessageReader
+from pipeskit.channels import CloudWatchLogsMessageReader, ResponsePayloadMessageReader, S3MessageReader
 from pipeskit_lambda import channels as writers
 from pipeskit_lambda.protocol import CHANNEL_PARAM, CHANNELS, Envelope, EnvelopeKeys
 
@@ -40,12 +40,13 @@ def test_no_import_cycle_inside_the_library(package: str) -> None:
 
 
 def test_every_reader_has_its_twin_writer_on_the_lambda_side() -> None:
-    readers = {reader.channel for reader in (ResponsePayloadMessageReader, CloudWatchLogsMessageReader)}
+    kit_readers = (ResponsePayloadMessageReader, CloudWatchLogsMessageReader, S3MessageReader)
+    readers = {reader.channel for reader in kit_readers}
     assert readers == set(writers.WRITERS) == set(CHANNELS)
 
 
 def test_readers_ask_for_their_channel_with_the_shared_key() -> None:
-    for reader in (ResponsePayloadMessageReader(), CloudWatchLogsMessageReader()):
+    for reader in (ResponsePayloadMessageReader(), CloudWatchLogsMessageReader(), S3MessageReader("bucket")):
         assert reader.messages_params()[CHANNEL_PARAM] == reader.channel
         assert writers.writer_for(reader.messages_params()).channel == reader.channel
 

@@ -15,6 +15,7 @@ from infra.settings import StackSettings
 from orchestration.definitions import DeploymentSettings
 from pipeskit.cdk.layer_build import LayerBuildSettings
 from pipeskit.cdk_cli import CdkCliSettings
+from pipeskit.channels import S3ReaderSettings
 from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.settings import LambdaClientSettings, LogsReaderSettings
 from pipeskit_lambda.settings import FunctionSettings, Settings, SettingsError, setting
@@ -22,6 +23,7 @@ from pipeskit_lambda.settings import FunctionSettings, Settings, SettingsError, 
 ENV_SETTINGS: tuple[type[Settings], ...] = (
     LambdaClientSettings,
     LogsReaderSettings,
+    S3ReaderSettings,
     FunctionSettings,
     LayerBuildSettings,
     CdkCliSettings,

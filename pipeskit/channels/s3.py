@@ -1,0 +1,306 @@
+"""The S3 channel's reader: message chunks read from the messages bucket while the function runs.
+
+Twin of ``pipeskit_lambda.S3ChunkMessageWriter``, and reads dagster-pipes' own
+``PipesS3MessageWriter`` too (the same ``{prefix}/{n}.json`` layout). Each run gets its own prefix
+under the bucket's session prefix — never the bucket root. A background poller lists and fetches
+every available chunk per poll and hands the messages to the run's session as they arrive, so a long
+invocation's logs and materializations reach Dagster before it ends; the run finishes as soon as
+``closed`` has been read (no fixed wait). A missing chunk is named; what the run read is deleted
+(configurable). When the function dies before its last chunk is uploaded, the rest is read from the
+copy in its log.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from dagster import DagsterLogManager, PipesMessageHandler
+from dagster_pipes import PipesParams
+
+from pipeskit_lambda.protocol import ATTEMPT_PREFIX, BUCKET_PARAM, CHANNEL_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
+from pipeskit_lambda.settings import Settings, setting
+
+from ..errors import MessagesLostError, PipesKitError
+from ..invocation import LambdaInvocation
+from .base import ChannelSession, LogReadingMessageReader
+
+
+@dataclass(frozen=True)
+class S3ReaderSettings(Settings):
+    """How the S3 channel's reader works.
+
+    Attributes:
+        messages_bucket: the messages bucket (``PIPESKIT_MESSAGES_BUCKET``), when the reader is not
+            given one.
+        s3_session_prefix: the key prefix every session's own prefix goes under.
+        s3_poll_interval_s: pause between two listings while chunks keep coming (doubles while nothing
+            new arrives, up to ``s3_max_poll_interval_s``).
+        s3_max_poll_interval_s: longest pause between two listings.
+        s3_completion_timeout_s: after the invocation returned, how long to wait for ``closed``.
+        s3_gap_timeout_s: how long a missing chunk may lag behind the next before it is named lost.
+        s3_delete_chunks: delete the run's chunks when it ends.
+    """
+
+    messages_bucket: str = ""
+    s3_session_prefix: str = "pipeskit/sessions"
+    s3_poll_interval_s: float = setting(0.1, minimum=0.01)
+    s3_max_poll_interval_s: float = setting(1.0, minimum=0.01)
+    s3_completion_timeout_s: float = setting(30.0, minimum=0.0)
+    s3_gap_timeout_s: float = setting(5.0, minimum=0.0)
+    s3_delete_chunks: bool = True
+
+
+class S3MessageReader(LogReadingMessageReader):
+    """Read messages from chunks in the messages bucket, as the function writes them.
+
+    Args:
+        bucket: the messages bucket; default `S3ReaderSettings.messages_bucket`
+            (``PIPESKIT_MESSAGES_BUCKET``).
+        client: a boto3 S3 client (created on first use).
+        s3_settings: polling, waiting and deletion; defaults from ``PIPESKIT_*`` variables.
+        **logs: the keyword arguments of `LogReadingMessageReader`, for the log copy read back when
+            the function dies before its last chunk is uploaded.
+
+    Raises:
+        PipesKitError: no bucket given and none configured.
+    """
+
+    channel = S3_CHANNEL
+
+    def __init__(
+        self,
+        bucket: str | None = None,
+        *,
+        client: Any | None = None,
+        s3_settings: S3ReaderSettings | None = None,
+        **logs: Any,
+    ) -> None:
+        super().__init__(**logs)
+        self.s3_settings = s3_settings or S3ReaderSettings.from_env()
+        self.bucket = bucket or self.s3_settings.messages_bucket
+        if not self.bucket:
+            raise PipesKitError(
+                "S3MessageReader needs the messages bucket: pass bucket=..., or set "
+                f"{S3ReaderSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
+            )
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        """The S3 client (created on first use)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = boto3.client("s3")
+            return self._client
+
+    def messages_params(self) -> PipesParams:
+        prefix = f"{self.s3_settings.s3_session_prefix.strip('/')}/{uuid.uuid4().hex}"
+        return {BUCKET_PARAM: self.bucket, KEY_PREFIX_PARAM: prefix, CHANNEL_PARAM: self.channel}
+
+    def open_session(self) -> S3ChannelSession:
+        return S3ChannelSession(self)
+
+    def consume(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
+        raise RuntimeError("the S3 channel consumes through its S3ChannelSession")  # see open_session
+
+    def no_messages_debug_text(self) -> str:
+        return f"Expected message chunks under s3://{self.bucket}/{self.s3_settings.s3_session_prefix}/<session>/."
+
+
+@dataclass
+class _Attempt:
+    """What was read of one attempt's chunks (``''``: dagster-pipes' writer, no attempt folder)."""
+
+    name: str
+    next_chunk: int = 1
+    delivered: int = 0
+    closed: bool = False
+    gap_since: float | None = None
+
+
+@dataclass
+class _PollState:
+    attempts: dict[str, _Attempt] = field(default_factory=dict)
+    keys_read: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    requests: int = 0
+
+
+class S3ChannelSession(ChannelSession):
+    """One run's end of the S3 channel: polls its prefix in the background while the function runs."""
+
+    reader: S3MessageReader
+
+    def __init__(self, reader: S3MessageReader) -> None:
+        super().__init__(reader)
+        self._state = _PollState()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._prefix = ""
+
+    @contextmanager
+    def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
+        self._handler = handler
+        params = self.reader.messages_params()
+        self._prefix = str(params[KEY_PREFIX_PARAM])
+        self._thread = threading.Thread(target=self._poll_loop, name="pipeskit-s3-reader", daemon=True)
+        self._thread.start()
+        try:
+            yield params
+        finally:
+            self._stop.set()
+            self._thread.join(timeout=30)
+            if self.reader.s3_settings.s3_delete_chunks:
+                self._delete_everything()
+
+    @property
+    def requests(self) -> int:
+        """S3 requests this run made."""
+        return self._state.requests
+
+    def consume(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
+        """Wait until ``closed`` was read (or the function's failure is known), then stop polling.
+
+        Raises:
+            MessagesLostError: a chunk never appeared (named by its key).
+        """
+        envelope = invocation.envelope
+        settings = self.reader.s3_settings
+        if envelope is not None and envelope.get("s3_prefix"):
+            attempt = str(envelope["s3_prefix"]).removeprefix(self._prefix).strip("/")
+            self._wait(lambda: self._attempt_done(attempt, int(envelope.get("s3_chunks") or 0)),
+                       settings.s3_completion_timeout_s)
+        elif invocation.function_error is None and envelope is None:
+            self._wait(self._any_closed, settings.s3_completion_timeout_s)  # dagster-pipes' own writer
+        else:
+            self._wait(self._any_closed, 0.0)  # one last look: the function failed
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._poll()  # the thread is gone: this one is the last
+        if not self._any_closed() and (invocation.function_error or envelope is not None):
+            # The function died before uploading its last chunk: the rest is in its log.
+            assert self._handler is not None
+            delivered = max((a.delivered for a in self._state.attempts.values()), default=0)
+            self.reader.logs.deliver(invocation, self._handler, log, envelope, skip_messages=delivered)
+        if self._state.lost:
+            raise MessagesLostError(
+                f"request {invocation.request_id}: message chunk(s) {', '.join(self._state.lost)} never appeared in "
+                f"s3://{self.reader.bucket}; the messages they held are missing (their copy is in the function's log)."
+            )
+
+    # -- polling -------------------------------------------------------------------------------
+
+    def _wait(self, done: Any, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        pause = self.reader.s3_settings.s3_poll_interval_s
+        while True:
+            self._poll()
+            if done() or time.monotonic() >= deadline:
+                return
+            time.sleep(pause)
+
+    def _poll_loop(self) -> None:
+        settings = self.reader.s3_settings
+        pause = settings.s3_poll_interval_s
+        while not self._stop.wait(pause):
+            try:
+                got = self._poll()
+            except Exception:  # a failed listing is retried on the next poll  # noqa: BLE001
+                got = 0
+            pause = settings.s3_poll_interval_s if got else min(settings.s3_max_poll_interval_s, pause * 2)
+
+    def _poll(self) -> int:
+        """List the prefix, deliver every new chunk in order; returns how many chunks were read."""
+        with self._lock:
+            keys = self._list()
+            by_attempt: dict[str, dict[int, str]] = {}
+            for key in keys:
+                relative = key[len(self._prefix) + 1 :]
+                folder, _, name = relative.rpartition("/")
+                if not name.endswith(".json") or not name[:-5].isdigit():
+                    continue
+                if folder and not folder.startswith(ATTEMPT_PREFIX):
+                    continue
+                by_attempt.setdefault(folder, {})[int(name[:-5])] = key
+            read = 0
+            for folder, chunks in by_attempt.items():
+                attempt = self._state.attempts.setdefault(folder, _Attempt(folder))
+                read += self._read_chunks(attempt, chunks)
+            return read
+
+    def _read_chunks(self, attempt: _Attempt, chunks: dict[int, str]) -> int:
+        read = 0
+        while True:
+            key = chunks.get(attempt.next_chunk)
+            if key is None:
+                later = [n for n in chunks if n > attempt.next_chunk]
+                if not later:
+                    attempt.gap_since = None
+                    return read
+                now = time.monotonic()
+                attempt.gap_since = attempt.gap_since or now
+                if now - attempt.gap_since < self.reader.s3_settings.s3_gap_timeout_s:
+                    return read
+                missing = f"{self._prefix}/{attempt.name + '/' if attempt.name else ''}{attempt.next_chunk}.json"
+                self._state.lost.append(missing)
+                attempt.next_chunk += 1
+                attempt.gap_since = None
+                continue
+            body = self.reader.client.get_object(Bucket=self.reader.bucket, Key=key)["Body"].read()
+            self._state.requests += 1
+            self._state.keys_read.append(key)
+            for line in body.decode("utf-8").splitlines():
+                if line.strip():
+                    message = json.loads(line)
+                    assert self._handler is not None
+                    self._handler.handle_message(message)
+                    attempt.delivered += 1
+                    attempt.closed = attempt.closed or message.get("method") == "closed"
+            attempt.next_chunk += 1
+            read += 1
+
+    def _list(self) -> list[str]:
+        keys: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.reader.bucket, "Prefix": self._prefix + "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self.reader.client.list_objects_v2(**kwargs)
+            self._state.requests += 1
+            keys += [item["Key"] for item in page.get("Contents", [])]
+            token = page.get("NextContinuationToken")
+            if not token:
+                return keys
+
+    def _any_closed(self) -> bool:
+        return any(a.closed for a in self._state.attempts.values())
+
+    def _attempt_done(self, name: str, chunks: int) -> bool:
+        attempt = self._state.attempts.get(name)
+        return attempt is not None and (attempt.closed or (chunks and attempt.next_chunk > chunks))
+
+    def _delete_everything(self) -> None:
+        """Delete the run's chunks, read or not (the bucket's lifecycle rule is only the backstop)."""
+        try:
+            keys = self._list()
+        except Exception:  # noqa: BLE001 - cleaning up must never hide the run's outcome
+            keys = list(self._state.keys_read)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            try:
+                self.reader.client.delete_objects(Bucket=self.reader.bucket, Delete={"Objects": batch, "Quiet": True})
+                self._state.requests += 1
+            except Exception:  # noqa: BLE001
+                pass

@@ -1,0 +1,102 @@
+"""The S3 channel: message chunks read while the function runs, nothing left behind, nothing lost."""
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pipeskit import LambdaFunctionError, LogsReaderSettings, MessagesLostError, PipesLambdaClient, RateBudget
+from pipeskit.channels import S3MessageReader, S3ReaderSettings
+from pipeskit.local.testing import ApiCallCounter
+
+from .conftest import run_asset
+
+
+@pytest.fixture
+def bucket(local_aws) -> str:
+    name = f"messages-{uuid.uuid4().hex[:10]}"
+    local_aws.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_client(local_aws, bucket) -> Callable[..., tuple[PipesLambdaClient, ApiCallCounter]]:
+    """A kit client on the S3 channel, with an API call counter."""
+
+    def _make(**s3_overrides: Any) -> tuple[PipesLambdaClient, ApiCallCounter]:
+        counter = ApiCallCounter()
+        lambda_client = counter.attach(local_aws.client("lambda", retries=0, read_timeout=300))
+        reader = S3MessageReader(
+            bucket,
+            client=counter.attach(local_aws.client("s3")),
+            s3_settings=S3ReaderSettings(**{"s3_completion_timeout_s": 10.0, "s3_gap_timeout_s": 0.5, **s3_overrides}),
+            logs_client=counter.attach(local_aws.client("logs", retries=3)),
+            lambda_client=lambda_client,
+            settings=LogsReaderSettings(ingestion_timeout_s=15.0, poll_interval_s=0.05),
+            budget=RateBudget(50),
+        )
+        return PipesLambdaClient(client=lambda_client, message_reader=reader), counter
+
+    return _make
+
+
+def objects_left(local_aws, bucket: str) -> list[str]:
+    return [item["Key"] for item in local_aws.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_every_pipes_method_round_trips_through_s3_chunks(handler_function, s3_client, local_aws, bucket):
+    client, counter = s3_client()
+    run = run_asset(client, handler_function("all_methods"), {"x": 1}, checks=["passes", "fails"])
+    assert run.result.success, run.error
+    assert run.metadata()["int"].value == 42
+    assert run.check_results()["fails"].passed is False
+    assert objects_left(local_aws, bucket) == []
+    assert "GetLogEvents" not in counter.by_operation(), "no CloudWatch read on success"
+
+
+def test_a_hundred_thousand_messages_arrive_in_order_and_nothing_is_left(
+    handler_function, s3_client, local_aws, bucket
+):
+    client, _ = s3_client()
+    function = handler_function("streaming", "lambda_handler", timeout=120)
+    run = run_asset(client, function, {"messages": 100_000})
+    assert run.result.success, run.error
+    assert list(run.completed.get_custom_messages()) == list(range(100_000))
+    assert objects_left(local_aws, bucket) == []
+
+
+def test_messages_reach_dagster_while_the_function_runs(handler_function, s3_client):
+    client, _ = s3_client()
+    run = run_asset(client, handler_function("streaming", "lambda_handler"), {"work_s": 5})
+    assert run.result.success, run.error
+    received = {e.user_message: e.timestamp for e in run.instance.all_logs(run.result.run_id)
+                if e.user_message in ("early message", "late message")}
+    assert received["late message"] - received["early message"] > 2.0, "the early message arrived before the end"
+
+
+def test_dagster_pipes_own_s3_writer_works_with_the_kit_reader(handler_function, s3_client, local_aws, bucket):
+    client, _ = s3_client()
+    function = handler_function("dagster_s3_writer", "lambda_handler", entrypoint=False)
+    run = run_asset(client, function, {"messages": 25})
+    assert run.result.success, run.error
+    assert list(run.completed.get_custom_messages()) == list(range(25))
+    assert run.metadata()["writer"].value == "dagster-pipes"
+    assert objects_left(local_aws, bucket) == []
+
+
+def test_a_chunk_deleted_mid_run_is_reported_by_its_key(handler_function, s3_client):
+    client, _ = s3_client(s3_poll_interval_s=3.0, s3_max_poll_interval_s=3.0)
+    run = run_asset(client, handler_function("chunk_thief"), {})
+    assert isinstance(run.error, MessagesLostError)
+    assert "/1.json never appeared" in str(run.error) or "1.json" in str(run.error)
+
+
+@pytest.mark.parametrize("mode", ["raise", "exit"])
+def test_a_dying_function_loses_nothing_on_the_s3_channel(mode, handler_function, s3_client, local_aws, bucket):
+    client, _ = s3_client()
+    run = run_asset(client, handler_function("dying", "lambda_handler", timeout=10), {"messages": 100, "mode": mode})
+    assert isinstance(run.error, LambdaFunctionError), run.error
+    numbered = [m for _, m in run.log_messages() if m.startswith("message ")]
+    assert numbered == [f"message {i:03d}" for i in range(100)]
+    assert objects_left(local_aws, bucket) == []
