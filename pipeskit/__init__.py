@@ -32,7 +32,7 @@ from .errors import (
     PipesSessionNotOpenedError,
     UnsupportedComponentError,
 )
-from .injectors import LambdaEventContextInjector, PipesLambdaEventContextInjector
+from .injectors import ContextSettings, LambdaEventContextInjector, PipesLambdaEventContextInjector, S3ContextInjector
 from .invocation import LambdaInvocation
 from .rate_limit import RateBudget, shared_logs_budget
 from .settings import LambdaClientSettings, LogsReaderSettings, SettingsError
@@ -44,7 +44,9 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "CloudWatchLogsMessageReader",
+    "ContextSettings",
     "InvalidEventError",
+    "S3ContextInjector",
     "MessagesLostError",
     "PipesContextReusedError",
     "PipesLambdaLogsMessageReader",

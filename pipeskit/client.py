@@ -31,10 +31,13 @@ from .errors import (
     PipesSessionNotOpenedError,
     UnsupportedComponentError,
 )
-from .injectors import LambdaEventContextInjector
+from .injectors import ContextSettings, S3ContextInjector, SizedContextInjector
 from .invocation import LambdaInvocation, function_base_name
-from .payload import build_payload, check_json
+from .payload import build_payload, check_event, check_json
 from .settings import LambdaClientSettings
+
+_BOOTSTRAP_MARGIN_BYTES = 16 * 1024
+"""Room left in the request for the rest of the bootstrap (the messages params) and JSON framing."""
 
 _KIT_READERS = (
     "ResponsePayloadMessageReader() (the default: 1 AWS call) or CloudWatchLogsMessageReader() (every log line)"
@@ -96,6 +99,9 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             ``CloudWatchLogsMessageReader()`` for handlers that write messages to stdout/stderr.
             A reader owns its own clients and settings (e.g. the CloudWatch Logs client).
         settings: invoke settings; defaults from ``PIPESKIT_*`` environment variables.
+        context_settings: where a context too large for the event goes, when no
+            ``context_injector`` is given (``PIPESKIT_CONTEXT_BUCKET``).
+        s3_client: boto3 S3 client for that (created on first use).
 
     Example:
         >>> @asset
@@ -112,12 +118,18 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         message_reader: LambdaMessageReader | None = None,
         *,
         settings: LambdaClientSettings | None = None,
+        context_settings: ContextSettings | None = None,
+        s3_client: Any | None = None,
     ) -> None:
         self._settings = settings or LambdaClientSettings.from_env()
+        self._s3_client = s3_client
         self._client = client  # created on first use, so loading definitions needs no AWS config
         self._client_lock = threading.Lock()
-        self._context_injector = _checked_injector(context_injector or LambdaEventContextInjector())
+        # None: chosen per run, inline while it fits the event, else S3 (PIPESKIT_CONTEXT_BUCKET)
+        self._context_injector = _checked_injector(context_injector) if context_injector else None
         self._message_reader = _checked_reader(message_reader or ResponsePayloadMessageReader())
+        self._context_settings = context_settings or ContextSettings.from_env()
+        self._s3_context: S3ContextInjector | None = None
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:
@@ -169,11 +181,12 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             InvokeThrottledError: Lambda throttled every attempt.
             MessagesLostError: a message split over log events could not be put back together.
         """
+        event_bytes = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
         channel = self._message_reader.open_session()
         with open_pipes_session(
             context=context,
-            context_injector=self._context_injector,
+            context_injector=self._injector_for(event_bytes, SYNC_PAYLOAD_LIMIT_BYTES),
             message_reader=channel,
             extras=dict(extras or {}),
         ) as session:
@@ -193,6 +206,15 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
                 ),
             )
         return LambdaCompletedInvocation(session, invocation)
+
+    def _injector_for(self, event_bytes: int, limit_bytes: int) -> PipesContextInjector:
+        """The run's context injector: the one given, else inline while it fits, else S3."""
+        if self._context_injector is not None:
+            return self._context_injector
+        with self._client_lock:
+            if self._s3_context is None and self._context_settings.context_bucket:
+                self._s3_context = S3ContextInjector(settings=self._context_settings, client=self._s3_client)
+        return SizedContextInjector(limit_bytes - event_bytes - _BOOTSTRAP_MARGIN_BYTES, self._s3_context)
 
     @staticmethod
     def _read_after_failure(
@@ -279,13 +301,14 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
 
 def _checked_injector(injector: PipesContextInjector) -> PipesContextInjector:
     """Refuse, when the client is built, an injector whose context would never reach the function."""
-    if isinstance(injector, PipesEnvContextInjector):  # the kit's and dagster-aws's event injectors
+    if isinstance(injector, (PipesEnvContextInjector, S3ContextInjector, SizedContextInjector)):
         return injector
     raise UnsupportedComponentError(
         f"{type(injector).__module__}.{type(injector).__qualname__} cannot be used with pipes-lambda-kit's "
-        "PipesLambdaClient: the client merges the Pipes bootstrap into the invoke event, so the context "
-        "travels inline. Use pipeskit.LambdaEventContextInjector() (the default; dagster-aws's "
-        "PipesLambdaEventContextInjector works too) or leave context_injector unset."
+        "PipesLambdaClient: the client merges the Pipes bootstrap into the invoke event and the kit's Lambda "
+        "side loads the context from there or from S3. Use pipeskit.LambdaEventContextInjector() (inline; "
+        "dagster-aws's PipesLambdaEventContextInjector works too), pipeskit.S3ContextInjector(bucket=...), "
+        "or leave context_injector unset (inline while it fits, else S3)."
     )
 
 

@@ -1,8 +1,49 @@
-"""Context injectors: how the Pipes context reaches the function."""
+"""Context injectors: how the Pipes context reaches the function — inline in the event, or via S3.
+
+- `LambdaEventContextInjector`: the context inline in the invoke event (dagster-aws's
+  ``PipesLambdaEventContextInjector``, under either name).
+- `S3ContextInjector`: the context written under a per-session prefix of the context bucket,
+  deleted when the session ends whatever its outcome (the bucket's lifecycle rule is only the
+  backstop). Twin of ``dagster_pipes.PipesS3ContextLoader``, which the kit's Lambda side uses.
+
+Without an injector given, the client picks per run: inline while the event fits Lambda's request
+limit, S3 when it would not and a context bucket is configured (``PIPESKIT_CONTEXT_BUCKET``).
+"""
 
 from __future__ import annotations
 
-from dagster import PipesEnvContextInjector
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from dagster import PipesContextInjector, PipesEnvContextInjector
+from dagster_pipes import PipesContextData, PipesParams, encode_param
+
+from pipeskit_lambda.protocol import BUCKET_PARAM
+from pipeskit_lambda.settings import Settings, setting
+
+from .errors import PipesKitError
+
+CONTEXT_KEY_PARAM = "key"
+
+
+@dataclass(frozen=True)
+class ContextSettings(Settings):
+    """Where large contexts go.
+
+    Attributes:
+        context_bucket: the context bucket (``PIPESKIT_CONTEXT_BUCKET``, the stack's
+            ``ContextBucketName`` output); empty: contexts too large for the event are refused.
+        context_prefix: the prefix every session's context goes under.
+    """
+
+    context_bucket: str = ""
+    context_prefix: str = setting("pipeskit/contexts")
 
 
 class LambdaEventContextInjector(PipesEnvContextInjector):
@@ -17,3 +58,74 @@ class LambdaEventContextInjector(PipesEnvContextInjector):
 
 PipesLambdaEventContextInjector = LambdaEventContextInjector
 """dagster-aws's name for the same injector."""
+
+
+class S3ContextInjector(PipesContextInjector):
+    """Write the context to S3 under a per-session prefix; delete it when the session ends.
+
+    Args:
+        bucket: the context bucket; default ``PIPESKIT_CONTEXT_BUCKET``.
+        client: a boto3 S3 client (created on first use).
+        settings: bucket and prefix defaults.
+
+    Raises:
+        PipesKitError: no bucket given and none configured.
+    """
+
+    def __init__(self, bucket: str | None = None, *, client: Any | None = None,
+                 settings: ContextSettings | None = None) -> None:
+        self.settings = settings or ContextSettings.from_env()
+        self.bucket = bucket or self.settings.context_bucket
+        if not self.bucket:
+            raise PipesKitError(
+                "S3ContextInjector needs the context bucket: pass bucket=..., or set "
+                f"{ContextSettings.env_var('context_bucket')} (the stack's ContextBucketName output)"
+            )
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = boto3.client("s3")
+            return self._client
+
+    @contextmanager
+    def inject_context(self, context_data: PipesContextData) -> Iterator[PipesParams]:
+        key = f"{self.settings.context_prefix.strip('/')}/{uuid.uuid4().hex}/context.json"
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(context_data).encode("utf-8"))
+        try:
+            yield {BUCKET_PARAM: self.bucket, CONTEXT_KEY_PARAM: key}
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def no_messages_debug_text(self) -> str:
+        return f"Injected the context as an object in s3://{self.bucket}/{self.settings.context_prefix}/."
+
+
+class SizedContextInjector(PipesContextInjector):
+    """One run's choice: the context inline while it fits ``inline_budget`` bytes, else via S3.
+
+    Args:
+        inline_budget: what the encoded context may take in the event.
+        s3: where a larger context goes, or None (it then stays inline and the payload is refused).
+    """
+
+    def __init__(self, inline_budget: int, s3: S3ContextInjector | None) -> None:
+        self._budget = inline_budget
+        self._s3 = s3
+        self.used_s3 = False
+
+    @contextmanager
+    def inject_context(self, context_data: PipesContextData) -> Iterator[PipesParams]:
+        inline = {"data": context_data}
+        if self._s3 is None or len(encode_param(inline)) <= self._budget:
+            yield inline
+            return
+        self.used_s3 = True
+        with self._s3.inject_context(context_data) as params:
+            yield params
+
+    def no_messages_debug_text(self) -> str:
+        return "Injected the context inline in the event, or via S3 when too large for it."

@@ -58,13 +58,12 @@ def check_json(value: Any, name: str) -> None:
         )
 
 
-def build_payload(event: Any, bootstrap: Mapping[str, str], function_name: str, limit_bytes: int) -> bytes:
-    """The JSON invoke payload ``{**event, **bootstrap}``, refused before invoking when it cannot work.
+def check_event(event: Any, function_name: str) -> int:
+    """Refuse an event that cannot work; returns its size as JSON in bytes.
 
     Raises:
         InvalidEventError: the event is not a mapping, holds a non-JSON value, or uses a key of the
             Pipes bootstrap.
-        PayloadTooLargeError: the payload exceeds ``limit_bytes``.
     """
     if not isinstance(event, Mapping):
         raise InvalidEventError(
@@ -79,11 +78,23 @@ def build_payload(event: Any, bootstrap: Mapping[str, str], function_name: str, 
             "the client adds; rename them in your event. Nothing was invoked."
         )
     check_json(event, "event")
+    return len(json.dumps(event, allow_nan=False).encode())
+
+
+def build_payload(
+    event: Mapping[str, Any], bootstrap: Mapping[str, str], function_name: str, limit_bytes: int
+) -> bytes:
+    """The JSON invoke payload ``{**event, **bootstrap}`` of a checked event (`check_event`).
+
+    Raises:
+        PayloadTooLargeError: the payload exceeds ``limit_bytes``.
+    """
     payload = json.dumps({**event, **bootstrap}, allow_nan=False).encode()
     if len(payload) > limit_bytes:
         raise PayloadTooLargeError(
             f"the invoke payload for {function_name} is {len(payload):,} bytes, above Lambda's "
-            f"{limit_bytes:,}-byte limit for synchronous invokes. Nothing was invoked. Pass large "
-            "inputs by reference (e.g. an S3 key in the event) instead of inline."
+            f"{limit_bytes:,}-byte request limit. Nothing was invoked. Pass large inputs by reference (e.g. an "
+            "S3 key in the event); a large Pipes context goes through S3 when PIPESKIT_CONTEXT_BUCKET is set "
+            "(the stack's ContextBucketName output)."
         )
     return payload

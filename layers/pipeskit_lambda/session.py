@@ -14,18 +14,22 @@ import contextvars
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from dagster_pipes import (
     DAGSTER_PIPES_CONTEXT_ENV_VAR,
     DAGSTER_PIPES_MESSAGES_ENV_VAR,
     PipesContext,
+    PipesContextData,
     PipesContextLoader,
     PipesDefaultContextLoader,
     PipesMappingParamsLoader,
     PipesMessageWriter,
+    PipesParams,
     PipesParamsLoader,
+    PipesS3ContextLoader,
     decode_param,
     open_dagster_pipes,
 )
@@ -94,6 +98,21 @@ class InvocationPipesContext(PipesContext):
         return self
 
 
+class KitContextLoader(PipesContextLoader):
+    """Load the context inline from the event, or from S3 when the orchestrator put it there."""
+
+    @contextmanager
+    def load_context(self, params: PipesParams) -> Iterator[PipesContextData]:
+        if "bucket" in params and "key" in params:
+            import boto3  # the Lambda runtime's own; pipeskit_lambda itself needs only dagster-pipes
+
+            with PipesS3ContextLoader(boto3.client("s3")).load_context(params) as data:
+                yield data
+        else:
+            with PipesDefaultContextLoader().load_context(params) as data:
+                yield data
+
+
 def is_pipes_event(event: Any) -> bool:
     """Whether ``event`` carries a Dagster Pipes bootstrap."""
     return isinstance(event, dict) and DAGSTER_PIPES_CONTEXT_ENV_VAR in event
@@ -137,7 +156,7 @@ def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
 
 def _run_session(handler: Handler, writer: LambdaMessageWriter, event: dict[str, Any], context: Any) -> Any:
     started = time.perf_counter()
-    pipes = InvocationPipesContext(PipesMappingParamsLoader(event), PipesDefaultContextLoader(), writer)
+    pipes = InvocationPipesContext(PipesMappingParamsLoader(event), KitContextLoader(), writer)
     PipesContext.set(pipes)
     token = _current.set(pipes)
     try:
@@ -185,7 +204,7 @@ def open_pipes(event: dict[str, Any], writer: LambdaMessageWriter | None = None)
             "dagster_pipes.open_dagster_pipes for other orchestrators"
         )
     reset_pipes_singleton()
-    pipes = PipesContext(PipesMappingParamsLoader(event), PipesDefaultContextLoader(), writer)
+    pipes = PipesContext(PipesMappingParamsLoader(event), KitContextLoader(), writer)
     PipesContext.set(pipes)
     return pipes
 

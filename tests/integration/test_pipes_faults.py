@@ -82,7 +82,7 @@ def test_oversized_event_is_refused_before_invoking(handler_function, make_clien
     client, counter = make_client()
     run = run_asset(client, handler_function("all_methods"), {"blob": "x" * (6 * 1024 * 1024)})
     assert isinstance(run.error, PayloadTooLargeError)
-    assert "6,291,456-byte limit" in str(run.error)
+    assert "6,291,456-byte request limit" in str(run.error)
     assert "Invoke" not in counter.calls
 
 

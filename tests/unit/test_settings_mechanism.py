@@ -16,6 +16,7 @@ from orchestration.definitions import DeploymentSettings
 from pipeskit.cdk.layer_build import LayerBuildSettings
 from pipeskit.cdk_cli import CdkCliSettings
 from pipeskit.channels import S3ReaderSettings
+from pipeskit.injectors import ContextSettings
 from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.settings import LambdaClientSettings, LogsReaderSettings
 from pipeskit_lambda.settings import FunctionSettings, Settings, SettingsError, setting
@@ -24,6 +25,7 @@ ENV_SETTINGS: tuple[type[Settings], ...] = (
     LambdaClientSettings,
     LogsReaderSettings,
     S3ReaderSettings,
+    ContextSettings,
     FunctionSettings,
     LayerBuildSettings,
     CdkCliSettings,
