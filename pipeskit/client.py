@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -20,7 +21,7 @@ from dagster import (
     open_pipes_session,
 )
 
-from pipeskit_lambda.protocol import CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
+from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
 
 from ._dagster import TreatAsResourceParam
 from .channels import LambdaMessageReader, ResponsePayloadMessageReader
@@ -31,6 +32,7 @@ from .errors import (
     PipesSessionNotOpenedError,
     UnsupportedComponentError,
 )
+from .failures import failure_watcher
 from .injectors import ContextSettings, S3ContextInjector, SizedContextInjector
 from .invocation import LambdaInvocation, function_base_name
 from .payload import build_payload, check_event, check_json
@@ -102,6 +104,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         context_settings: where a context too large for the event goes, when no
             ``context_injector`` is given (``PIPESKIT_CONTEXT_BUCKET``).
         s3_client: boto3 S3 client for that (created on first use).
+        sqs_client: boto3 SQS client reading the on-failure destination of asynchronous runs.
 
     Example:
         >>> @asset
@@ -120,9 +123,11 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         settings: LambdaClientSettings | None = None,
         context_settings: ContextSettings | None = None,
         s3_client: Any | None = None,
+        sqs_client: Any | None = None,
     ) -> None:
         self._settings = settings or LambdaClientSettings.from_env()
         self._s3_client = s3_client
+        self._sqs_client = sqs_client
         self._client = client  # created on first use, so loading definitions needs no AWS config
         self._client_lock = threading.Lock()
         # None: chosen per run, inline while it fits the event, else S3 (PIPESKIT_CONTEXT_BUCKET)
@@ -156,6 +161,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         event: Mapping[str, Any],
         extras: Mapping[str, Any] | None = None,
         qualifier: str | None = None,
+        invocation_type: Literal["RequestResponse", "Event"] = "RequestResponse",
     ) -> LambdaCompletedInvocation:
         """Invoke ``function_name`` synchronously as a Pipes session.
 
@@ -167,6 +173,10 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             event: a mapping of JSON values; the Pipes bootstrap is merged into it.
             extras: extra JSON values for the remote ``PipesContext.extras``.
             qualifier: version or alias to invoke.
+            invocation_type: ``RequestResponse`` (synchronous, up to 15 minutes and 6 MB) or
+                ``Event`` (asynchronous: returns when the session's ``closed`` arrives, a failure
+                comes from the on-failure destination or the attempts, a silence longer than the
+                function timeout plus a margin is a timeout; needs the S3 channel).
 
         Returns:
             The completed invocation: ``get_materialize_result()``/``get_results()`` for Dagster and
@@ -181,21 +191,34 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             InvokeThrottledError: Lambda throttled every attempt.
             MessagesLostError: a message split over log events could not be put back together.
         """
+        asynchronous = invocation_type == "Event"
+        if asynchronous and not self._message_reader.supports_event_invocations:
+            raise UnsupportedComponentError(
+                f"an asynchronous (Event) run of {function_name} needs a channel whose messages do not travel "
+                f"in the invoke response; {type(self._message_reader).__name__} does. Use "
+                "message_reader=pipeskit.S3MessageReader(bucket=...). Nothing was invoked."
+            )
+        limit = ASYNC_PAYLOAD_LIMIT_BYTES if asynchronous else SYNC_PAYLOAD_LIMIT_BYTES
         event_bytes = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
         channel = self._message_reader.open_session()
+        channel.asynchronous = asynchronous
         with open_pipes_session(
             context=context,
-            context_injector=self._injector_for(event_bytes, SYNC_PAYLOAD_LIMIT_BYTES),
+            context_injector=self._injector_for(event_bytes, limit),
             message_reader=channel,
             extras=dict(extras or {}),
         ) as session:
-            payload = build_payload(event, session.get_bootstrap_env_vars(), function_name, SYNC_PAYLOAD_LIMIT_BYTES)
-            invocation = self._invoke(function_name, payload, self._message_reader.invoke_arguments(), qualifier)
+            payload = build_payload(event, session.get_bootstrap_env_vars(), function_name, limit)
+            extra = self._message_reader.invoke_arguments()
+            invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
             context.log.debug(f"[pipeskit] {function_name} answered, request id {invocation.request_id}")
-            if invocation.function_error:
+            if asynchronous:
+                self._follow_event(channel, invocation, qualifier)
+            elif invocation.function_error:
                 raise self._function_error(invocation, self._read_after_failure(channel, invocation, context))
-            channel.consume(invocation, context.log)
+            else:
+                channel.consume(invocation, context.log)
         if not session.message_handler.received_opened_message:
             raise PipesSessionNotOpenedError(
                 function_name=function_name,
@@ -231,12 +254,56 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             return error
         return None
 
+    def _follow_event(self, channel: Any, invocation: LambdaInvocation, qualifier: str | None) -> None:
+        """Wait for an asynchronous run's end; raise its failure as the function's error."""
+        client = self.lambda_client
+        name = invocation.function_name
+        config = client.get_function_configuration(FunctionName=name, **({"Qualifier": qualifier} if qualifier else {}))
+        try:
+            invoke_config = client.get_function_event_invoke_config(FunctionName=name)
+            retries = int(invoke_config.get("MaximumRetryAttempts", 2))
+        except client.exceptions.ResourceNotFoundException:
+            retries = 2  # Lambda's default
+        settings = self._settings
+        watcher = None
+        if settings.failure_queue_url:
+            watcher = failure_watcher(settings.failure_queue_url, self._sqs())
+            watcher.watch(invocation.request_id)
+        try:
+            error = channel.wait_for_event(
+                invocation,
+                timeout_s=float(config.get("Timeout", 3)),
+                margin_s=settings.async_timeout_margin_s,
+                max_attempts=retries + 1,
+                failure_record=watcher.record if watcher else (lambda _request_id: None),
+            )
+        finally:
+            if watcher is not None:
+                watcher.forget(invocation.request_id)
+        if error is not None:
+            failed = LambdaInvocation(
+                function_name=name, request_id=invocation.request_id, payload=json.dumps(error).encode(),
+                function_error="Unhandled", started_ms=invocation.started_ms,
+            )  # fmt: skip
+            raise self._function_error(failed, None)
+
+    def _sqs(self) -> Any:
+        with self._client_lock:
+            if self._sqs_client is None:
+                self._sqs_client = boto3.client("sqs")
+            return self._sqs_client
+
     def _invoke(
-        self, function_name: str, payload: bytes, extra: Mapping[str, Any], qualifier: str | None
+        self,
+        function_name: str,
+        payload: bytes,
+        extra: Mapping[str, Any],
+        qualifier: str | None,
+        invocation_type: str = "RequestResponse",
     ) -> LambdaInvocation:
         arguments: dict[str, Any] = {
             "FunctionName": function_name,
-            "InvocationType": "RequestResponse",
+            "InvocationType": invocation_type,
             "Payload": payload,
             **extra,
         }

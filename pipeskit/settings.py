@@ -26,6 +26,11 @@ class LambdaClientSettings(Settings):
         throttle_max_attempts: invoke attempts while Lambda answers 429 before giving up.
         throttle_base_delay_s: first back-off delay after a 429 (doubles, with full jitter).
         throttle_max_delay_s: largest back-off delay.
+        failure_queue_url: the on-failure destination queue of asynchronous runs
+            (``PIPESKIT_FAILURE_QUEUE_URL``, the stack's ``FailureQueueUrl`` output); empty: failures
+            are told by the attempts' own ``closed`` messages and the timeout.
+        async_timeout_margin_s: an asynchronous run with no word from the function for its timeout
+            plus this long fails as timed out.
     """
 
     read_timeout_s: float = setting(960.0, minimum=1.0)
@@ -34,6 +39,8 @@ class LambdaClientSettings(Settings):
     throttle_max_attempts: int = setting(8, minimum=1)
     throttle_base_delay_s: float = setting(0.2, minimum=0.0)
     throttle_max_delay_s: float = setting(20.0, minimum=0.0)
+    failure_queue_url: str = ""
+    async_timeout_margin_s: float = setting(30.0, minimum=0.0)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class LambdaMessageReader(ABC):
     """Base of the kit's readers: one channel's orchestrator end, shared by every run."""
 
     channel: ClassVar[str]
+    supports_event_invocations: ClassVar[bool] = False
+    """Whether runs on this channel can be asynchronous (``Event``: no response reaches the caller)."""
 
     def open_session(self) -> ChannelSession:
         """The per-run end of this channel, handed to Dagster's ``open_pipes_session``."""

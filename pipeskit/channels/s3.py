@@ -74,6 +74,7 @@ class S3MessageReader(LogReadingMessageReader):
     """
 
     channel = S3_CHANNEL
+    supports_event_invocations = True  # its messages never travel in the invoke response
 
     def __init__(
         self,
@@ -118,13 +119,20 @@ class S3MessageReader(LogReadingMessageReader):
 
 @dataclass
 class _Attempt:
-    """What was read of one attempt's chunks (``''``: dagster-pipes' writer, no attempt folder)."""
+    """What was read of one attempt's chunks (``''``: dagster-pipes' writer, no attempt folder).
+
+    In an asynchronous run, an attempt's messages but its logs are held until it is known to be the
+    one that counts (it closed without an exception, or it was the last one): Lambda may retry a
+    failed event, and a retry must never add a second materialization.
+    """
 
     name: str
     next_chunk: int = 1
     delivered: int = 0
     closed: bool = False
+    exception: dict[str, Any] | None = None
     gap_since: float | None = None
+    held: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -147,6 +155,7 @@ class S3ChannelSession(ChannelSession):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._prefix = ""
+        self.asynchronous = False  # set by the client for an Event invocation
 
     @contextmanager
     def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
@@ -198,6 +207,68 @@ class S3ChannelSession(ChannelSession):
                 f"request {invocation.request_id}: message chunk(s) {', '.join(self._state.lost)} never appeared in "
                 f"s3://{self.reader.bucket}; the messages they held are missing (their copy is in the function's log)."
             )
+
+    def wait_for_event(
+        self, invocation: LambdaInvocation, *, timeout_s: float, margin_s: float, max_attempts: int,
+        failure_record: Any,
+    ) -> dict[str, Any] | None:
+        """Follow an ``Event`` invocation to its end; None on success, else the error document.
+
+        It ends with the first attempt that closes without an exception (its held messages are
+        delivered), the on-failure destination's record (``failure_record(request_id)``), the last
+        allowed attempt closing with an exception, or no word from the function for its timeout
+        plus ``margin_s`` (a timeout). On failure the last attempt's held messages are delivered.
+        """
+        pause = self.reader.s3_settings.s3_poll_interval_s
+        deadline = time.monotonic() + timeout_s + margin_s
+        known = 0
+        while True:
+            self._poll()
+            attempts = list(self._state.attempts.values())
+            if len(attempts) > known:  # a new attempt began: it has its own timeout
+                known = len(attempts)
+                deadline = time.monotonic() + timeout_s + margin_s
+            done = next((a for a in attempts if a.closed and not a.exception), None)
+            if done is not None:
+                self._release(done)
+                return None
+            record = failure_record(invocation.request_id)
+            failed = [a for a in attempts if a.closed]
+            error: dict[str, Any] | None = None
+            if record is not None:
+                payload = record.get("responsePayload") if isinstance(record.get("responsePayload"), dict) else {}
+                condition = (record.get("requestContext") or {}).get("condition", "")
+                error = {
+                    "errorType": payload.get("errorType") or condition or "Unknown",
+                    "errorMessage": payload.get("errorMessage") or f"the event ended with {condition}",
+                    "stackTrace": payload.get("stackTrace") or [],
+                }
+            elif len(failed) >= max_attempts:
+                exception = failed[-1].exception or {}
+                error = {
+                    "errorType": exception.get("name") or "Unknown",
+                    "errorMessage": exception.get("message") or "the function failed",
+                    "stackTrace": exception.get("stack") or [],
+                }
+            elif time.monotonic() > deadline:
+                error = {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"no word from request {invocation.request_id} within the function's "
+                    f"timeout ({timeout_s:.0f} s) plus {margin_s:.0f} s",
+                    "stackTrace": [],
+                }
+            if error is not None:
+                if attempts:
+                    self._release(attempts[-1])
+                return error
+            time.sleep(pause)
+
+    def _release(self, attempt: _Attempt) -> None:
+        with self._lock:
+            held, attempt.held = attempt.held, []
+            assert self._handler is not None
+            for message in held:
+                self._handler.handle_message(message)
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -264,9 +335,14 @@ class S3ChannelSession(ChannelSession):
                 if line.strip():
                     message = json.loads(line)
                     assert self._handler is not None
-                    self._handler.handle_message(message)
+                    if self.asynchronous and message.get("method") != "log":
+                        attempt.held.append(message)
+                    else:
+                        self._handler.handle_message(message)
                     attempt.delivered += 1
-                    attempt.closed = attempt.closed or message.get("method") == "closed"
+                    if message.get("method") == "closed":
+                        attempt.closed = True
+                        attempt.exception = (message.get("params") or {}).get("exception")
             attempt.next_chunk += 1
             read += 1
 

@@ -153,6 +153,7 @@ def run_asset(
     partitions_def: PartitionsDefinition | None = None,
     partition_key: str | None = None,
     extras: dict[str, Any] | None = None,
+    invocation_type: str = "RequestResponse",
 ) -> Materialized:
     """Materialize one asset whose body runs ``function_name`` through ``client``."""
     captured: dict[str, Any] = {}
@@ -164,7 +165,10 @@ def run_asset(
     )
     def lambda_asset(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
         try:
-            completed = lambda_pipes.run(context=context, function_name=function_name, event=event, extras=extras)
+            completed = lambda_pipes.run(
+                context=context, function_name=function_name, event=event, extras=extras,
+                invocation_type=invocation_type,
+            )  # fmt: skip
         except Exception as error:
             captured["error"] = error
             raise
