@@ -61,6 +61,8 @@ class OutputNames:
     DEAD_LETTER_QUEUE_ARN = "DeadLetterQueueArn"
     ORCHESTRATOR_POLICY_ARN = "OrchestratorPolicyArn"
     PIPES_LAYER_ARN = "PipesLayerArn"
+    FAILURE_QUEUE_URL = "FailureQueueUrl"
+    FAILURE_QUEUE_ARN = "FailureQueueArn"
 
     @staticmethod
     def function_name(construct_id: str) -> str:

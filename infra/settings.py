@@ -35,6 +35,9 @@ class StackSettings(Settings):
         log_retention_days: retention of each function's log group.
         session_expiry_days: S3 lifecycle expiry of context payloads and message chunks.
         max_receive_count: deliveries of a work item before it goes to the dead-letter queue.
+        async_retry_attempts: Lambda's retries of a failed asynchronous invocation (0–2).
+        async_max_event_age_s: how long Lambda keeps an asynchronous event before it gives up
+            (60–21600 s); failures of both kinds go to the on-failure destination queue.
     """
 
     stage: Stage = "dev"
@@ -43,6 +46,8 @@ class StackSettings(Settings):
     log_retention_days: int = setting(14, allowed=LOG_RETENTION_DAYS)
     session_expiry_days: int = setting(1, minimum=1)
     max_receive_count: int = setting(3, minimum=1, maximum=1000)
+    async_retry_attempts: int = setting(2, minimum=0, maximum=2)
+    async_max_event_age_s: int = setting(3600, minimum=60, maximum=21600)
 
     @property
     def stack_name(self) -> str:

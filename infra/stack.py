@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from pipeskit.cdk import OrchestratorPolicy, PipesFunction, PipesLayer, SessionBuckets, WorkQueue
+from pipeskit_lambda.protocol import CONTEXT_PREFIX, MESSAGES_PREFIX
 
 from .constants import EXAMPLE_FUNCTIONS, LAMBDAS_DIR, LAYER_REQUIREMENTS, ExampleFunction, OutputNames
 from .settings import StackSettings
@@ -47,6 +50,19 @@ class PipesKitStack(Stack):
             max_receive_count=settings.max_receive_count,
             removal_policy=removal,
         )
+        self.failure_queue = sqs.Queue(
+            self,
+            "FailureQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+            removal_policy=removal,
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.failure_queue,
+            [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the on-failure destination of "
+              "asynchronous invocations; the orchestrator consumes it."}],
+        )  # fmt: skip
         self.functions = {spec.construct_id: self._function(spec, removal) for spec in functions}
         self.orchestrator_policy = OrchestratorPolicy(
             self,
@@ -54,8 +70,10 @@ class PipesKitStack(Stack):
             managed_policy_name=f"{self.stack_name}-orchestrator",
             functions=[f.function for f in self.functions.values()],
             log_groups=[f.log_group for f in self.functions.values()],
-            buckets=[self.buckets.context_bucket, self.buckets.messages_bucket],
+            context_bucket=self.buckets.context_bucket,
+            messages_bucket=self.buckets.messages_bucket,
             work_queue=self.work_queue.queue,
+            failure_queue=self.failure_queue,
         )
         self._outputs()
 
@@ -77,22 +95,28 @@ class PipesKitStack(Stack):
                 "PIPESKIT_MESSAGES_BUCKET": self.buckets.messages_bucket.bucket_name,
             },
         )
-        # Functions read context payloads and write message chunks; nothing else in S3.
-        self.buckets.context_bucket.grant_read(function.role)
-        self.buckets.messages_bucket.grant_put(function.role)
+        # Functions read context objects and write message chunks under the session prefixes only.
+        self.buckets.context_bucket.grant_read(function.role, f"{CONTEXT_PREFIX}/*")
+        self.buckets.messages_bucket.grant_put(function.role, f"{MESSAGES_PREFIX}/*")
+        # Asynchronous invocations: Lambda's retries and event age from settings, failures to the queue.
+        function.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(self.failure_queue),
+            retry_attempts=settings.async_retry_attempts,
+            max_event_age=Duration.seconds(settings.async_max_event_age_s),
+        )
         NagSuppressions.add_resource_suppressions(
             function.role,
             [
                 {
                     "id": "AwsSolutions-IAM5",
-                    "reason": "CDK's S3 read/put grants on the two session buckets only: object "
-                    "keys are per-session prefixes created at run time.",
+                    "reason": "CDK's S3 read/put grants under the session prefixes of the two buckets "
+                    "only: object keys are per-session prefixes created at run time.",
                     "appliesTo": [
                         "Action::s3:GetObject*",
                         "Action::s3:GetBucket*",
                         "Action::s3:List*",
                         "Action::s3:Abort*",
-                        {"regex": "/^Resource::<SessionBuckets.*\\.Arn>/\\*$/g"},
+                        {"regex": "/^Resource::<SessionBuckets.*\\.Arn>/pipeskit/(contexts|sessions)/\\*$/g"},
                     ],
                 }
             ],
@@ -110,6 +134,8 @@ class PipesKitStack(Stack):
             OutputNames.DEAD_LETTER_QUEUE_ARN: self.work_queue.dead_letter_queue.queue_arn,
             OutputNames.ORCHESTRATOR_POLICY_ARN: self.orchestrator_policy.policy.managed_policy_arn,
             OutputNames.PIPES_LAYER_ARN: self.layer.layer.layer_version_arn,
+            OutputNames.FAILURE_QUEUE_URL: self.failure_queue.queue_url,
+            OutputNames.FAILURE_QUEUE_ARN: self.failure_queue.queue_arn,
         }
         for construct_id, function in self.functions.items():
             values[OutputNames.function_name(construct_id)] = function.function.function_name

@@ -24,7 +24,7 @@ import boto3
 from dagster import PipesContextInjector, PipesEnvContextInjector
 from dagster_pipes import PipesContextData, PipesParams, encode_param
 
-from pipeskit_lambda.protocol import BUCKET_PARAM
+from pipeskit_lambda.protocol import BUCKET_PARAM, CONTEXT_PREFIX
 from pipeskit_lambda.settings import Settings, setting
 
 from .errors import PipesKitError
@@ -43,7 +43,7 @@ class ContextSettings(Settings):
     """
 
     context_bucket: str = ""
-    context_prefix: str = setting("pipeskit/contexts")
+    context_prefix: str = setting(CONTEXT_PREFIX)
 
 
 class LambdaEventContextInjector(PipesEnvContextInjector):

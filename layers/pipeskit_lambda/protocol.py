@@ -46,6 +46,13 @@ BUCKET_PARAM: Final = "bucket"
 KEY_PREFIX_PARAM: Final = "key_prefix"
 """Key of the session's prefix in the S3 channel's params (dagster-pipes' key)."""
 
+MESSAGES_PREFIX: Final = "pipeskit/sessions"
+"""Where every session's message chunks go in the messages bucket (``{MESSAGES_PREFIX}/{session}/``);
+function roles may write there only."""
+
+CONTEXT_PREFIX: Final = "pipeskit/contexts"
+"""Where every session's context object goes in the context bucket; function roles may read there only."""
+
 ATTEMPT_PREFIX: Final = "attempt-"
 """The kit's S3 writer puts each attempt of an invocation (Lambda retries an asynchronous one with the
 same event) under ``{prefix}/attempt-{token}/``, so attempts never overwrite each other's chunks."""

@@ -12,14 +12,18 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from pipeskit_lambda.protocol import CONTEXT_PREFIX, MESSAGES_PREFIX
+
 
 class OrchestratorPolicy(Construct):
     """A managed policy with exactly what the orchestrator needs, and nothing account-wide.
 
     - invoke only the given functions (any version or alias of them);
-    - read, write and delete objects only in the session buckets, and list them;
+    - write and delete context objects only under the context bucket's session prefix; read, delete
+      and list message chunks only under the messages bucket's session prefix;
     - read only the given functions' log groups;
-    - send work items only to the work queue (and read its depth for progress).
+    - send work items only to the work queue (and read its depth for progress);
+    - receive and delete records only from the asynchronous runs' on-failure destination.
 
     Attach it to the role or user that runs Dagster.
 
@@ -29,8 +33,10 @@ class OrchestratorPolicy(Construct):
         managed_policy_name: physical policy name.
         functions: functions the orchestrator may invoke.
         log_groups: log groups it may read.
-        buckets: buckets it may use for sessions.
+        context_bucket: where it writes large contexts.
+        messages_bucket: where it reads message chunks.
         work_queue: queue it may send work items to.
+        failure_queue: the on-failure destination of asynchronous runs.
     """
 
     def __init__(
@@ -41,8 +47,10 @@ class OrchestratorPolicy(Construct):
         managed_policy_name: str,
         functions: Sequence[lambda_.IFunction],
         log_groups: Sequence[logs.ILogGroup],
-        buckets: Sequence[s3.IBucket],
+        context_bucket: s3.IBucket,
+        messages_bucket: s3.IBucket,
         work_queue: sqs.IQueue,
+        failure_queue: sqs.IQueue,
     ) -> None:
         super().__init__(scope, construct_id)
         function_arns = [f.function_arn for f in functions]
@@ -54,18 +62,28 @@ class OrchestratorPolicy(Construct):
             statements=[
                 iam.PolicyStatement(
                     sid="InvokeKitFunctions",
-                    actions=["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"],
+                    actions=[
+                        "lambda:InvokeFunction",
+                        "lambda:GetFunctionConfiguration",
+                        "lambda:GetFunctionEventInvokeConfig",
+                    ],
                     resources=[*function_arns, *(f"{arn}:*" for arn in function_arns)],
                 ),
                 iam.PolicyStatement(
-                    sid="SessionObjects",
-                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    resources=[b.arn_for_objects("*") for b in buckets],
+                    sid="WriteSessionContexts",
+                    actions=["s3:PutObject", "s3:DeleteObject"],
+                    resources=[context_bucket.arn_for_objects(f"{CONTEXT_PREFIX}/*")],
                 ),
                 iam.PolicyStatement(
-                    sid="ListSessionBuckets",
+                    sid="ReadSessionMessages",
+                    actions=["s3:GetObject", "s3:DeleteObject"],
+                    resources=[messages_bucket.arn_for_objects(f"{MESSAGES_PREFIX}/*")],
+                ),
+                iam.PolicyStatement(
+                    sid="ListSessionMessages",
                     actions=["s3:ListBucket"],
-                    resources=[b.bucket_arn for b in buckets],
+                    resources=[messages_bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{MESSAGES_PREFIX}/*"]}},
                 ),
                 iam.PolicyStatement(
                     sid="ReadFunctionLogs",
@@ -76,6 +94,11 @@ class OrchestratorPolicy(Construct):
                     sid="SendWorkItems",
                     actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
                     resources=[work_queue.queue_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="ReadAsyncFailures",
+                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
+                    resources=[failure_queue.queue_arn],
                 ),
             ],
         )
@@ -90,7 +113,7 @@ class OrchestratorPolicy(Construct):
                     "own functions.",
                     "appliesTo": [
                         {"regex": "/^Resource::<.*Function.*\\.Arn>:\\*$/g"},
-                        {"regex": "/^Resource::<.*Bucket.*\\.Arn>/\\*$/g"},
+                        {"regex": "/^Resource::<.*Bucket.*\\.Arn>/pipeskit/(contexts|sessions)/\\*$/g"},
                         {"regex": "/^Resource::<.*LogGroup.*\\.Arn>$/g"},
                     ],
                 }

@@ -25,7 +25,14 @@ import boto3
 from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
-from pipeskit_lambda.protocol import ATTEMPT_PREFIX, BUCKET_PARAM, CHANNEL_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
+from pipeskit_lambda.protocol import (
+    ATTEMPT_PREFIX,
+    BUCKET_PARAM,
+    CHANNEL_PARAM,
+    KEY_PREFIX_PARAM,
+    MESSAGES_PREFIX,
+    S3_CHANNEL,
+)
 from pipeskit_lambda.settings import Settings, setting
 
 from ..errors import MessagesLostError, PipesKitError
@@ -50,7 +57,7 @@ class S3ReaderSettings(Settings):
     """
 
     messages_bucket: str = ""
-    s3_session_prefix: str = "pipeskit/sessions"
+    s3_session_prefix: str = MESSAGES_PREFIX
     s3_poll_interval_s: float = setting(0.1, minimum=0.01)
     s3_max_poll_interval_s: float = setting(1.0, minimum=0.01)
     s3_completion_timeout_s: float = setting(30.0, minimum=0.0)

@@ -100,9 +100,9 @@ def test_dev_destroys_and_prod_retains_buckets(dev: Synthesized, prod: Synthesiz
 
 def test_work_queue_has_dlq_sse_ssl_and_visibility_six_times_timeout(dev: Synthesized) -> None:
     queues = _resources(dev, "AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 3, "work queue, its dead-letter queue, the asynchronous failure queue"
     work = next(q for q in queues.values() if "RedrivePolicy" in q["Properties"])
-    dlq_id = next(i for i, q in queues.items() if "RedrivePolicy" not in q["Properties"])
+    dlq_id = next(i for i in queues if i.startswith("WorkQueueDeadLetterQueue"))
     props = work["Properties"]
     assert props["VisibilityTimeout"] == 6 * dev.settings.timeout_s
     assert props["RedrivePolicy"] == {
@@ -126,7 +126,8 @@ def _policy_statements(s: Synthesized) -> dict[str, dict]:
 def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
     statements = _policy_statements(dev)
     assert set(statements) == {
-        "InvokeKitFunctions", "SessionObjects", "ListSessionBuckets", "ReadFunctionLogs", "SendWorkItems",
+        "InvokeKitFunctions", "WriteSessionContexts", "ReadSessionMessages", "ListSessionMessages",
+        "ReadFunctionLogs", "SendWorkItems", "ReadAsyncFailures",
     }  # fmt: skip
     text = json.dumps(statements)
     assert '"*"' not in text, "no statement may target every resource"
@@ -134,15 +135,22 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
 
     function_ids = set(_resources(dev, "AWS::Lambda::Function"))
     invoke = statements["InvokeKitFunctions"]
-    assert set(invoke["Action"]) == {"lambda:InvokeFunction", "lambda:GetFunctionConfiguration"}
+    assert set(invoke["Action"]) == {
+        "lambda:InvokeFunction", "lambda:GetFunctionConfiguration", "lambda:GetFunctionEventInvokeConfig",
+    }  # fmt: skip
     targets = json.dumps(invoke["Resource"])
     assert all(fid in targets for fid in function_ids)
 
-    bucket_ids = set(_resources(dev, "AWS::S3::Bucket"))
-    objects = statements["SessionObjects"]
-    assert set(objects["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
-    assert {r["Fn::Join"][1][0]["Fn::GetAtt"][0] for r in objects["Resource"]} == bucket_ids
-    assert {r["Fn::GetAtt"][0] for r in statements["ListSessionBuckets"]["Resource"]} == bucket_ids
+    contexts, messages = statements["WriteSessionContexts"], statements["ReadSessionMessages"]
+    assert set(contexts["Action"]) == {"s3:PutObject", "s3:DeleteObject"}
+    assert set(messages["Action"]) == {"s3:GetObject", "s3:DeleteObject"}
+    assert contexts["Resource"]["Fn::Join"][1][1] == "/pipeskit/contexts/*", "the session prefix, not the bucket"
+    assert messages["Resource"]["Fn::Join"][1][1] == "/pipeskit/sessions/*"
+    listing = statements["ListSessionMessages"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["pipeskit/sessions/*"]}}
+
+    failures = statements["ReadAsyncFailures"]
+    assert set(failures["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
 
     log_group_ids = set(_resources(dev, "AWS::Logs::LogGroup"))
     logs = statements["ReadFunctionLogs"]
@@ -157,6 +165,24 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
         i for i, q in _resources(dev, "AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
     )
     assert send["Resource"] == {"Fn::GetAtt": [work_queue_id, "Arn"]}
+    assert failures["Resource"]["Fn::GetAtt"][0].startswith("FailureQueue")
+
+
+def test_async_invocations_retry_per_settings_and_fail_to_the_queue(dev: Synthesized) -> None:
+    configs = _resources(dev, "AWS::Lambda::EventInvokeConfig")
+    assert len(configs) == len(EXAMPLE_FUNCTIONS)
+    for config in configs.values():
+        properties = config["Properties"]
+        assert properties["MaximumRetryAttempts"] == dev.settings.async_retry_attempts
+        assert properties["MaximumEventAgeInSeconds"] == dev.settings.async_max_event_age_s
+        target = properties["DestinationConfig"]["OnFailure"]["Destination"]
+        assert target["Fn::GetAtt"][0].startswith("FailureQueue")
+
+
+def test_function_roles_reach_only_their_session_prefixes(dev: Synthesized) -> None:
+    text = json.dumps(_resources(dev, "AWS::IAM::Policy"))
+    assert "/pipeskit/contexts/*" in text and "/pipeskit/sessions/*" in text
+    assert '"/*"' not in text, "no grant on a whole bucket"
 
 
 def test_outputs_name_everything_the_orchestrator_needs(dev: Synthesized) -> None:
@@ -165,6 +191,7 @@ def test_outputs_name_everything_the_orchestrator_needs(dev: Synthesized) -> Non
         OutputNames.CONTEXT_BUCKET, OutputNames.MESSAGES_BUCKET, OutputNames.WORK_QUEUE_URL,
         OutputNames.WORK_QUEUE_ARN, OutputNames.DEAD_LETTER_QUEUE_URL, OutputNames.DEAD_LETTER_QUEUE_ARN,
         OutputNames.ORCHESTRATOR_POLICY_ARN, OutputNames.PIPES_LAYER_ARN,
+        OutputNames.FAILURE_QUEUE_URL, OutputNames.FAILURE_QUEUE_ARN,
     }  # fmt: skip
     for spec in EXAMPLE_FUNCTIONS:
         expected |= {
