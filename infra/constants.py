@@ -47,6 +47,13 @@ EXAMPLE_FUNCTIONS: tuple[ExampleFunction, ...] = (
     ExampleFunction(
         construct_id="DocsStyle", name="docs-style", code_dir="docs_style", handler="handler.lambda_handler"
     ),
+    ExampleFunction(
+        construct_id="FanOutWorker",
+        name="fan-out-worker",
+        code_dir="fan_out_worker",
+        handler="handler.handler",
+        queue_consumer=True,
+    ),
 )
 
 

@@ -38,6 +38,9 @@ class StackSettings(Settings):
         async_retry_attempts: Lambda's retries of a failed asynchronous invocation (0–2).
         async_max_event_age_s: how long Lambda keeps an asynchronous event before it gives up
             (60–21600 s); failures of both kinds go to the on-failure destination queue.
+        queue_batch_size: work items per batch of the fan-out worker (1–10).
+        queue_batching_window_s: how long the event source gathers a batch (0–300 s).
+        queue_max_concurrency: batches the work queue's consumers run at once (2–1000).
     """
 
     stage: Stage = "dev"
@@ -48,6 +51,9 @@ class StackSettings(Settings):
     max_receive_count: int = setting(3, minimum=1, maximum=1000)
     async_retry_attempts: int = setting(2, minimum=0, maximum=2)
     async_max_event_age_s: int = setting(3600, minimum=60, maximum=21600)
+    queue_batch_size: int = setting(10, minimum=1, maximum=10)
+    queue_batching_window_s: int = setting(0, minimum=0, maximum=300)
+    queue_max_concurrency: int = setting(50, minimum=2, maximum=1000)
 
     @property
     def stack_name(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
@@ -98,6 +99,18 @@ class PipesKitStack(Stack):
         # Functions read context objects and write message chunks under the session prefixes only.
         self.buckets.context_bucket.grant_read(function.role, f"{CONTEXT_PREFIX}/*")
         self.buckets.messages_bucket.grant_put(function.role, f"{MESSAGES_PREFIX}/*")
+        if spec.queue_consumer:
+            function.function.add_event_source(
+                SqsEventSource(
+                    self.work_queue.queue,
+                    batch_size=settings.queue_batch_size,
+                    max_batching_window=Duration.seconds(settings.queue_batching_window_s)
+                    if settings.queue_batching_window_s
+                    else None,
+                    max_concurrency=settings.queue_max_concurrency,
+                    report_batch_item_failures=True,
+                )
+            )
         # Asynchronous invocations: Lambda's retries and event age from settings, failures to the queue.
         function.function.configure_async_invoke(
             on_failure=destinations.SqsDestination(self.failure_queue),

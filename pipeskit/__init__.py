@@ -32,6 +32,7 @@ from .errors import (
     PipesSessionNotOpenedError,
     UnsupportedComponentError,
 )
+from .fan_out import FanOutFailedError, FanOutSettings, FanOutSummary, ItemResult
 from .injectors import ContextSettings, LambdaEventContextInjector, PipesLambdaEventContextInjector, S3ContextInjector
 from .invocation import LambdaInvocation
 from .rate_limit import RateBudget, shared_logs_budget
@@ -45,6 +46,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "CloudWatchLogsMessageReader",
     "ContextSettings",
+    "FanOutFailedError",
+    "FanOutSettings",
+    "FanOutSummary",
+    "ItemResult",
     "InvalidEventError",
     "S3ContextInjector",
     "MessagesLostError",

@@ -6,7 +6,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import boto3
@@ -24,15 +24,17 @@ from dagster import (
 from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
 
 from ._dagster import TreatAsResourceParam
-from .channels import LambdaMessageReader, ResponsePayloadMessageReader
+from .channels import LambdaMessageReader, ResponsePayloadMessageReader, S3MessageReader, S3ReaderSettings
 from .errors import (
     InvokeThrottledError,
     LambdaFunctionError,
     PipesContextReusedError,
+    PipesKitError,
     PipesSessionNotOpenedError,
     UnsupportedComponentError,
 )
 from .failures import failure_watcher
+from .fan_out import FanOut, FanOutSettings, FanOutSummary
 from .injectors import ContextSettings, S3ContextInjector, SizedContextInjector
 from .invocation import LambdaInvocation, function_base_name
 from .payload import build_payload, check_event, check_json
@@ -105,6 +107,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             ``context_injector`` is given (``PIPESKIT_CONTEXT_BUCKET``).
         s3_client: boto3 S3 client for that (created on first use).
         sqs_client: boto3 SQS client reading the on-failure destination of asynchronous runs.
+        fan_out_settings: the work queue and the pace of `fan_out`.
 
     Example:
         >>> @asset
@@ -124,10 +127,12 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         context_settings: ContextSettings | None = None,
         s3_client: Any | None = None,
         sqs_client: Any | None = None,
+        fan_out_settings: FanOutSettings | None = None,
     ) -> None:
         self._settings = settings or LambdaClientSettings.from_env()
         self._s3_client = s3_client
         self._sqs_client = sqs_client
+        self._fan_out_settings = fan_out_settings or FanOutSettings.from_env()
         self._client = client  # created on first use, so loading definitions needs no AWS config
         self._client_lock = threading.Lock()
         # None: chosen per run, inline while it fits the event, else S3 (PIPESKIT_CONTEXT_BUCKET)
@@ -286,6 +291,72 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
                 function_error="Unhandled", started_ms=invocation.started_ms,
             )  # fmt: skip
             raise self._function_error(failed, None)
+
+    def fan_out(
+        self,
+        *,
+        context: OpExecutionContext | AssetExecutionContext,
+        items: Sequence[Any],
+        function_name: str | None = None,
+        transport: Literal["sqs", "invoke"] = "sqs",
+        queue_url: str | None = None,
+        max_concurrency: int | None = None,
+        tolerated_failures: int | float = 0,
+        deadline_s: float | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> FanOutSummary:
+        """Run one Pipes session per item on Lambda, through the work queue or asynchronous invokes.
+
+        Every item is its own session (its own context — for a single-run backfill over partition
+        keys, its own partition — and its own messages); its materializations, checks and logs reach
+        Dagster as it completes, with a progress line (done / failed / pending, rate). SQS delivers at
+        least once and Lambda retries: an item counts once, duplicates are absorbed and counted. An
+        item that fails every attempt is reported with its error; the deadline turns what is pending
+        into failures. Re-executing a run skips the items that finished before.
+
+        Args:
+            context: the asset's or op's execution context.
+            items: JSON values, one per session (e.g. ``context.partition_keys``).
+            function_name: the function to invoke (``transport="invoke"``); informational for SQS.
+            transport: ``sqs`` (the work queue, consumed by the fan-out worker) or ``invoke``
+                (asynchronous invokes, for small N).
+            queue_url: the work queue; default ``PIPESKIT_WORK_QUEUE_URL``.
+            max_concurrency: items in flight at once (default: all).
+            tolerated_failures: failed items allowed (a count, or a fraction below 1).
+            deadline_s: items with no outcome after this long are reported failed.
+            extras: extra JSON values for each session's ``PipesContext.extras``.
+
+        Returns:
+            The summary: a result per item (status, return value, error), duplicates absorbed.
+
+        Raises:
+            FanOutFailedError: more items failed than tolerated (the summary is in its metadata).
+            InvalidEventError: an item or the extras are not JSON; nothing was sent.
+        """
+        items = list(items)
+        check_json(items, "items")
+        check_json(dict(extras or {}), "extras")
+        reader = self._message_reader if isinstance(self._message_reader, S3MessageReader) else None
+        settings = reader.s3_settings if reader else S3ReaderSettings.from_env()
+        bucket = reader.bucket if reader else settings.messages_bucket
+        if not bucket:
+            raise PipesKitError(
+                "fan_out needs the messages bucket: build the client with message_reader=S3MessageReader(bucket=...) "
+                f"or set {S3ReaderSettings.env_var('messages_bucket')}"
+            )
+        return FanOut(
+            context=context, function_name=function_name, items=items, transport=transport, bucket=bucket,
+            s3=reader.client if reader else self._s3(), sqs=self._sqs(), invoke=self.lambda_client,
+            settings=self._fan_out_settings, queue_url=queue_url, max_concurrency=max_concurrency,
+            tolerated_failures=tolerated_failures, deadline_s=deadline_s, extras=dict(extras or {}),
+            session_prefix=settings.s3_session_prefix,
+        ).run()  # fmt: skip
+
+    def _s3(self) -> Any:
+        with self._client_lock:
+            if self._s3_client is None:
+                self._s3_client = boto3.client("s3")
+            return self._s3_client
 
     def _sqs(self) -> Any:
         with self._client_lock:

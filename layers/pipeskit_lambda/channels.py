@@ -29,6 +29,8 @@ from .protocol import (
     KEY_PREFIX_PARAM,
     LOGS_CHANNEL,
     RESPONSE_CHANNEL,
+    RESULT_OBJECT,
+    RESULT_PARAM,
     S3_CHANNEL,
     Envelope,
 )
@@ -139,7 +141,7 @@ class S3ChunkChannel(PipesMessageWriterChannel):
 
     def __init__(self, client: Any, bucket: str, prefix: str, interval_s: float, chunk_bytes: int) -> None:
         self._client = client
-        self._bucket = bucket
+        self.bucket = bucket
         self.prefix = prefix
         self._interval = interval_s
         self._chunk_bytes = chunk_bytes
@@ -179,7 +181,7 @@ class S3ChunkChannel(PipesMessageWriterChannel):
                 return
             number = self.chunks + 1
             self._client.put_object(
-                Bucket=self._bucket, Key=f"{self.prefix}/{number}.json", Body="\n".join(lines).encode("utf-8")
+                Bucket=self.bucket, Key=f"{self.prefix}/{number}.json", Body="\n".join(lines).encode("utf-8")
             )
             self.chunks = number
 
@@ -209,6 +211,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
         self._client = client
         self._settings = settings or FunctionSettings.from_env()
         self._channel: S3ChunkChannel | None = None
+        self._upload_result = False
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
@@ -217,6 +220,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
 
             self._client = boto3.client("s3")
         prefix = f"{params[KEY_PREFIX_PARAM]}/{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
+        self._upload_result = bool(params.get(RESULT_PARAM))
         settings = self._settings
         self._channel = S3ChunkChannel(
             self._client, params[BUCKET_PARAM], prefix, settings.s3_flush_interval_s, settings.s3_chunk_bytes
@@ -231,6 +235,12 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
         if self._channel is not None:
             envelope["s3_prefix"] = self._channel.prefix
             envelope["s3_chunks"] = self._channel.chunks
+            if self._upload_result:
+                self._client.put_object(  # type: ignore[union-attr]
+                    Bucket=self._channel.bucket,
+                    Key=f"{self._channel.prefix}/{RESULT_OBJECT}",
+                    Body=json.dumps(result, default=str).encode("utf-8"),
+                )
         return envelope
 
 

@@ -53,6 +53,15 @@ function roles may write there only."""
 CONTEXT_PREFIX: Final = "pipeskit/contexts"
 """Where every session's context object goes in the context bucket; function roles may read there only."""
 
+RESULT_PARAM: Final = "pipeskit_result"
+"""When true in the S3 channel's params, the writer also uploads the handler's return value as
+``{attempt prefix}/result.json`` (fan-out: no invoke response reaches the orchestrator)."""
+
+RESULT_OBJECT: Final = "result.json"
+
+ITEM_KEY: Final = "pipeskit_item"
+"""Key, in a fan-out work item's body, of the item itself (the rest is the Pipes bootstrap)."""
+
 ATTEMPT_PREFIX: Final = "attempt-"
 """The kit's S3 writer puts each attempt of an invocation (Lambda retries an asynchronous one with the
 same event) under ``{prefix}/attempt-{token}/``, so attempts never overwrite each other's chunks."""

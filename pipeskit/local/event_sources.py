@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from pipeskit.local.settings import LocalAWSSettings
 logger = logging.getLogger(__name__)
 
 SQS_RECEIVE_MAX = 10
+_random = random.Random()
 
 
 def _queue_of(arn: str) -> tuple[Any, str] | None:
@@ -217,12 +219,16 @@ class _MappingWorker:
                 keep = failed_item_ids(result.payload, {m.id for m in batch})
             if keep is None:
                 return
+            duplicate_rate = self._settings().esm_duplicate_delivery_rate
             for message in batch:
                 if message.id not in keep:
                     try:
                         backend.delete_message(queue_name, message.receipt_handle)
                     except Exception:  # e.g. receipt handle no longer valid
                         logger.info("could not delete message %s", message.id)
+                    if duplicate_rate and _random.random() < duplicate_rate:
+                        # fault: SQS delivers at least once; this message will come a second time
+                        backend.send_message(queue_name, message.body)
         except Exception:
             logger.exception("event source mapping %s: delivery failed", self.uuid)
         finally:

@@ -65,6 +65,8 @@ class LocalAWSSettings(Settings):
             ``AccessDeniedException``, as for a caller without ``logs:GetLogEvents``.
         invoke_throttle_rate: Fault injection: fraction (0..1) of Lambda invocations
             rejected with ``TooManyRequestsException``. ``0`` disables.
+        esm_duplicate_delivery_rate: Fault injection: fraction (0..1) of the messages an SQS event
+            source mapping processed that SQS delivers a second time (at-least-once delivery).
         quiet: Do not log each HTTP request.
     """
 
@@ -91,4 +93,5 @@ class LocalAWSSettings(Settings):
     log_ingestion_delay_s: float = setting(0.0, minimum=0.0)
     logs_read_denied: bool = False
     invoke_throttle_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
+    esm_duplicate_delivery_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     quiet: bool = True

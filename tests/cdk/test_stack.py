@@ -219,3 +219,15 @@ def test_every_nag_suppression_carries_a_written_reason(dev: Synthesized) -> Non
     assert suppressions, "the checks must have run and been answered, not skipped"
     for rule in suppressions:
         assert len(rule["reason"].split()) >= 8, f"{rule['id']}: reason too thin: {rule['reason']!r}"
+
+
+def test_the_fan_out_worker_consumes_the_work_queue_per_settings(dev: Synthesized) -> None:
+    [mapping] = _resources(dev, "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["BatchSize"] == dev.settings.queue_batch_size
+    assert properties["ScalingConfig"] == {"MaximumConcurrency": dev.settings.queue_max_concurrency}
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    work_queue_id = next(
+        i for i, q in _resources(dev, "AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
+    )
+    assert properties["EventSourceArn"] == {"Fn::GetAtt": [work_queue_id, "Arn"]}

@@ -1,0 +1,496 @@
+"""Fan-out: many Pipes sessions from one asset, through the SQS work queue or asynchronous invokes.
+
+Each item is its own Pipes session: its own context (for a single-run backfill, its own partition
+key) and its own prefix in the messages bucket, where the Lambda side's S3 writer uploads its
+messages and its return value. One poller lists the fan-out's prefix for every item at once. SQS
+delivers at least once and Lambda retries: for each item the first attempt that closes without an
+exception counts, every other one is a duplicate absorbed (its messages but logs were held, so it
+never adds a materialization). An item that fails every attempt lands in the dead-letter queue (or
+the on-failure destination, for invokes) and is reported failed with its error; the deadline turns
+what is still pending into failures. A marker per finished item makes a re-executed run skip it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckResult,
+    AssetExecutionContext,
+    AssetMaterialization,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    OpExecutionContext,
+    PipesMessageHandler,
+    PipesMessageReader,
+)
+from dagster_pipes import (
+    DAGSTER_PIPES_CONTEXT_ENV_VAR,
+    DAGSTER_PIPES_MESSAGES_ENV_VAR,
+    PipesParams,
+    decode_param,
+    encode_param,
+)
+
+from pipeskit_lambda.protocol import (
+    ATTEMPT_PREFIX,
+    BUCKET_PARAM,
+    CHANNEL_PARAM,
+    ITEM_KEY,
+    KEY_PREFIX_PARAM,
+    RESULT_OBJECT,
+    RESULT_PARAM,
+    S3_CHANNEL,
+)
+from pipeskit_lambda.settings import Settings, setting
+
+from ._dagster import build_context_data
+
+MARKER = "done.json"
+
+
+@dataclass(frozen=True)
+class FanOutSettings(Settings):
+    """Where fan-out items go and how they are followed.
+
+    Attributes:
+        work_queue_url: the work queue (``PIPESKIT_WORK_QUEUE_URL``, the stack's ``WorkQueueUrl``).
+        dead_letter_queue_url: its dead-letter queue (``PIPESKIT_DEAD_LETTER_QUEUE_URL``).
+        fan_out_poll_interval_s: pause between two listings of the fan-out's prefix.
+        fan_out_progress_interval_s: how often a progress line goes to the step's log.
+    """
+
+    work_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    fan_out_poll_interval_s: float = setting(0.5, minimum=0.01)
+    fan_out_progress_interval_s: float = setting(5.0, minimum=0.1)
+
+
+@dataclass
+class ItemResult:
+    """What became of one item.
+
+    Attributes:
+        index: the item's position in ``items``.
+        item: the item.
+        status: ``succeeded``, ``failed`` or ``pending`` (never seen to end before the deadline).
+        return_value: the function's return value for it.
+        error: why it failed.
+        attempts: attempts seen (retries and duplicate deliveries included).
+    """
+
+    index: int
+    item: Any
+    status: Literal["succeeded", "failed", "pending"] = "pending"
+    return_value: Any = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class FanOutSummary:
+    """The outcome of a fan-out: a result per item, and how many duplicate deliveries were absorbed."""
+
+    results: list[ItemResult]
+    duplicates: int = 0
+    wall_s: float = 0.0
+    resumed: int = 0
+
+    @property
+    def succeeded(self) -> int:
+        return sum(r.status == "succeeded" for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return sum(r.status == "failed" for r in self.results)
+
+    def metadata(self) -> dict[str, Any]:
+        """The summary as Dagster metadata."""
+        failures = [{"index": r.index, "item": r.item, "error": r.error} for r in self.results if r.status == "failed"]
+        return {
+            "items": MetadataValue.int(len(self.results)),
+            "succeeded": MetadataValue.int(self.succeeded),
+            "failed": MetadataValue.int(self.failed),
+            "duplicates_absorbed": MetadataValue.int(self.duplicates),
+            "resumed": MetadataValue.int(self.resumed),
+            "wall_s": MetadataValue.float(round(self.wall_s, 3)),
+            "failures": MetadataValue.json(failures[:100]),
+        }
+
+
+class FanOutFailedError(Failure):
+    """More items failed than tolerated; the summary is in the failure's metadata."""
+
+
+@dataclass
+class _Attempt:
+    next_chunk: int = 1
+    closed: bool = False
+    exception: dict[str, Any] | None = None
+    held: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    result: ItemResult
+    handler: PipesMessageHandler | None = None
+    attempts: dict[str, _Attempt] = field(default_factory=dict)
+    partition: str | None = None
+    submitted: bool = False
+
+
+class FanOut:
+    """One fan-out call (see `pipeskit.PipesLambdaClient.fan_out`)."""
+
+    def __init__(
+        self,
+        *,
+        context: OpExecutionContext | AssetExecutionContext,
+        function_name: str | None,
+        items: Sequence[Any],
+        transport: Literal["sqs", "invoke"],
+        bucket: str,
+        s3: Any,
+        sqs: Any,
+        invoke: Any,
+        settings: FanOutSettings,
+        queue_url: str | None,
+        max_concurrency: int | None,
+        tolerated_failures: int | float,
+        deadline_s: float | None,
+        extras: dict[str, Any] | None,
+        session_prefix: str,
+    ) -> None:
+        self.context = context
+        self.function_name = function_name
+        self.transport = transport
+        self.bucket = bucket
+        self.s3 = s3
+        self.sqs = sqs
+        self.invoke = invoke
+        self.settings = settings
+        self.queue_url = queue_url or settings.work_queue_url
+        self.max_concurrency = max_concurrency
+        self.tolerated = tolerated_failures
+        self.deadline_s = deadline_s
+        self.extras = dict(extras or {})
+        key = json.dumps([_run_key(context), function_name or self.queue_url, list(items)], default=str, sort_keys=True)
+        self.prefix = f"{session_prefix.strip('/')}/fanout-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        partitioned = context.has_partition_key_range or context.has_partition_key
+        partitions = set(context.partition_keys) if partitioned else set()
+        self.items = [
+            _Item(ItemResult(index, item), partition=str(item) if str(item) in partitions else None)
+            for index, item in enumerate(items)
+        ]
+        self.duplicates = 0
+        self.requests = 0
+        self._dlq_seen: set[str] = set()
+
+    # -- the whole call ------------------------------------------------------------------------
+
+    def run(self) -> FanOutSummary:
+        if self.transport == "sqs" and not self.queue_url:
+            raise ValueError(
+                "fan_out over SQS needs the work queue: pass queue_url=..., or set "
+                f"{FanOutSettings.env_var('work_queue_url')} (the stack's WorkQueueUrl output)"
+            )
+        if self.transport == "invoke" and not self.function_name:
+            raise ValueError("fan_out with transport='invoke' needs function_name")
+        started = time.monotonic()
+        resumed = self._resume()
+        base = build_context_data(self.context, self.extras)
+        pending = [item for item in self.items if item.result.status == "pending"]
+        limit = self.max_concurrency or len(pending) or 1
+        deadline = started + self.deadline_s if self.deadline_s else None
+        last_progress = 0.0
+        with ThreadPoolExecutor(max_workers=min(16, limit)) as pool:
+            while True:
+                open_items = [i for i in self.items if i.submitted and i.result.status == "pending"]
+                room = limit - len(open_items)
+                batch = [i for i in pending if not i.submitted][: max(0, room)]
+                if batch:
+                    self._submit(batch, base, pool)
+                self._poll()
+                if self.transport == "sqs" and self.settings.dead_letter_queue_url:
+                    self._read_dead_letters()
+                remaining = [i for i in self.items if i.result.status == "pending"]
+                now = time.monotonic()
+                if now - last_progress >= self.settings.fan_out_progress_interval_s or not remaining:
+                    self._progress(started)
+                    last_progress = now
+                if not remaining:
+                    break
+                if deadline is not None and now > deadline:
+                    reason = f"no outcome within the fan-out deadline ({self.deadline_s} s)"
+                    for item in remaining:
+                        self._finish(item, "failed", error=reason)
+                    break
+                time.sleep(self.settings.fan_out_poll_interval_s)
+        summary = FanOutSummary(
+            [i.result for i in self.items], self.duplicates, time.monotonic() - started, resumed
+        )
+        allowed = self.tolerated if isinstance(self.tolerated, int) else self.tolerated * len(self.items)
+        self._clean_up(keep_markers=summary.failed > allowed)
+        if summary.failed > allowed:
+            raise FanOutFailedError(
+                description=f"{summary.failed} of {len(self.items)} items failed, more than the {self.tolerated} "
+                "tolerated; the failures are in the metadata. Re-executing the run skips the items that "
+                "succeeded.",
+                metadata=summary.metadata(),
+            )
+        return summary
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    def _bootstrap(self, item: _Item, base: dict[str, Any]) -> dict[str, str]:
+        data = copy.deepcopy(base)
+        if item.partition is not None:
+            data["partition_key"] = item.partition
+            data["partition_key_range"] = {"start": item.partition, "end": item.partition}
+            window = _time_window(self.context, item.partition)
+            data["partition_time_window"] = window
+        messages = {
+            BUCKET_PARAM: self.bucket,
+            KEY_PREFIX_PARAM: f"{self.prefix}/{item.result.index}",
+            CHANNEL_PARAM: S3_CHANNEL,
+            RESULT_PARAM: True,
+        }
+        return {DAGSTER_PIPES_CONTEXT_ENV_VAR: encode_param({"data": data}),
+                DAGSTER_PIPES_MESSAGES_ENV_VAR: encode_param(messages)}
+
+    def _submit(self, batch: list[_Item], base: dict[str, Any], pool: ThreadPoolExecutor) -> None:
+        bodies = []
+        for item in batch:
+            item.submitted = True
+            item.handler = PipesMessageHandler(self.context, _NoReader())
+            bodies.append((item, json.dumps({ITEM_KEY: item.result.item, **self._bootstrap(item, base)}, default=str)))
+        if self.transport == "sqs":
+            for start in range(0, len(bodies), 10):
+                entries = [{"Id": str(i.result.index), "MessageBody": body} for i, body in bodies[start : start + 10]]
+                self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        else:
+            list(pool.map(lambda pair: self._invoke_event(*pair), bodies))
+
+    def _invoke_event(self, item: _Item, body: str) -> None:
+        self.invoke.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=body.encode())
+
+    # -- following -----------------------------------------------------------------------------
+
+    def _list(self) -> list[str]:
+        keys, token = [], None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self.s3.list_objects_v2(**kwargs)
+            self.requests += 1
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            token = page.get("NextContinuationToken")
+            if not token:
+                return keys
+
+    def _poll(self) -> None:
+        chunks: dict[int, dict[str, dict[int, str]]] = {}
+        results: dict[tuple[int, str], str] = {}
+        for key in self._list():
+            parts = key[len(self.prefix) + 1 :].split("/")
+            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].startswith(ATTEMPT_PREFIX):
+                continue
+            index, attempt, name = int(parts[0]), parts[1], parts[2]
+            if name == RESULT_OBJECT:
+                results[(index, attempt)] = key
+            elif name.endswith(".json") and name[:-5].isdigit():
+                chunks.setdefault(index, {}).setdefault(attempt, {})[int(name[:-5])] = key
+        for index, attempts in chunks.items():
+            if index >= len(self.items):
+                continue
+            item = self.items[index]
+            for name, numbered in attempts.items():
+                attempt = item.attempts.setdefault(name, _Attempt())
+                item.result.attempts = len(item.attempts)
+                while attempt.next_chunk in numbered:
+                    body = self.s3.get_object(Bucket=self.bucket, Key=numbered[attempt.next_chunk])["Body"].read()
+                    self.requests += 1
+                    attempt.next_chunk += 1
+                    self._take(item, attempt, body)
+                if attempt.closed and not attempt.exception and (index, name) in results:
+                    if item.result.status == "pending":
+                        stored = self.s3.get_object(Bucket=self.bucket, Key=results[(index, name)])
+                        value = json.loads(stored["Body"].read())
+                        self.requests += 1
+                        self._succeed(item, attempt, value)
+                    elif item.result.status == "succeeded" and not getattr(attempt, "counted", False):
+                        attempt.counted = True  # type: ignore[attr-defined]
+                        self.duplicates += 1
+
+    def _take(self, item: _Item, attempt: _Attempt, body: bytes) -> None:
+        assert item.handler is not None
+        for line in body.decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            message = json.loads(line)
+            if message.get("method") == "log" and item.result.status == "pending":
+                item.handler.handle_message(message)
+            else:
+                attempt.held.append(message)
+            if message.get("method") == "closed":
+                attempt.closed = True
+                attempt.exception = (message.get("params") or {}).get("exception")
+                if attempt.exception:
+                    item.result.error = f"{attempt.exception.get('name')}: {attempt.exception.get('message')}"
+
+    def _succeed(self, item: _Item, attempt: _Attempt, value: Any) -> None:
+        assert item.handler is not None
+        for message in attempt.held:
+            item.handler.handle_message(message)
+        attempt.held = []
+        self._report(item)
+        self._finish(item, "succeeded", return_value=value)
+        attempt.counted = True
+
+    def _report(self, item: _Item) -> None:
+        """The item's materializations and checks, as events of the step (one per partition)."""
+        assert item.handler is not None
+        default_key = self.context.asset_key if len(self.context.selected_asset_keys) == 1 else None
+        for result in item.handler.get_reported_results():
+            if isinstance(result, MaterializeResult):
+                self.context.log_event(
+                    AssetMaterialization(
+                        asset_key=result.asset_key or default_key,
+                        partition=item.partition,
+                        metadata=dict(result.metadata or {}),
+                        tags={"dagster/data_version": result.data_version.value} if result.data_version else None,
+                    )
+                )
+            elif isinstance(result, AssetCheckResult):
+                self.context.log_event(
+                    AssetCheckEvaluation(
+                        asset_key=result.asset_key or default_key,
+                        check_name=result.check_name,
+                        passed=result.passed,
+                        metadata=dict(result.metadata or {}),
+                        severity=result.severity,
+                    )
+                )
+
+    def _read_dead_letters(self) -> None:
+        """Items that failed every delivery: reported failed with their error."""
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.settings.dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                index = self._index_of(message.get("Body", ""))
+                if index is None:  # another fan-out's: visible again for its owner
+                    self.sqs.change_message_visibility(QueueUrl=self.settings.dead_letter_queue_url,
+                                                       ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=5)
+                    continue
+                item = self.items[index]
+                self._poll()  # its last attempt's messages
+                if item.result.status == "pending":
+                    last = list(item.attempts.values())[-1] if item.attempts else None
+                    if last is not None and item.handler is not None:
+                        for held in last.held:
+                            if held.get("method") != "report_asset_materialization":
+                                item.handler.handle_message(held)
+                    self._finish(item, "failed", error=item.result.error or "failed every delivery (dead-letter queue)")
+                self.sqs.delete_message(QueueUrl=self.settings.dead_letter_queue_url,
+                                        ReceiptHandle=message["ReceiptHandle"])
+
+    def _index_of(self, body: str) -> int | None:
+        try:
+            params = json.loads(body)
+            prefix = decode_param(params[DAGSTER_PIPES_MESSAGES_ENV_VAR])[KEY_PREFIX_PARAM]
+        except (ValueError, KeyError, TypeError):
+            return None
+        head, _, index = str(prefix).rpartition("/")
+        return int(index) if head == self.prefix and index.isdigit() and int(index) < len(self.items) else None
+
+    def _finish(self, item: _Item, status: Literal["succeeded", "failed"], *, return_value: Any = None,
+                error: str | None = None) -> None:
+        item.result.status = status
+        item.result.return_value = return_value
+        if error:
+            item.result.error = error
+        marker = {"status": status, "return_value": return_value, "error": item.result.error}
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{item.result.index}/{MARKER}",
+                           Body=json.dumps(marker, default=str).encode())
+        self.requests += 1
+
+    def _resume(self) -> int:
+        """Items a previous execution of this run finished: neither invoked nor materialized again."""
+        resumed = 0
+        for key in self._list():
+            parts = key[len(self.prefix) + 1 :].split("/")
+            if len(parts) == 2 and parts[1] == MARKER and parts[0].isdigit() and int(parts[0]) < len(self.items):
+                marker = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+                if marker.get("status") == "succeeded":
+                    item = self.items[int(parts[0])]
+                    item.result.status, item.result.return_value = "succeeded", marker.get("return_value")
+                    item.submitted = True
+                    resumed += 1
+        if resumed:
+            self.context.log.info(f"[pipeskit fan-out] resuming: {resumed} items finished before, skipped")
+        return resumed
+
+    def _progress(self, started: float) -> None:
+        done = sum(i.result.status == "succeeded" for i in self.items)
+        failed = sum(i.result.status == "failed" for i in self.items)
+        pending = len(self.items) - done - failed
+        elapsed = max(1e-6, time.monotonic() - started)
+        self.context.log.info(
+            f"[pipeskit fan-out] {done} done / {failed} failed / {pending} pending of {len(self.items)}, "
+            f"{(done + failed) / elapsed:.1f} items/s, {self.duplicates} duplicates absorbed"
+        )
+
+    def _clean_up(self, keep_markers: bool) -> None:
+        keys = [k for k in self._list() if not (keep_markers and k.endswith("/" + MARKER) and self._succeeded(k))]
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            self.requests += 1
+
+    def _succeeded(self, marker_key: str) -> bool:
+        index = int(marker_key[len(self.prefix) + 1 :].split("/")[0])
+        return self.items[index].result.status == "succeeded"
+
+
+class _NoReader(PipesMessageReader):
+    """What a fan-out item's message handler is told of its reader (messages come from the poller)."""
+
+    @contextmanager
+    def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
+        yield {}
+
+    def no_messages_debug_text(self) -> str:
+        return "Fan-out item: messages are read from its S3 prefix by the fan-out's poller."
+
+
+def _run_key(context: OpExecutionContext | AssetExecutionContext) -> str:
+    """The same for a run and its re-executions: the root run and the step."""
+    run = context.run
+    op_context = getattr(context, "op_execution_context", context)
+    return f"{run.root_run_id or run.run_id}/{op_context.node_handle}"
+
+
+def _time_window(context: Any, partition: str) -> dict[str, str] | None:
+    try:
+        definition = context.assets_def.partitions_def
+        window = definition.time_window_for_partition_key(partition)
+    except Exception:  # not time-partitioned  # noqa: BLE001
+        return None
+    return {"start": window.start.isoformat(), "end": window.end.isoformat()}
+
+

@@ -1,0 +1,44 @@
+"""A fan-out worker whose items say how to fail: ``fail: once`` (first attempt only, a marker in S3
+tells) or ``fail: always``; otherwise it reports a materialization and returns the item's id."""
+
+import json
+
+import boto3
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from dagster_pipes import PipesMappingParamsLoader, open_dagster_pipes
+
+from pipeskit_lambda import run_invocation
+from pipeskit_lambda.protocol import ITEM_KEY
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def process_item(event, _context):
+    item = event[ITEM_KEY]
+    if isinstance(item, str):  # a partition key
+        item = {"id": item}
+    with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
+        pipes.log.info(f"item {item['id']}")
+        if item.get("fail") == "always":
+            raise ValueError(f"item {item['id']} always fails")
+        if item.get("fail") == "once":
+            s3, marker = boto3.client("s3"), {"Bucket": item["bucket"], "Key": f"markers/{item['run']}/{item['id']}"}
+            if not s3.list_objects_v2(Bucket=item["bucket"], Prefix=marker["Key"]).get("KeyCount"):
+                s3.put_object(Body=b"failed once", **marker)
+                raise RuntimeError(f"item {item['id']} fails its first attempt")
+        partition = pipes.partition_key if pipes.is_partition_step else None
+        pipes.report_asset_materialization(
+            asset_key=item.get("asset_key") or pipes.asset_key,
+            metadata={
+                "item": {"raw_value": item["id"], "type": "text"},
+                "partition_key": {"raw_value": partition, "type": "__infer__"},
+            },
+        )
+    return {"id": item["id"]}
+
+
+def handler(event, context):
+    return process_partial_response(
+        event=event, record_handler=lambda record: run_invocation(process_item, json.loads(record.body), context),
+        processor=processor, context=context,
+    )
