@@ -314,6 +314,12 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         item that fails every attempt is reported with its error; the deadline turns what is pending
         into failures. Re-executing a run skips the items that finished before.
 
+        Yield the items' results from the asset, then let the tolerance decide::
+
+            summary = lambda_pipes.fan_out(context=context, items=context.partition_keys)
+            yield from summary.events          # one materialization per item (per partition)
+            summary.raise_for_failures()       # FanOutFailedError beyond tolerated_failures
+
         Args:
             context: the asset's or op's execution context.
             items: JSON values, one per session (e.g. ``context.partition_keys``).
@@ -327,10 +333,10 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             extras: extra JSON values for each session's ``PipesContext.extras``.
 
         Returns:
-            The summary: a result per item (status, return value, error), duplicates absorbed.
+            The summary: a result per item (status, return value, error), the items' Dagster events,
+            duplicates absorbed; ``raise_for_failures()`` applies ``tolerated_failures``.
 
         Raises:
-            FanOutFailedError: more items failed than tolerated (the summary is in its metadata).
             InvalidEventError: an item or the extras are not JSON; nothing was sent.
         """
         items = list(items)

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckResult,
     AssetExecutionContext,
     AssetMaterialization,
@@ -68,12 +67,15 @@ class FanOutSettings(Settings):
         dead_letter_queue_url: its dead-letter queue (``PIPESKIT_DEAD_LETTER_QUEUE_URL``).
         fan_out_poll_interval_s: pause between two listings of the fan-out's prefix.
         fan_out_progress_interval_s: how often a progress line goes to the step's log.
+        fan_out_dead_letter_grace_s: how long a dead-lettered item's running attempt may still
+            succeed before the item is reported failed.
     """
 
     work_queue_url: str = ""
     dead_letter_queue_url: str = ""
     fan_out_poll_interval_s: float = setting(0.5, minimum=0.01)
     fan_out_progress_interval_s: float = setting(5.0, minimum=0.1)
+    fan_out_dead_letter_grace_s: float = setting(60.0, minimum=0.0)
 
 
 @dataclass
@@ -99,12 +101,40 @@ class ItemResult:
 
 @dataclass
 class FanOutSummary:
-    """The outcome of a fan-out: a result per item, and how many duplicate deliveries were absorbed."""
+    """The outcome of a fan-out: a result per item, and how many duplicate deliveries were absorbed.
+
+    Attributes:
+        results: a result per item, in the items' order.
+        events: the items' materializations (one per item, or per partition) and check results, to
+            yield from the asset: ``yield from summary.events``.
+        duplicates: duplicate deliveries and retried attempts absorbed.
+        wall_s: how long the fan-out took.
+        resumed: items a previous execution of the run had finished (skipped).
+        tolerated_failures: failed items allowed (a count, or a fraction below 1).
+    """
 
     results: list[ItemResult]
+    events: list[AssetMaterialization | AssetCheckResult] = field(default_factory=list)
     duplicates: int = 0
     wall_s: float = 0.0
     resumed: int = 0
+    tolerated_failures: int | float = 0
+
+    def raise_for_failures(self) -> None:
+        """Fail the step when more items failed than tolerated (after yielding `events`).
+
+        Raises:
+            FanOutFailedError: with the summary in its metadata.
+        """
+        tolerated = self.tolerated_failures
+        allowed = tolerated if isinstance(tolerated, int) else tolerated * len(self.results)
+        if self.failed > allowed:
+            raise FanOutFailedError(
+                description=f"{self.failed} of {len(self.results)} items failed, more than the {tolerated} "
+                "tolerated; the failures are in the metadata. Re-executing the run skips the items that "
+                "succeeded.",
+                metadata=self.metadata(),
+            )
 
     @property
     def succeeded(self) -> int:
@@ -147,6 +177,7 @@ class _Item:
     attempts: dict[str, _Attempt] = field(default_factory=dict)
     partition: str | None = None
     submitted: bool = False
+    dead_lettered: float | None = None  # when its message reached the dead-letter queue
 
 
 class FanOut:
@@ -194,6 +225,7 @@ class FanOut:
         ]
         self.duplicates = 0
         self.requests = 0
+        self.events: list[AssetMaterialization | AssetCheckResult] = []
         self._dlq_seen: set[str] = set()
 
     # -- the whole call ------------------------------------------------------------------------
@@ -223,6 +255,7 @@ class FanOut:
                 self._poll()
                 if self.transport == "sqs" and self.settings.dead_letter_queue_url:
                     self._read_dead_letters()
+                    self._settle_dead_letters()
                 remaining = [i for i in self.items if i.result.status == "pending"]
                 now = time.monotonic()
                 if now - last_progress >= self.settings.fan_out_progress_interval_s or not remaining:
@@ -237,17 +270,11 @@ class FanOut:
                     break
                 time.sleep(self.settings.fan_out_poll_interval_s)
         summary = FanOutSummary(
-            [i.result for i in self.items], self.duplicates, time.monotonic() - started, resumed
+            [i.result for i in self.items], self.events, self.duplicates, time.monotonic() - started, resumed,
+            self.tolerated,
         )
         allowed = self.tolerated if isinstance(self.tolerated, int) else self.tolerated * len(self.items)
         self._clean_up(keep_markers=summary.failed > allowed)
-        if summary.failed > allowed:
-            raise FanOutFailedError(
-                description=f"{summary.failed} of {len(self.items)} items failed, more than the {self.tolerated} "
-                "tolerated; the failures are in the metadata. Re-executing the run skips the items that "
-                "succeeded.",
-                metadata=summary.metadata(),
-            )
         return summary
 
     # -- submitting ----------------------------------------------------------------------------
@@ -359,29 +386,22 @@ class FanOut:
         attempt.counted = True
 
     def _report(self, item: _Item) -> None:
-        """The item's materializations and checks, as events of the step (one per partition)."""
+        """The item's materializations (one per item, or per partition) and check results."""
         assert item.handler is not None
         default_key = self.context.asset_key if len(self.context.selected_asset_keys) == 1 else None
         for result in item.handler.get_reported_results():
             if isinstance(result, MaterializeResult):
-                self.context.log_event(
+                version = result.data_version.value if result.data_version else None
+                self.events.append(
                     AssetMaterialization(
                         asset_key=result.asset_key or default_key,
                         partition=item.partition,
                         metadata=dict(result.metadata or {}),
-                        tags={"dagster/data_version": result.data_version.value} if result.data_version else None,
+                        tags={"dagster/data_version": version} if version else None,
                     )
                 )
             elif isinstance(result, AssetCheckResult):
-                self.context.log_event(
-                    AssetCheckEvaluation(
-                        asset_key=result.asset_key or default_key,
-                        check_name=result.check_name,
-                        passed=result.passed,
-                        metadata=dict(result.metadata or {}),
-                        severity=result.severity,
-                    )
-                )
+                self.events.append(result)
 
     def _read_dead_letters(self) -> None:
         """Items that failed every delivery: reported failed with their error."""
@@ -398,16 +418,22 @@ class FanOut:
                                                        ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=5)
                     continue
                 item = self.items[index]
-                self._poll()  # its last attempt's messages
-                if item.result.status == "pending":
-                    last = list(item.attempts.values())[-1] if item.attempts else None
-                    if last is not None and item.handler is not None:
-                        for held in last.held:
-                            if held.get("method") != "report_asset_materialization":
-                                item.handler.handle_message(held)
-                    self._finish(item, "failed", error=item.result.error or "failed every delivery (dead-letter queue)")
+                if item.dead_lettered is None:
+                    item.dead_lettered = time.monotonic()
                 self.sqs.delete_message(QueueUrl=self.settings.dead_letter_queue_url,
                                         ReceiptHandle=message["ReceiptHandle"])
+
+    def _settle_dead_letters(self) -> None:
+        """A dead-lettered item fails once no attempt of it is still running (SQS moves a message whose
+        visibility ran out while an attempt was still at work: that attempt may yet succeed)."""
+        now = time.monotonic()
+        for item in self.items:
+            if item.result.status != "pending" or item.dead_lettered is None:
+                continue
+            running = any(not attempt.closed for attempt in item.attempts.values())
+            if running and now - item.dead_lettered < self.settings.fan_out_dead_letter_grace_s:
+                continue
+            self._finish(item, "failed", error=item.result.error or "failed every delivery (dead-letter queue)")
 
     def _index_of(self, body: str) -> int | None:
         try:

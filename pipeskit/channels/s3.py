@@ -77,7 +77,7 @@ class S3MessageReader(LogReadingMessageReader):
             the function dies before its last chunk is uploaded.
 
     Raises:
-        PipesKitError: no bucket given and none configured.
+        PipesKitError: when first used, if no bucket was given and none is configured.
     """
 
     channel = S3_CHANNEL
@@ -92,15 +92,32 @@ class S3MessageReader(LogReadingMessageReader):
         **logs: Any,
     ) -> None:
         super().__init__(**logs)
-        self.s3_settings = s3_settings or S3ReaderSettings.from_env()
-        self.bucket = bucket or self.s3_settings.messages_bucket
-        if not self.bucket:
+        self._given_settings = s3_settings
+        self._given_bucket = bucket
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    @property
+    def s3_settings(self) -> S3ReaderSettings:
+        """The settings given, else read from the environment when first needed (not at import)."""
+        if self._given_settings is None:
+            self._given_settings = S3ReaderSettings.from_env()
+        return self._given_settings
+
+    @property
+    def bucket(self) -> str:
+        """The messages bucket.
+
+        Raises:
+            PipesKitError: none given and none configured (before anything is invoked).
+        """
+        bucket = self._given_bucket or self.s3_settings.messages_bucket
+        if not bucket:
             raise PipesKitError(
                 "S3MessageReader needs the messages bucket: pass bucket=..., or set "
                 f"{S3ReaderSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
             )
-        self._client = client
-        self._client_lock = threading.Lock()
+        return bucket
 
     @property
     def client(self) -> Any:

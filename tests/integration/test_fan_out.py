@@ -31,7 +31,7 @@ def fan_out_setup(local_aws, pipes_layer_arn, role_arn):
     dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.create_queue(QueueName=f"work-{suffix}", Attributes={
-        "VisibilityTimeout": "3", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+        "VisibilityTimeout": "6", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
     })["QueueUrl"]  # fmt: skip
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     worker = deploy_pipes_function(lam, code=HANDLERS_DIR / "fan_worker.py", user_handler="fan_worker.handler",
@@ -63,7 +63,9 @@ def test_two_hundred_items_with_failures_and_duplicates_add_up(local_aws, fan_ou
     def fanned(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
         summary = lambda_pipes.fan_out(context=context, items=items, tolerated_failures=4, deadline_s=120)
         summaries.append(summary)
-        return MaterializeResult(metadata=summary.metadata())
+        yield from summary.events
+        summary.raise_for_failures()
+        yield MaterializeResult(metadata=summary.metadata())
 
     with local_aws.override(esm_duplicate_delivery_rate=0.05):
         result = materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral())
@@ -93,9 +95,9 @@ def test_a_single_run_backfill_records_one_materialization_per_partition(fan_out
 
     @asset(partitions_def=days, backfill_policy=BackfillPolicy.single_run(), output_required=False)
     def daily(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
-        lambda_pipes.fan_out(context=context, items=context.partition_keys)
-        if False:  # the materializations are the items' own, one per partition
-            yield
+        summary = lambda_pipes.fan_out(context=context, items=context.partition_keys)
+        yield from summary.events  # the materializations are the items' own, one per partition
+        summary.raise_for_failures()
 
     keys = days.get_partition_keys()
     assert len(keys) == 30
@@ -110,3 +112,48 @@ def test_a_single_run_backfill_records_one_materialization_per_partition(fan_out
     assert all(e.materialization.metadata["partition_key"].value == e.materialization.partition for e in events), (
         "each item's session had its own partition key"
     )
+
+
+def test_fan_out_over_asynchronous_invokes_with_bounded_concurrency(local_aws, fan_out_setup, handler_function):
+    client, _ = fan_out_setup
+    function = handler_function("fan_item", "lambda_handler")
+    summaries = []
+
+    @asset
+    def invoked(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        summary = lambda_pipes.fan_out(context=context, items=[{"id": f"x{n}"} for n in range(10)],
+                                       transport="invoke", function_name=function, max_concurrency=3)
+        summaries.append(summary)
+        yield from summary.events
+        yield MaterializeResult(metadata=summary.metadata())
+
+    assert materialize([invoked], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral()).success
+    assert [r.return_value for r in summaries[0].results] == [{"id": f"x{n}"} for n in range(10)]
+
+
+def test_a_re_executed_run_skips_the_items_that_finished(local_aws, fan_out_setup, handler_function, monkeypatch):
+    from dagster import ReexecutionOptions, execute_job, reconstructable
+
+    from .resume_defs import resume_job
+
+    _, bucket = fan_out_setup
+    function = handler_function("fan_item", "lambda_handler")
+    items = [{"id": f"r{n}", "sleep_s": 0 if n < 6 else 8} for n in range(10)]
+    for name, value in {**local_aws.env(), "PIPESKIT_MESSAGES_BUCKET": bucket, "RESUME_ITEMS": json.dumps(items),
+                        "RESUME_FUNCTION": function, "RESUME_DEADLINE_S": "4"}.items():
+        monkeypatch.setenv(name, value)
+    instance = DagsterInstance.ephemeral()
+    first = execute_job(reconstructable(resume_job), instance=instance, raise_on_error=False)
+    assert not first.success, "interrupted: the slow items ran past the deadline"
+    first_items = [e.materialization.metadata["item"].value for e in first.get_asset_materialization_events()]
+    assert sorted(first_items) == [f"r{n}" for n in range(6)]
+
+    monkeypatch.setenv("RESUME_DEADLINE_S", "60")
+    second = execute_job(reconstructable(resume_job), instance=instance, raise_on_error=False,
+                         reexecution_options=ReexecutionOptions(parent_run_id=first.run_id))
+    assert second.success
+    events = second.get_asset_materialization_events()
+    again = [e.materialization.metadata["item"].value for e in events if "item" in e.materialization.metadata]
+    assert sorted(again) == [f"r{n}" for n in range(6, 10)], "finished items are neither invoked nor materialized again"
+    [summary_event] = [e for e in events if "resumed" in e.materialization.metadata]
+    assert summary_event.materialization.metadata["resumed"].value == 6

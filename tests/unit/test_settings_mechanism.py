@@ -16,6 +16,7 @@ from orchestration.definitions import DeploymentSettings
 from pipeskit.cdk.layer_build import LayerBuildSettings
 from pipeskit.cdk_cli import CdkCliSettings
 from pipeskit.channels import S3ReaderSettings
+from pipeskit.fan_out import FanOutSettings
 from pipeskit.injectors import ContextSettings
 from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.settings import LambdaClientSettings, LogsReaderSettings
@@ -31,6 +32,7 @@ ENV_SETTINGS: tuple[type[Settings], ...] = (
     CdkCliSettings,
     DeploymentSettings,
     LocalAWSSettings,
+    FanOutSettings,
 )
 
 

@@ -1,0 +1,181 @@
+"""Fan-out: 1,000 no-op items through the work queue, against the peer's way (one ``run()`` per item).
+
+The kit's ``fan_out`` sends the items to an SQS work queue consumed by a Powertools batch worker
+(batch size 10, at most 4 concurrent batches); dagster-aws's ``PipesLambdaClient`` has no fan-out, so
+its users call ``run()`` once per item, one after another. Both run in the same asset with the same
+items against the same local AWS, which runs in a child process: the orchestrator's CPU time and
+peak memory are this process's own. Items lost (no outcome) and duplicated (a second
+materialization of an item) are counted from the Dagster events.
+"""
+
+import contextlib
+import io
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections import Counter
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from dagster import (
+    AssetExecutionContext,
+    AssetMaterialization,
+    DagsterInstance,
+    MaterializeResult,
+    ResourceParam,
+    asset,
+    materialize,
+)
+from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
+
+from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
+from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
+from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer
+from pipeskit_lambda.protocol import ITEM_KEY
+
+HANDLERS = PROJECT_DIR / "tests" / "integration" / "handlers"
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+ITEMS = int(os.environ.get("BENCH_FAN_OUT_ITEMS", "1000"))
+NAMES = {"kit": "pipes-lambda-kit fan_out (SQS)", "peer": "dagster-aws run() per item"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChildAWS:
+    """The local AWS in its own process, so that this process's usage is the orchestrator's alone."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        env = {**os.environ, "PIPESKIT_LOCAL_PORT": str(self.port)}
+        self.process = subprocess.Popen([sys.executable, "-m", "pipeskit", "local"], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self.client("s3").list_buckets()
+                return
+            except Exception:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the local AWS did not start") from None
+                time.sleep(0.2)
+
+    def client(self, service: str, read_timeout: float = 60, retries: int = 2) -> Any:
+        return boto3.client(
+            service, endpoint_url=f"http://localhost:{self.port}", region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=Config(read_timeout=read_timeout, retries={"total_max_attempts": retries + 1},
+                          max_pool_connections=32),
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def measure(name: str, body: Any, client: Any) -> dict[str, Any]:
+    """Materialize one asset running ``body``; the orchestrator's wall, CPU and memory around it."""
+    out: dict[str, Any] = {}
+
+    @asset
+    def fanned(context: AssetExecutionContext, lambda_pipes: ResourceParam[Any]):  # noqa: ANN202
+        out.update(body(context, lambda_pipes))
+        yield from out.pop("events")
+        yield MaterializeResult(metadata={"items": len(out["items"])})
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    result = materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral(),
+                         raise_on_error=False, run_config=QUIET)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    if not result.success:
+        raise RuntimeError(f"{name}: {result.get_step_failure_events()}")
+    per_item = Counter(out["items"])
+    return {
+        "wall": wall,
+        "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "rss_mb": after.ru_maxrss / 1024,
+        "lost": ITEMS - len(per_item),
+        "duplicated": sum(n - 1 for n in per_item.values()),
+    }
+
+
+def kit_body(context: AssetExecutionContext, client: PipesLambdaClient) -> dict[str, Any]:
+    summary = client.fan_out(context=context, items=[{"id": f"i{n:04d}"} for n in range(ITEMS)], deadline_s=1800)
+    items = [e.metadata["item"].value for e in summary.events if "item" in e.metadata]
+    return {"events": summary.events, "items": items}
+
+
+def peer_body(function: str) -> Any:
+    def body(context: AssetExecutionContext, client: PeerPipesLambdaClient) -> dict[str, Any]:
+        events = []
+        for n in range(ITEMS):  # its results are MaterializeResults, of which one asset yields one: recorded instead
+            results = client.run(context=context, function_name=function, event={ITEM_KEY: {"id": f"i{n:04d}"}})
+            events += [AssetMaterialization(context.asset_key, metadata=r.metadata) for r in results.get_results()]
+        return {"events": events, "items": [e.metadata["item"].value for e in events if "item" in e.metadata]}
+
+    return body
+
+
+def main() -> None:
+    print(f"{ITEMS} no-op items, one asset; each client in its own process, the local AWS in another")
+    print(f"{'client':<34}{'wall (s)':>10}{'items/s':>9}{'orch. CPU (s)':>15}{'peak RSS (MB)':>15}"
+          f"{'lost':>6}{'dup.':>6}", flush=True)
+    for which in NAMES:
+        subprocess.run([sys.executable, "-m", "bench.bench_fan_out", which], check=True)
+
+
+def run_one(which: str) -> None:
+    warnings.filterwarnings("ignore")
+    aws = ChildAWS()
+    try:
+        s3, sqs, lam = aws.client("s3"), aws.client("sqs"), aws.client("lambda", read_timeout=300, retries=0)
+        suffix = uuid.uuid4().hex[:8]
+        bucket = f"bench-fan-out-{suffix}"
+        s3.create_bucket(Bucket=bucket)
+        dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue = sqs.create_queue(QueueName=f"work-{suffix}", Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 3}}',
+        })["QueueUrl"]  # fmt: skip
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        layer, role = publish_pipes_layer(lam, LAYER_REQUIREMENTS), lambda_role(aws.client("iam"))
+        worker = deploy_pipes_function(lam, code=HANDLERS / "fan_worker.py", user_handler="fan_worker.handler",
+                                       layer_arn=layer, role_arn=role, timeout_s=30)
+        lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=worker, BatchSize=10,
+                                        FunctionResponseTypes=["ReportBatchItemFailures"],
+                                        ScalingConfig={"MaximumConcurrency": 4})
+        single = deploy_pipes_function(lam, code=HANDLERS / "fan_item.py", user_handler="fan_item.lambda_handler",
+                                       layer_arn=layer, role_arn=role, timeout_s=30)
+        if which == "kit":
+            client: Any = PipesLambdaClient(
+                client=lam, message_reader=S3MessageReader(bucket, client=s3, lambda_client=lam), sqs_client=sqs,
+                fan_out_settings=FanOutSettings(work_queue_url=queue, dead_letter_queue_url=dlq,
+                                                fan_out_progress_interval_s=3600),
+            )  # fmt: skip
+        else:
+            client = PeerPipesLambdaClient(client=lam)
+        with contextlib.redirect_stdout(io.StringIO()):  # the peer prints each invocation's log tail
+            row = measure(which, kit_body if which == "kit" else peer_body(single), client)
+        print(f"{NAMES[which]:<34}{row['wall']:>10.1f}{ITEMS / row['wall']:>9.1f}{row['cpu']:>15.1f}"
+              f"{row['rss_mb']:>15.0f}{row['lost']:>6}{row['duplicated']:>6}", flush=True)
+    finally:
+        aws.close()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        run_one(sys.argv[1])
+    else:
+        main()
