@@ -42,6 +42,7 @@ from pipeskit_lambda.protocol import ITEM_KEY
 HANDLERS = PROJECT_DIR / "tests" / "integration" / "handlers"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 ITEMS = int(os.environ.get("BENCH_FAN_OUT_ITEMS", "1000"))
+WORK_S = float(os.environ.get("BENCH_FAN_OUT_WORK_S", "0"))  # seconds of work per item (0: no-op)
 NAMES = {"kit": "pipes-lambda-kit fan_out (SQS)", "peer": "dagster-aws run() per item"}
 
 
@@ -110,8 +111,12 @@ def measure(name: str, body: Any, client: Any) -> dict[str, Any]:
     }
 
 
+def item(n: int) -> dict[str, Any]:
+    return {"id": f"i{n:04d}", "sleep_s": WORK_S}
+
+
 def kit_body(context: AssetExecutionContext, client: PipesLambdaClient) -> dict[str, Any]:
-    summary = client.fan_out(context=context, items=[{"id": f"i{n:04d}"} for n in range(ITEMS)], deadline_s=1800)
+    summary = client.fan_out(context=context, items=[item(n) for n in range(ITEMS)], deadline_s=1800)
     items = [e.metadata["item"].value for e in summary.events if "item" in e.metadata]
     return {"events": summary.events, "items": items}
 
@@ -120,7 +125,7 @@ def peer_body(function: str) -> Any:
     def body(context: AssetExecutionContext, client: PeerPipesLambdaClient) -> dict[str, Any]:
         events = []
         for n in range(ITEMS):  # its results are MaterializeResults, of which one asset yields one: recorded instead
-            results = client.run(context=context, function_name=function, event={ITEM_KEY: {"id": f"i{n:04d}"}})
+            results = client.run(context=context, function_name=function, event={ITEM_KEY: item(n)})
             events += [AssetMaterialization(context.asset_key, metadata=r.metadata) for r in results.get_results()]
         return {"events": events, "items": [e.metadata["item"].value for e in events if "item" in e.metadata]}
 
@@ -128,7 +133,8 @@ def peer_body(function: str) -> Any:
 
 
 def main() -> None:
-    print(f"{ITEMS} no-op items, one asset; each client in its own process, the local AWS in another")
+    work = f"items of {WORK_S:g} s work" if WORK_S else "no-op items"
+    print(f"{ITEMS} {work}, one asset; each client in its own process, the local AWS in another")
     print(f"{'client':<34}{'wall (s)':>10}{'items/s':>9}{'orch. CPU (s)':>15}{'peak RSS (MB)':>15}"
           f"{'lost':>6}{'dup.':>6}", flush=True)
     for which in NAMES:

@@ -6,13 +6,15 @@ import json
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
+    AssetMaterialization,
     OpExecutionContext,
     PipesClient,
     PipesClientCompletedInvocation,
@@ -308,17 +310,19 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         """Run one Pipes session per item on Lambda, through the work queue or asynchronous invokes.
 
         Every item is its own session (its own context — for a single-run backfill over partition
-        keys, its own partition — and its own messages); its materializations, checks and logs reach
-        Dagster as it completes, with a progress line (done / failed / pending, rate). SQS delivers at
-        least once and Lambda retries: an item counts once, duplicates are absorbed and counted. An
-        item that fails every attempt is reported with its error; the deadline turns what is pending
-        into failures. Re-executing a run skips the items that finished before.
+        keys, its own partition — and its own messages); its logs reach the step's log as it
+        completes, with a progress line (done / failed / pending, rate). SQS delivers at least once
+        and Lambda retries: an item counts once, duplicates are absorbed and counted. An item that
+        fails every attempt is reported with its error; the deadline turns what is pending into
+        failures. Re-executing a run skips the items that finished before.
 
-        Yield the items' results from the asset, then let the tolerance decide::
+        Yield the items' materializations and checks from the asset, then let the tolerance decide::
 
             summary = lambda_pipes.fan_out(context=context, items=context.partition_keys)
             yield from summary.events          # one materialization per item (per partition)
             summary.raise_for_failures()       # FanOutFailedError beyond tolerated_failures
+
+        `stream_fan_out` yields them as each item ends instead (recorded even if the process dies).
 
         Args:
             context: the asset's or op's execution context.
@@ -333,12 +337,63 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             extras: extra JSON values for each session's ``PipesContext.extras``.
 
         Returns:
-            The summary: a result per item (status, return value, error), the items' Dagster events,
+            The summary: a result per item (status, request id, return value, error), the items'
+                check results,
             duplicates absorbed; ``raise_for_failures()`` applies ``tolerated_failures``.
 
         Raises:
             InvalidEventError: an item or the extras are not JSON; nothing was sent.
         """
+        return self._fan_out(
+            context=context, items=items, function_name=function_name, transport=transport, queue_url=queue_url,
+            max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
+            extras=extras,
+        ).run()  # fmt: skip
+
+    def stream_fan_out(
+        self,
+        *,
+        context: OpExecutionContext | AssetExecutionContext,
+        items: Sequence[Any],
+        function_name: str | None = None,
+        transport: Literal["sqs", "invoke"] = "sqs",
+        queue_url: str | None = None,
+        max_concurrency: int | None = None,
+        tolerated_failures: int | float = 0,
+        deadline_s: float | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> Generator[AssetMaterialization | AssetCheckResult, None, FanOutSummary]:
+        """`fan_out`, yielding each item's materializations and check results the moment it ends.
+
+        Dagster records an event when the asset yields it: streamed, a long backfill's partitions
+        show as they finish, and an item recorded before the orchestrator's process died is skipped
+        when the run is re-executed. The generator's return value is the summary (its ``events``
+        empty: they were yielded)::
+
+            summary = yield from lambda_pipes.stream_fan_out(context=context, items=context.partition_keys)
+            summary.raise_for_failures()
+
+        Takes the same arguments as `fan_out`.
+        """
+        return self._fan_out(
+            context=context, items=items, function_name=function_name, transport=transport, queue_url=queue_url,
+            max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
+            extras=extras,
+        ).stream()  # fmt: skip
+
+    def _fan_out(
+        self,
+        *,
+        context: OpExecutionContext | AssetExecutionContext,
+        items: Sequence[Any],
+        function_name: str | None,
+        transport: Literal["sqs", "invoke"],
+        queue_url: str | None,
+        max_concurrency: int | None,
+        tolerated_failures: int | float,
+        deadline_s: float | None,
+        extras: Mapping[str, Any] | None,
+    ) -> FanOut:
         items = list(items)
         check_json(items, "items")
         check_json(dict(extras or {}), "extras")
@@ -356,7 +411,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             settings=self._fan_out_settings, queue_url=queue_url, max_concurrency=max_concurrency,
             tolerated_failures=tolerated_failures, deadline_s=deadline_s, extras=dict(extras or {}),
             session_prefix=settings.s3_session_prefix,
-        ).run()  # fmt: skip
+        )  # fmt: skip
 
     def _s3(self) -> Any:
         with self._client_lock:

@@ -16,7 +16,7 @@ import copy
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +47,7 @@ from pipeskit_lambda.protocol import (
     CHANNEL_PARAM,
     ITEM_KEY,
     KEY_PREFIX_PARAM,
+    REQUEST_ID_METADATA,
     RESULT_OBJECT,
     RESULT_PARAM,
     S3_CHANNEL,
@@ -88,6 +89,7 @@ class ItemResult:
         status: ``succeeded``, ``failed`` or ``pending`` (never seen to end before the deadline).
         return_value: the function's return value for it.
         error: why it failed.
+        request_id: the request id of the invocation whose attempt counted (succeeded items).
         attempts: attempts seen (retries and duplicate deliveries included).
     """
 
@@ -96,6 +98,7 @@ class ItemResult:
     status: Literal["succeeded", "failed", "pending"] = "pending"
     return_value: Any = None
     error: str | None = None
+    request_id: str | None = None
     attempts: int = 0
 
 
@@ -226,11 +229,27 @@ class FanOut:
         self.duplicates = 0
         self.requests = 0
         self.events: list[AssetMaterialization | AssetCheckResult] = []
+        self._yielded = 0  # events already handed to a stream()
+        self._unmarked: list[_Item] = []  # ended items whose resume markers are not written yet
+        self.streaming = True  # False under run(): the caller yields the events after it returns
         self._dlq_seen: set[str] = set()
 
     # -- the whole call ------------------------------------------------------------------------
 
     def run(self) -> FanOutSummary:
+        """The whole fan-out; the items' events are collected in the summary."""
+        self.streaming = False
+        stream, events = self.stream(), []
+        while True:
+            try:
+                events.append(next(stream))
+            except StopIteration as done:
+                summary: FanOutSummary = done.value
+                summary.events = events
+                return summary
+
+    def stream(self) -> Generator[AssetMaterialization | AssetCheckResult, None, FanOutSummary]:
+        """The fan-out, yielding each item's events as it ends; returns the summary."""
         if self.transport == "sqs" and not self.queue_url:
             raise ValueError(
                 "fan_out over SQS needs the work queue: pass queue_url=..., or set "
@@ -253,6 +272,10 @@ class FanOut:
                 if batch:
                     self._submit(batch, base, pool)
                 self._poll()
+                new_events, self._yielded = self.events[self._yielded :], len(self.events)
+                yield from new_events  # resumed: Dagster has recorded them
+                if self.streaming:
+                    self._write_markers()
                 if self.transport == "sqs" and self.settings.dead_letter_queue_url:
                     self._read_dead_letters()
                     self._settle_dead_letters()
@@ -270,10 +293,12 @@ class FanOut:
                     break
                 time.sleep(self.settings.fan_out_poll_interval_s)
         summary = FanOutSummary(
-            [i.result for i in self.items], self.events, self.duplicates, time.monotonic() - started, resumed,
+            [i.result for i in self.items], [], self.duplicates, time.monotonic() - started, resumed,
             self.tolerated,
         )
         allowed = self.tolerated if isinstance(self.tolerated, int) else self.tolerated * len(self.items)
+        if summary.failed > allowed:  # a re-execution will resume: it must know what ended
+            self._write_markers()
         self._clean_up(keep_markers=summary.failed > allowed)
         return summary
 
@@ -342,6 +367,8 @@ class FanOut:
             if index >= len(self.items):
                 continue
             item = self.items[index]
+            if item.handler is None:  # not submitted by this execution: resumed (its old chunks linger)
+                continue
             for name, numbered in attempts.items():
                 attempt = item.attempts.setdefault(name, _Attempt())
                 item.result.attempts = len(item.attempts)
@@ -354,6 +381,7 @@ class FanOut:
                     if item.result.status == "pending":
                         stored = self.s3.get_object(Bucket=self.bucket, Key=results[(index, name)])
                         value = json.loads(stored["Body"].read())
+                        item.result.request_id = stored.get("Metadata", {}).get(REQUEST_ID_METADATA) or None
                         self.requests += 1
                         self._succeed(item, attempt, value)
                     elif item.result.status == "succeeded" and not getattr(attempt, "counted", False):
@@ -450,10 +478,18 @@ class FanOut:
         item.result.return_value = return_value
         if error:
             item.result.error = error
-        marker = {"status": status, "return_value": return_value, "error": item.result.error}
-        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{item.result.index}/{MARKER}",
-                           Body=json.dumps(marker, default=str).encode())
-        self.requests += 1
+        self._unmarked.append(item)
+
+    def _write_markers(self) -> None:
+        """Markers of the items that ended, once their events were handed to Dagster: a re-execution
+        skips an item only when its materializations were recorded."""
+        for item in self._unmarked:
+            result = item.result
+            marker = {"status": result.status, "return_value": result.return_value, "error": result.error}
+            self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{result.index}/{MARKER}",
+                               Body=json.dumps(marker, default=str).encode())
+            self.requests += 1
+        self._unmarked = []
 
     def _resume(self) -> int:
         """Items a previous execution of this run finished: neither invoked nor materialized again."""

@@ -28,6 +28,7 @@ from .protocol import (
     ENVELOPE_VERSION,
     KEY_PREFIX_PARAM,
     LOGS_CHANNEL,
+    REQUEST_ID_METADATA,
     RESPONSE_CHANNEL,
     RESULT_OBJECT,
     RESULT_PARAM,
@@ -240,6 +241,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
                     Bucket=self._channel.bucket,
                     Key=f"{self._channel.prefix}/{RESULT_OBJECT}",
                     Body=json.dumps(result, default=str).encode("utf-8"),
+                    Metadata={REQUEST_ID_METADATA: str(getattr(context, "aws_request_id", "") or "")},
                 )
         return envelope
 

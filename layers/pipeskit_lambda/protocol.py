@@ -59,6 +59,9 @@ RESULT_PARAM: Final = "pipeskit_result"
 
 RESULT_OBJECT: Final = "result.json"
 
+REQUEST_ID_METADATA: Final = "request-id"
+"""The S3 object metadata key of ``result.json`` holding the invocation's request id."""
+
 ITEM_KEY: Final = "pipeskit_item"
 """Key, in a fan-out work item's body, of the item itself (the rest is the Pipes bootstrap)."""
 

@@ -18,11 +18,10 @@ from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
 
 @asset
 def resumable(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
-    summary = lambda_pipes.fan_out(
+    summary = yield from lambda_pipes.stream_fan_out(
         context=context, items=json.loads(os.environ["RESUME_ITEMS"]), transport="invoke",
         function_name=os.environ["RESUME_FUNCTION"], deadline_s=float(os.environ["RESUME_DEADLINE_S"]),
     )  # fmt: skip
-    yield from summary.events
     summary.raise_for_failures()
     yield MaterializeResult(metadata=summary.metadata())
 

@@ -1,6 +1,11 @@
 """Fan-out over SQS with the local AWS's real event-source polling: nothing lost, nothing doubled."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections import Counter
 
@@ -15,6 +20,7 @@ from dagster import (
     materialize,
 )
 
+from infra.constants import PROJECT_DIR
 from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
 from pipeskit.local.testing import deploy_pipes_function
 
@@ -31,11 +37,11 @@ def fan_out_setup(local_aws, pipes_layer_arn, role_arn):
     dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = sqs.create_queue(QueueName=f"work-{suffix}", Attributes={
-        "VisibilityTimeout": "6", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+        "VisibilityTimeout": "6", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
     })["QueueUrl"]  # fmt: skip
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     worker = deploy_pipes_function(lam, code=HANDLERS_DIR / "fan_worker.py", user_handler="fan_worker.handler",
-                                   layer_arn=pipes_layer_arn, role_arn=role_arn, timeout_s=3)
+                                   layer_arn=pipes_layer_arn, role_arn=role_arn, timeout_s=5)
     lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=worker, BatchSize=10,
                                     FunctionResponseTypes=["ReportBatchItemFailures"],
                                     ScalingConfig={"MaximumConcurrency": 4})
@@ -75,6 +81,8 @@ def test_two_hundred_items_with_failures_and_duplicates_add_up(local_aws, fan_ou
     assert statuses == {"succeeded": 196, "failed": 4}
     assert {r.item["id"] for r in summary.results if r.status == "failed"} == {f"i{n:03d}" for n in (7, 57, 107, 157)}
     assert all("always fails" in r.error for r in summary.results if r.status == "failed")
+    request_ids = [r.request_id for r in summary.results if r.status == "succeeded"]
+    assert all(request_ids), "every succeeded item names the invocation that counted"
     assert {r.return_value["id"] for r in summary.results if r.status == "succeeded"} == {
         i["id"] for i in items if i["fail"] != "always"
     }
@@ -138,9 +146,9 @@ def test_a_re_executed_run_skips_the_items_that_finished(local_aws, fan_out_setu
 
     _, bucket = fan_out_setup
     function = handler_function("fan_item", "lambda_handler")
-    items = [{"id": f"r{n}", "sleep_s": 0 if n < 6 else 8} for n in range(10)]
+    items = [{"id": f"r{n}", "sleep_s": 0 if n < 6 else 12} for n in range(10)]
     for name, value in {**local_aws.env(), "PIPESKIT_MESSAGES_BUCKET": bucket, "RESUME_ITEMS": json.dumps(items),
-                        "RESUME_FUNCTION": function, "RESUME_DEADLINE_S": "4"}.items():
+                        "RESUME_FUNCTION": function, "RESUME_DEADLINE_S": "7"}.items():
         monkeypatch.setenv(name, value)
     instance = DagsterInstance.ephemeral()
     first = execute_job(reconstructable(resume_job), instance=instance, raise_on_error=False)
@@ -155,5 +163,57 @@ def test_a_re_executed_run_skips_the_items_that_finished(local_aws, fan_out_setu
     events = second.get_asset_materialization_events()
     again = [e.materialization.metadata["item"].value for e in events if "item" in e.materialization.metadata]
     assert sorted(again) == [f"r{n}" for n in range(6, 10)], "finished items are neither invoked nor materialized again"
+    [summary_event] = [e for e in events if "resumed" in e.materialization.metadata]
+    assert summary_event.materialization.metadata["resumed"].value == 6
+
+
+def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, fan_out_setup, handler_function,
+                                                                    tmp_path, monkeypatch):
+    """The run's process is SIGKILLed once six items finished; the re-executed run skips those six."""
+    from dagster import DagsterEventType, DagsterRunStatus
+
+    _, bucket = fan_out_setup
+    function = handler_function("fan_item", "lambda_handler")
+    items = [{"id": f"k{n}", "sleep_s": 0 if n < 6 else 6} for n in range(10)]
+    env = {**local_aws.env(), "PIPESKIT_MESSAGES_BUCKET": bucket, "RESUME_ITEMS": json.dumps(items),
+           "RESUME_FUNCTION": function, "RESUME_DEADLINE_S": "120", "DAGSTER_HOME": str(tmp_path)}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    code = (  # each execution in its own process, as Dagster launches runs
+        "import sys\n"
+        "from dagster import DagsterInstance, ReexecutionOptions, execute_job, reconstructable\n"
+        "from tests.integration.resume_defs import resume_job\n"
+        "parent = sys.argv[1] if len(sys.argv) > 1 else None\n"
+        "options = ReexecutionOptions(parent_run_id=parent) if parent else None\n"
+        "result = execute_job(reconstructable(resume_job), instance=DagsterInstance.get(),\n"
+        "                     reexecution_options=options)\n"
+        "print('RUN', result.run_id, result.success)\n"
+    )
+    orchestrator = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_DIR, env={**os.environ, **env})
+    s3 = local_aws.client("s3")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and orchestrator.poll() is None:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="pipeskit/").get("Contents", [])]
+        if sum(k.endswith("/done.json") for k in keys) >= 6:
+            break
+        time.sleep(0.2)
+    assert orchestrator.poll() is None, "the orchestrator was still running when six items had finished"
+    orchestrator.send_signal(signal.SIGKILL)
+    orchestrator.wait()
+
+    instance = DagsterInstance.get()
+    [killed] = instance.get_runs()
+    assert killed.status == DagsterRunStatus.STARTED, "killed: nobody marked the run ended"
+    instance.report_run_failed(killed)  # what Dagster's run monitoring does for a dead run worker
+    second = subprocess.run([sys.executable, "-c", code, killed.run_id], cwd=PROJECT_DIR, env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    [line] = [line for line in second.stdout.splitlines() if line.startswith("RUN ")]
+    _, run_id, success = line.split()
+    assert success == "True", second.stderr[-3000:]
+    logs = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    events = [record.dagster_event.event_specific_data for record in logs]
+    again = [e.materialization.metadata["item"].value for e in events if "item" in e.materialization.metadata]
+    assert sorted(again) == [f"k{n}" for n in range(6, 10)], "finished items are neither invoked nor materialized again"
     [summary_event] = [e for e in events if "resumed" in e.materialization.metadata]
     assert summary_event.materialization.metadata["resumed"].value == 6

@@ -1,7 +1,9 @@
 """A fan-out worker whose items say how to fail: ``fail: once`` (first attempt only, a marker in S3
-tells) or ``fail: always``; otherwise it reports a materialization and returns the item's id."""
+tells) or ``fail: always``; ``sleep_s`` stands for work; otherwise it reports a materialization and
+returns the item's id."""
 
 import json
+import time
 
 import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -19,6 +21,7 @@ def process_item(event, _context):
         item = {"id": item}
     with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
         pipes.log.info(f"item {item['id']}")
+        time.sleep(float(item.get("sleep_s", 0)))
         if item.get("fail") == "always":
             raise ValueError(f"item {item['id']} always fails")
         if item.get("fail") == "once":
