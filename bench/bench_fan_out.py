@@ -36,7 +36,7 @@ from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
 
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
-from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer
+from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer, work_queue
 from pipeskit_lambda.protocol import ITEM_KEY
 
 HANDLERS = PROJECT_DIR / "tests" / "integration" / "handlers"
@@ -149,13 +149,7 @@ def run_one(which: str) -> None:
         suffix = uuid.uuid4().hex[:8]
         bucket = f"bench-fan-out-{suffix}"
         s3.create_bucket(Bucket=bucket)
-        dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        queue = sqs.create_queue(QueueName=f"work-{suffix}", Attributes={
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 3}}',
-        })["QueueUrl"]  # fmt: skip
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue, queue_arn, dlq = work_queue(sqs, visibility_timeout_s=60, max_receive_count=3)
         layer, role = publish_pipes_layer(lam, LAYER_REQUIREMENTS), lambda_role(aws.client("iam"))
         worker = deploy_pipes_function(lam, code=HANDLERS / "fan_worker.py", user_handler="fan_worker.handler",
                                        layer_arn=layer, role_arn=role, timeout_s=30)

@@ -59,6 +59,24 @@ def lambda_role(iam_client: Any) -> str:
     )["Role"]["Arn"]
 
 
+def work_queue(sqs_client: Any, *, visibility_timeout_s: int, max_receive_count: int) -> tuple[str, str, str]:
+    """A fan-out work queue with its dead-letter queue, as the stack's `WorkQueue` builds them.
+
+    Returns:
+        The work queue's URL and ARN, and the dead-letter queue's URL.
+    """
+    suffix = uuid.uuid4().hex[:8]
+    dlq = sqs_client.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
+    dlq_arn = sqs_client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+    queue = sqs_client.create_queue(
+        QueueName=f"work-{suffix}",
+        Attributes={"VisibilityTimeout": str(visibility_timeout_s), "RedrivePolicy": redrive},
+    )["QueueUrl"]
+    arn = sqs_client.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return queue, arn, dlq
+
+
 def deploy_pipes_function(
     lambda_client: Any,
     *,

@@ -22,7 +22,7 @@ from dagster import (
 
 from infra.constants import PROJECT_DIR
 from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
-from pipeskit.local.testing import deploy_pipes_function
+from pipeskit.local.testing import deploy_pipes_function, work_queue
 
 from .conftest import HANDLERS_DIR
 
@@ -34,12 +34,7 @@ def fan_out_setup(local_aws, pipes_layer_arn, role_arn):
     suffix = uuid.uuid4().hex[:8]
     bucket = f"fan-out-{suffix}"
     s3.create_bucket(Bucket=bucket)
-    dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName=f"work-{suffix}", Attributes={
-        "VisibilityTimeout": "6", "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
-    })["QueueUrl"]  # fmt: skip
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue, queue_arn, dlq = work_queue(sqs, visibility_timeout_s=6, max_receive_count=3)
     worker = deploy_pipes_function(lam, code=HANDLERS_DIR / "fan_worker.py", user_handler="fan_worker.handler",
                                    layer_arn=pipes_layer_arn, role_arn=role_arn, timeout_s=5)
     lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=worker, BatchSize=10,
