@@ -26,6 +26,7 @@ from dagster import (
 from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
 
 from ._dagster import TreatAsResourceParam
+from ._lazy import LazyClient
 from .channels import LambdaMessageReader, ResponsePayloadMessageReader, S3MessageReader, S3ReaderSettings
 from .errors import (
     InvokeThrottledError,
@@ -132,10 +133,10 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         fan_out_settings: FanOutSettings | None = None,
     ) -> None:
         self._settings = settings or LambdaClientSettings.from_env()
-        self._s3_client = s3_client
-        self._sqs_client = sqs_client
+        self._s3 = LazyClient(s3_client, lambda: boto3.client("s3"))
+        self._sqs = LazyClient(sqs_client, lambda: boto3.client("sqs"))
         self._fan_out_settings = fan_out_settings or FanOutSettings.from_env()
-        self._client = client  # created on first use, so loading definitions needs no AWS config
+        self._client = LazyClient(client, lambda: default_lambda_client(self._settings))
         self._client_lock = threading.Lock()
         # None: chosen per run, inline while it fits the event, else S3 (PIPESKIT_CONTEXT_BUCKET)
         self._context_injector = _checked_injector(context_injector) if context_injector else None
@@ -150,10 +151,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
     @property
     def lambda_client(self) -> Any:
         """The boto3 Lambda client (the injected one, or `default_lambda_client`)."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = default_lambda_client(self._settings)
-            return self._client
+        return self._client.get()
 
     @property
     def message_reader(self) -> LambdaMessageReader:
@@ -243,7 +241,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             return self._context_injector
         with self._client_lock:
             if self._s3_context is None and self._context_settings.context_bucket:
-                self._s3_context = S3ContextInjector(settings=self._context_settings, client=self._s3_client)
+                self._s3_context = S3ContextInjector(settings=self._context_settings, client=self._s3.peek())
         return SizedContextInjector(limit_bytes - event_bytes - _BOOTSTRAP_MARGIN_BYTES, self._s3_context)
 
     @staticmethod
@@ -274,7 +272,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         settings = self._settings
         watcher = None
         if settings.failure_queue_url:
-            watcher = failure_watcher(settings.failure_queue_url, self._sqs())
+            watcher = failure_watcher(settings.failure_queue_url, self._sqs.get())
             watcher.watch(invocation.request_id)
         try:
             error = channel.wait_for_event(
@@ -407,23 +405,11 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             )
         return FanOut(
             context=context, function_name=function_name, items=items, transport=transport, bucket=bucket,
-            s3=reader.client if reader else self._s3(), sqs=self._sqs(), invoke=self.lambda_client,
+            s3=reader.client if reader else self._s3.get(), sqs=self._sqs.get(), invoke=self.lambda_client,
             settings=self._fan_out_settings, queue_url=queue_url, max_concurrency=max_concurrency,
             tolerated_failures=tolerated_failures, deadline_s=deadline_s, extras=dict(extras or {}),
             session_prefix=settings.s3_session_prefix,
         )  # fmt: skip
-
-    def _s3(self) -> Any:
-        with self._client_lock:
-            if self._s3_client is None:
-                self._s3_client = boto3.client("s3")
-            return self._s3_client
-
-    def _sqs(self) -> Any:
-        with self._client_lock:
-            if self._sqs_client is None:
-                self._sqs_client = boto3.client("sqs")
-            return self._sqs_client
 
     def _invoke(
         self,

@@ -12,7 +12,6 @@ Used by the readers of ``pipeskit.channels``; each reader owns one `InvocationLo
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -24,6 +23,7 @@ from dagster import DagsterLogManager, PipesMessageHandler
 
 from pipeskit_lambda.protocol import Envelope
 
+from ._lazy import LazyClient
 from .errors import LogsNotReadableError, MessagesLostError
 from .invocation import LambdaInvocation, function_base_name
 from .message_lines import Found, Message, MessageScanner, Text, Unreadable
@@ -137,10 +137,9 @@ class InvocationLogReader:
         budget: RateBudget | None = None,
     ) -> None:
         self._settings = settings or LogsReaderSettings.from_env()
-        self._given_logs = logs_client
-        self._given_lambda = lambda_client
+        self._logs_client = LazyClient(logs_client, lambda: default_logs_client(self._settings))
+        self._lambda_client = LazyClient(lambda_client, lambda: boto3.client("lambda"))
         self._budget = budget or shared_logs_budget(self._settings.logs_read_tps)
-        self._clients_lock = threading.Lock()  # one reader serves concurrent runs
         self.log_group_for = lru_cache(maxsize=256)(self._log_group_for)
 
     @property
@@ -150,17 +149,11 @@ class InvocationLogReader:
 
     @property
     def _logs(self) -> Any:
-        with self._clients_lock:
-            if self._given_logs is None:
-                self._given_logs = default_logs_client(self._settings)
-            return self._given_logs
+        return self._logs_client.get()
 
     @property
     def _lambda(self) -> Any:
-        with self._clients_lock:
-            if self._given_lambda is None:
-                self._given_lambda = boto3.client("lambda")
-            return self._given_lambda
+        return self._lambda_client.get()
 
     def deliver(
         self,

@@ -13,7 +13,6 @@ limit, S3 when it would not and a context bucket is configured (``PIPESKIT_CONTE
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from dagster_pipes import PipesContextData, PipesParams, encode_param
 from pipeskit_lambda.protocol import BUCKET_PARAM, CONTEXT_PREFIX
 from pipeskit_lambda.settings import Settings, setting
 
+from ._lazy import LazyClient
 from .errors import PipesKitError
 
 CONTEXT_KEY_PARAM = "key"
@@ -81,15 +81,11 @@ class S3ContextInjector(PipesContextInjector):
                 "S3ContextInjector needs the context bucket: pass bucket=..., or set "
                 f"{ContextSettings.env_var('context_bucket')} (the stack's ContextBucketName output)"
             )
-        self._client = client
-        self._lock = threading.Lock()
+        self._client = LazyClient(client, lambda: boto3.client("s3"))
 
     @property
     def client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = boto3.client("s3")
-            return self._client
+        return self._client.get()
 
     @contextmanager
     def inject_context(self, context_data: PipesContextData) -> Iterator[PipesParams]:

@@ -35,6 +35,7 @@ from pipeskit_lambda.protocol import (
 )
 from pipeskit_lambda.settings import Settings, setting
 
+from .._lazy import LazyClient
 from ..errors import MessagesLostError, PipesKitError
 from ..invocation import LambdaInvocation
 from .base import ChannelSession, LogReadingMessageReader
@@ -94,8 +95,7 @@ class S3MessageReader(LogReadingMessageReader):
         super().__init__(**logs)
         self._given_settings = s3_settings
         self._given_bucket = bucket
-        self._client = client
-        self._client_lock = threading.Lock()
+        self._client = LazyClient(client, lambda: boto3.client("s3"))
 
     @property
     def s3_settings(self) -> S3ReaderSettings:
@@ -122,10 +122,7 @@ class S3MessageReader(LogReadingMessageReader):
     @property
     def client(self) -> Any:
         """The S3 client (created on first use)."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = boto3.client("s3")
-            return self._client
+        return self._client.get()
 
     def messages_params(self) -> PipesParams:
         prefix = f"{self.s3_settings.s3_session_prefix.strip('/')}/{uuid.uuid4().hex}"
