@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_sqs as sqs
 from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from pipeskit.cdk import OrchestratorPolicy, PipesFunction, PipesLayer, SessionBuckets, WorkQueue
+from pipeskit.cdk.work_queue import last_stop_queue
 from pipeskit_lambda.protocol import CONTEXT_PREFIX, MESSAGES_PREFIX
 
 from .constants import EXAMPLE_FUNCTIONS, LAMBDAS_DIR, LAYER_REQUIREMENTS, ExampleFunction, OutputNames
@@ -51,18 +51,10 @@ class PipesKitStack(Stack):
             max_receive_count=settings.max_receive_count,
             removal_policy=removal,
         )
-        self.failure_queue = sqs.Queue(
-            self,
-            "FailureQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal,
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.failure_queue,
-            [{"id": "AwsSolutions-SQS3", "reason": "This queue is itself the on-failure destination of "
-              "asynchronous invocations; the orchestrator consumes it."}],
+        self.failure_queue = last_stop_queue(
+            self, "FailureQueue", removal_policy=removal,
+            reason="This queue is itself the on-failure destination of asynchronous invocations; the orchestrator "
+            "consumes it.",
         )  # fmt: skip
         self.functions = {spec.construct_id: self._function(spec, removal) for spec in functions}
         self.orchestrator_policy = OrchestratorPolicy(

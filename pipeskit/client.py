@@ -343,9 +343,8 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             InvalidEventError: an item or the extras are not JSON; nothing was sent.
         """
         return self._fan_out(
-            context=context, items=items, function_name=function_name, transport=transport, queue_url=queue_url,
+            context, items, extras, function_name=function_name, transport=transport, queue_url=queue_url,
             max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
-            extras=extras,
         ).run()  # fmt: skip
 
     def stream_fan_out(
@@ -374,24 +373,14 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         Takes the same arguments as `fan_out`.
         """
         return self._fan_out(
-            context=context, items=items, function_name=function_name, transport=transport, queue_url=queue_url,
+            context, items, extras, function_name=function_name, transport=transport, queue_url=queue_url,
             max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
-            extras=extras,
         ).stream()  # fmt: skip
 
     def _fan_out(
-        self,
-        *,
-        context: OpExecutionContext | AssetExecutionContext,
-        items: Sequence[Any],
-        function_name: str | None,
-        transport: Literal["sqs", "invoke"],
-        queue_url: str | None,
-        max_concurrency: int | None,
-        tolerated_failures: int | float,
-        deadline_s: float | None,
-        extras: Mapping[str, Any] | None,
-    ) -> FanOut:
+        self, context: OpExecutionContext | AssetExecutionContext, items: Sequence[Any],
+        extras: Mapping[str, Any] | None, **options: Any,
+    ) -> FanOut:  # fmt: skip
         items = list(items)
         check_json(items, "items")
         check_json(dict(extras or {}), "extras")
@@ -404,10 +393,9 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
                 f"or set {S3ReaderSettings.env_var('messages_bucket')}"
             )
         return FanOut(
-            context=context, function_name=function_name, items=items, transport=transport, bucket=bucket,
-            s3=reader.client if reader else self._s3.get(), sqs=self._sqs.get(), invoke=self.lambda_client,
-            settings=self._fan_out_settings, queue_url=queue_url, max_concurrency=max_concurrency,
-            tolerated_failures=tolerated_failures, deadline_s=deadline_s, extras=dict(extras or {}),
+            context=context, items=items, bucket=bucket, s3=reader.client if reader else self._s3.get(),
+            sqs=self._sqs.get(), invoke=self.lambda_client, settings=self._fan_out_settings,
+            extras=dict(extras or {}), **options,
             session_prefix=settings.s3_session_prefix,
         )  # fmt: skip
 

@@ -8,6 +8,18 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 
+def last_stop_queue(scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy, reason: str) -> sqs.Queue:
+    """An encrypted, TLS-only queue kept 14 days, where failed work ends (a dead-letter queue or an
+    on-failure destination): it has no dead-letter queue of its own, for the ``reason`` given to cdk-nag.
+    """
+    queue = sqs.Queue(
+        scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+        retention_period=Duration.days(14), removal_policy=removal_policy,
+    )  # fmt: skip
+    NagSuppressions.add_resource_suppressions(queue, [{"id": "AwsSolutions-SQS3", "reason": reason}])
+    return queue
+
+
 class WorkQueue(Construct):
     """An encrypted, TLS-only work queue whose failed items land in a dead-letter queue.
 
@@ -30,14 +42,10 @@ class WorkQueue(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-            removal_policy=removal_policy,
-        )
+        self.dead_letter_queue = last_stop_queue(
+            self, "DeadLetterQueue", removal_policy=removal_policy,
+            reason="This queue is itself the dead-letter queue of the work queue.",
+        )  # fmt: skip
         self.queue = sqs.Queue(
             self,
             "Queue",
@@ -49,13 +57,4 @@ class WorkQueue(Construct):
                 max_receive_count=max_receive_count, queue=self.dead_letter_queue
             ),
             removal_policy=removal_policy,
-        )
-        NagSuppressions.add_resource_suppressions(
-            self.dead_letter_queue,
-            [
-                {
-                    "id": "AwsSolutions-SQS3",
-                    "reason": "This queue is itself the dead-letter queue of the work queue.",
-                }
-            ],
         )

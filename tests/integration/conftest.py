@@ -1,5 +1,6 @@
 """Fixtures for Pipes sessions against the local AWS: the real pipes layer, real Dagster."""
 
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,14 @@ def pipes_function(local_aws: LocalAWS, pipes_layer_arn: str, role_arn: str) -> 
         return created[key]
 
     return _deploy
+
+
+@pytest.fixture
+def bucket(local_aws: LocalAWS) -> str:
+    """A fresh messages bucket."""
+    name = f"messages-{uuid.uuid4().hex[:10]}"
+    local_aws.client("s3").create_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture(params=["Text", "JSON"])

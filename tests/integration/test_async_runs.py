@@ -14,13 +14,6 @@ from .conftest import run_asset
 
 
 @pytest.fixture
-def bucket(local_aws) -> str:
-    name = f"async-{uuid.uuid4().hex[:10]}"
-    local_aws.client("s3").create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
 def failure_queue(local_aws) -> tuple[str, str]:
     sqs = local_aws.client("sqs")
     url = sqs.create_queue(QueueName=f"failures-{uuid.uuid4().hex[:8]}")["QueueUrl"]

@@ -1,6 +1,5 @@
 """The S3 channel: message chunks read while the function runs, nothing left behind, nothing lost."""
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,13 +10,6 @@ from pipeskit.channels import S3MessageReader, S3ReaderSettings
 from pipeskit.local.testing import ApiCallCounter
 
 from .conftest import run_asset
-
-
-@pytest.fixture
-def bucket(local_aws) -> str:
-    name = f"messages-{uuid.uuid4().hex[:10]}"
-    local_aws.client("s3").create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture
