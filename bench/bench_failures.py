@@ -17,6 +17,7 @@ from typing import Any
 from dagster import AssetExecutionContext, DagsterInstance, ResourceParam, asset, materialize
 from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
 
+from bench.results import record
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit import CloudWatchLogsMessageReader, PipesLambdaClient, ResponsePayloadMessageReader
 from pipeskit.local import LocalAWS
@@ -26,6 +27,9 @@ HANDLERS = PROJECT_DIR / "tests" / "integration" / "handlers"
 SENT = 100
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 NUMBERED = re.compile(r"message \d{3}")
+MODES = {"exit": "exits", "timeout": "times out", "marshal": "returns what Lambda cannot marshal"}
+KIT, KIT_CLOUDWATCH, PEER = "pipes-lambda-kit, default", "pipes-lambda-kit, CloudWatch", "dagster-aws PipesLambdaClient"
+NAME = "bench_failures"
 
 
 def run_session(client: Any, function_name: str, event: dict[str, Any]) -> tuple[int, bool]:
@@ -71,29 +75,41 @@ def main() -> None:
             return PeerPipesLambdaClient(client=lambda_client), counter
 
         contenders = {
-            "pipes-lambda-kit, default (response)": (lambda: kit(ResponsePayloadMessageReader), kit_dying, kit_ok),
-            "pipes-lambda-kit, CloudWatch Logs": (lambda: kit(CloudWatchLogsMessageReader), kit_dying, kit_ok),
-            "dagster-aws PipesLambdaClient": (peer, peer_dying, peer_ok),
+            KIT: (lambda: kit(ResponsePayloadMessageReader), kit_dying, kit_ok),
+            KIT_CLOUDWATCH: (lambda: kit(CloudWatchLogsMessageReader), kit_dying, kit_ok),
+            PEER: (peer, peer_dying, peer_ok),
         }
         print(f"messages delivered out of {SENT} when the function dies\n")
         print(f"{'client':<40}{'exit':>8}{'timeout':>10}{'marshal':>10}")
+        delivered: dict[str, dict[str, int]] = {}
         for name, (make, dying_fn, _) in contenders.items():
-            cells = []
-            for mode in ("exit", "timeout", "marshal"):
-                delivered, _ = run_session(make()[0], dying_fn, {"messages": SENT, "mode": mode})
-                cells.append(f"{delivered}/{SENT}")
+            delivered[name] = {
+                mode: run_session(make()[0], dying_fn, {"messages": SENT, "mode": mode})[0] for mode in MODES
+            }
+            cells = [f"{delivered[name][mode]}/{SENT}" for mode in MODES]
             print(f"{name:<40}{cells[0]:>8}{cells[1]:>10}{cells[2]:>10}")
 
         print("\nAWS API calls per session, by operation\n")
         print(f"{'client':<40}{'successful':<34}{'failed (raise)'}")
+        calls: dict[str, tuple[Counter[str], Counter[str]]] = {}
         for name, (make, dying_fn, ok_fn) in contenders.items():
             client, counter = make()
             run_session(client, ok_fn, {"id": "x"})
             success = counter.by_operation()
             counter.calls.clear()
             run_session(client, dying_fn, {"messages": SENT, "mode": "raise"})
-            failed = counter.by_operation()
-            print(f"{name:<40}{_calls(success):<34}{_calls(failed)}")
+            calls[name] = (success, counter.by_operation())
+            print(f"{name:<40}{_calls(success):<34}{_calls(calls[name][1])}")
+
+    peer = delivered[PEER]
+    for name in (KIT, KIT_CLOUDWATCH):
+        for mode, what in MODES.items():
+            kit_share = 100 * delivered[name][mode] / SENT
+            record(NAME, f"messages delivered when the function {what} ({name.split(', ')[1]})", "%", kit_share,
+                   peer=100 * peer[mode] / SENT, target="100 %", met=kit_share == 100, higher_is_better=True)
+    for label, index in (("successful", 0), ("failed (raised)", 1)):
+        record(NAME, f"AWS API calls of a {label} session (default channel)", "calls",
+               sum(calls[KIT][index].values()), peer=sum(calls[PEER][index].values()))  # fmt: skip
 
 
 def _calls(counts: Counter[str]) -> str:

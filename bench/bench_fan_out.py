@@ -10,19 +10,19 @@ materialization of an item) are counted from the Dagster events.
 
 import contextlib
 import io
+import json
 import os
 import resource
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import warnings
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from dagster import (
     AssetExecutionContext,
     AssetMaterialization,
@@ -34,6 +34,8 @@ from dagster import (
 )
 from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
 
+from bench.child_aws import ChildAWS
+from bench.results import record
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
 from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer, work_queue
@@ -43,44 +45,8 @@ HANDLERS = PROJECT_DIR / "tests" / "integration" / "handlers"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 ITEMS = int(os.environ.get("BENCH_FAN_OUT_ITEMS", "1000"))
 WORK_S = float(os.environ.get("BENCH_FAN_OUT_WORK_S", "0"))  # seconds of work per item (0: no-op)
+NAME = "bench_fan_out"
 NAMES = {"kit": "pipes-lambda-kit fan_out (SQS)", "peer": "dagster-aws run() per item"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ChildAWS:
-    """The local AWS in its own process, so that this process's usage is the orchestrator's alone."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        env = {**os.environ, "PIPESKIT_LOCAL_PORT": str(self.port)}
-        self.process = subprocess.Popen([sys.executable, "-m", "pipeskit", "local"], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                self.client("s3").list_buckets()
-                return
-            except Exception:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the local AWS did not start") from None
-                time.sleep(0.2)
-
-    def client(self, service: str, read_timeout: float = 60, retries: int = 2) -> Any:
-        return boto3.client(
-            service, endpoint_url=f"http://localhost:{self.port}", region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=Config(read_timeout=read_timeout, retries={"total_max_attempts": retries + 1},
-                          max_pool_connections=32),
-        )  # fmt: skip
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 def measure(name: str, body: Any, client: Any) -> dict[str, Any]:
@@ -137,11 +103,25 @@ def main() -> None:
     print(f"{ITEMS} {work}, one asset; each client in its own process, the local AWS in another")
     print(f"{'client':<34}{'wall (s)':>10}{'items/s':>9}{'orch. CPU (s)':>15}{'peak RSS (MB)':>15}"
           f"{'lost':>6}{'dup.':>6}", flush=True)
-    for which in NAMES:
-        subprocess.run([sys.executable, "-m", "bench.bench_fan_out", which], check=True)
+    rows: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for which in NAMES:
+            out = Path(tmp) / f"{which}.json"
+            subprocess.run([sys.executable, "-m", "bench.bench_fan_out", which, str(out)], check=True)
+            rows[which] = json.loads(out.read_text())
+    kit, peer = rows["kit"], rows["peer"]
+    per_item_ms = 1000 * kit["cpu"] / ITEMS
+    sized = f"{ITEMS:,} {work}"
+    record(NAME, f"fan-out of {sized}: orchestrator CPU per item", "ms", per_item_ms,
+           peer=1000 * peer["cpu"] / ITEMS, target="≤ 10 ms", met=per_item_ms <= 10)  # fmt: skip
+    record(NAME, f"fan-out of {sized}: items lost + duplicated", "items", kit["lost"] + kit["duplicated"],
+           peer=peer["lost"] + peer["duplicated"], target="0", met=kit["lost"] + kit["duplicated"] == 0)  # fmt: skip
+    record(NAME, f"fan-out of {sized}: wall", "s", kit["wall"], peer=peer["wall"])
+    record(NAME, f"fan-out of {sized}: orchestrator peak RSS", "MB", kit["rss_mb"], peer=peer["rss_mb"])
 
 
-def run_one(which: str) -> None:
+def run_one(which: str, out: Path) -> None:
+    """Measure one client in this process; its figures go to ``out`` (JSON)."""
     warnings.filterwarnings("ignore")
     aws = ChildAWS()
     try:
@@ -170,12 +150,13 @@ def run_one(which: str) -> None:
             row = measure(which, kit_body if which == "kit" else peer_body(single), client)
         print(f"{NAMES[which]:<34}{row['wall']:>10.1f}{ITEMS / row['wall']:>9.1f}{row['cpu']:>15.1f}"
               f"{row['rss_mb']:>15.0f}{row['lost']:>6}{row['duplicated']:>6}", flush=True)
+        out.write_text(json.dumps(row))
     finally:
         aws.close()
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        run_one(sys.argv[1])
+        run_one(sys.argv[1], Path(sys.argv[2]))
     else:
         main()

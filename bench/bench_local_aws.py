@@ -1,28 +1,24 @@
 """Benchmark the local AWS Lambda runtime: warm invoke overhead and cold start.
 
 Run: ``python -m bench.bench_local_aws [--warm N] [--cold N]``. Prints a table with
-the targets (warm p50 <= 20 ms through boto3, cold start <= 300 ms).
+the targets (warm p50 <= 10 ms through boto3, cold start <= 300 ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 import uuid
 
+from bench.results import median_p95, record
 from pipeskit.local import LocalAWS
 from pipeskit.local.testing import zip_files
 
 NOOP = "def handler(event, context):\n    return None\n"
 WARM_TARGET_MS = 10.0
 COLD_TARGET_MS = 300.0
-
-
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+NAME = "bench_local_aws"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,22 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             cold.append((time.perf_counter() - started) * 1000)
             lam.delete_function(FunctionName=fresh)
 
-    rows = [
-        ("warm invoke p50", statistics.median(warm), WARM_TARGET_MS),
-        ("warm invoke p95", _percentile(warm, 0.95), None),
-        ("cold start p50", statistics.median(cold), COLD_TARGET_MS),
-        ("cold start max", max(cold), None),
-    ]
-    print(f"{'metric':<18}{'ms':>10}{'target':>10}  ok")
-    failed = False
-    for label, value, target in rows:
-        ok = "" if target is None else ("yes" if value <= target else "NO")
-        failed |= ok == "NO"
-        target_text = "" if target is None else f"<= {target:.0f}"
-        print(f"{label:<18}{value:>10.2f}{target_text:>10}  {ok}")
     print(f"({args.warm} warm invocations, {args.cold} cold starts, no-op {args.runtime} handler, boto3 through HTTP)")
-    if failed:
-        print("a target was missed (see NO above)")
+    warm_ms, warm_p95 = median_p95(warm)
+    cold_ms, cold_p95 = median_p95(cold)
+    record(NAME, "local AWS: warm invoke of a no-op handler through boto3", "ms", warm_ms, kit_p95=warm_p95,
+           target=f"≤ {WARM_TARGET_MS:g} ms p50", met=warm_ms <= WARM_TARGET_MS)  # fmt: skip
+    record(NAME, "local AWS: cold start of a no-op handler", "ms", cold_ms, kit_p95=cold_p95,
+           target=f"≤ {COLD_TARGET_MS:g} ms p50", met=cold_ms <= COLD_TARGET_MS)  # fmt: skip
     return 0
 
 

@@ -1,10 +1,10 @@
-"""Messages delivered and AWS calls per session: this kit's client against dagster-aws's.
+"""Message fidelity and AWS calls per session: this kit's client against dagster-aws's.
 
-One function (a Dagster-docs-style handler, no kit code) emits 1,000 custom messages interleaved
-with 2 MB of ordinary log lines, on the local AWS. Each client runs it as a Dagster asset; the
-figures are messages delivered out of messages sent, AWS API calls per session, and wall time.
+One function (a Dagster-docs-style handler, no kit code) emits 10, 1,000 or 100,000 custom
+messages interleaved with 2 MB of ordinary log lines, on the local AWS. Each client runs it as a
+Dagster asset; the figures are the share of messages delivered (target: 100 % for the kit at every
+size), AWS API calls per session and wall time. dagster-aws reads the 4 KB log tail.
 """
-
 
 import contextlib
 import io
@@ -16,28 +16,30 @@ from typing import Any
 from dagster import AssetExecutionContext, DagsterInstance, ResourceParam, asset, materialize
 from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
 
+from bench.results import record
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit import CloudWatchLogsMessageReader, PipesLambdaClient, ResponsePayloadMessageReader
 from pipeskit.local import LocalAWS
 from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
 
 NOISY_HANDLER = PROJECT_DIR / "tests" / "integration" / "handlers" / "noisy.py"
-MESSAGES = 1000
 NOISE_BYTES = 2_000_000
-REPEATS = 3
+SIZES = {10: 5, 1000: 3, 100_000: 1}  # messages: sessions per client
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+NAME = "bench_pipes_delivery"
+KIT, KIT_CLOUDWATCH, PEER = "kit response payload", "kit CloudWatch Logs", "dagster-aws PipesLambdaClient"
 
 
-def run_session(client: Any, function_name: str) -> tuple[int, bool]:
+def run_session(client: Any, function_name: str, messages: int) -> tuple[int, bool]:
     """Materialize one asset through ``client``; returns (messages delivered, run succeeded)."""
     delivered: list[int] = []
 
     @asset
     def noisy(context: AssetExecutionContext, lambda_pipes: ResourceParam[Any]):  # noqa: ANN202
         completed = lambda_pipes.run(
-            context=context, function_name=function_name, event={"messages": MESSAGES, "noise_bytes": NOISE_BYTES}
+            context=context, function_name=function_name, event={"messages": messages, "noise_bytes": NOISE_BYTES}
         )
-        delivered.append(len(completed.get_custom_messages()))
+        delivered.append(len({m["i"] for m in completed.get_custom_messages()}))
         yield from completed.get_results()
 
     with contextlib.redirect_stdout(io.StringIO()):  # dagster-aws echoes the log tail to stdout
@@ -51,7 +53,7 @@ def main() -> None:
     with LocalAWS(port=0, quiet=True) as aws:
         lam = aws.client("lambda", retries=0, read_timeout=300)
         function = deploy_pipes_function(
-            lam, code=NOISY_HANDLER, user_handler="noisy.lambda_handler",
+            lam, code=NOISY_HANDLER, user_handler="noisy.lambda_handler", timeout_s=300, memory_mb=1024,
             layer_arn=publish_pipes_layer(lam, LAYER_REQUIREMENTS), role_arn=lambda_role(aws.client("iam")),
         )  # fmt: skip
 
@@ -66,26 +68,40 @@ def main() -> None:
             return PeerPipesLambdaClient(client=counter.attach(aws.client("lambda", read_timeout=300))), counter
 
         contenders = {
-            "pipes-lambda-kit, response payload": lambda: kit(ResponsePayloadMessageReader),
-            "pipes-lambda-kit, CloudWatch Logs": lambda: kit(CloudWatchLogsMessageReader),
-            "dagster-aws PipesLambdaClient": peer,
+            KIT: lambda: kit(ResponsePayloadMessageReader),
+            KIT_CLOUDWATCH: lambda: kit(CloudWatchLogsMessageReader),
+            PEER: peer,
         }
-        run_session(contenders["dagster-aws PipesLambdaClient"]()[0], function)  # warm the environment
-        print(f"{MESSAGES} custom messages + {NOISE_BYTES / 1e6:.0f} MB of log lines per session, "
-              f"median of {REPEATS} sessions\n")
-        print(f"{'client':<38}{'delivered':>12}{'run ok':>8}{'AWS calls':>11}{'wall (s)':>10}")
-        for name, make in contenders.items():
-            delivered, ok, calls, walls = [], [], [], []
-            for _ in range(REPEATS):
-                client, counter = make()
-                started = time.perf_counter()
-                count, success = run_session(client, function)
-                walls.append(time.perf_counter() - started)
-                delivered.append(count)
-                ok.append(success)
-                calls.append(len(counter.calls))
-            print(f"{name:<38}{f'{min(delivered)}/{MESSAGES}':>12}{str(all(ok)):>8}"
-                  f"{statistics.median(calls):>11.0f}{statistics.median(walls):>10.2f}")
+        run_session(contenders[PEER]()[0], function, 10)  # warm the environment
+        print(f"custom messages among {NOISE_BYTES / 1e6:.0f} MB of log lines per session; medians\n")
+        print(f"{'client':<32}{'messages':>10}{'delivered':>16}{'run ok':>8}{'AWS calls':>11}{'wall (s)':>10}")
+        figures: dict[tuple[str, int], dict[str, float]] = {}
+        for messages, repeats in SIZES.items():
+            for name, make in contenders.items():
+                delivered, ok, calls, walls = [], [], [], []
+                for _ in range(repeats):
+                    client, counter = make()
+                    started = time.perf_counter()
+                    count, success = run_session(client, function, messages)
+                    walls.append(time.perf_counter() - started)
+                    delivered.append(count)
+                    ok.append(success)
+                    calls.append(len(counter.calls))
+                figures[name, messages] = {"share": 100 * min(delivered) / messages, "calls": statistics.median(calls),
+                                           "wall": statistics.median(walls)}  # fmt: skip
+                print(f"{name:<32}{messages:>10,}{f'{min(delivered):,}/{messages:,}':>16}{str(all(ok)):>8}"
+                      f"{statistics.median(calls):>11.0f}{statistics.median(walls):>10.2f}", flush=True)
+
+    for messages in SIZES:
+        peer = figures[PEER, messages]
+        for name in (KIT, KIT_CLOUDWATCH):
+            kit_figures = figures[name, messages]
+            record(NAME, f"messages delivered, {messages:,} + 2 MB of log lines ({name})", "%", kit_figures["share"],
+                   peer=peer["share"], target="100 %", met=kit_figures["share"] == 100, higher_is_better=True)
+        record(NAME, f"AWS API calls per session, {messages:,} messages (kit response payload)", "calls",
+               figures[KIT, messages]["calls"], peer=peer["calls"])  # fmt: skip
+        record(NAME, f"session wall time, {messages:,} messages (kit response payload)", "s",
+               figures[KIT, messages]["wall"], peer=peer["wall"])  # fmt: skip
 
 
 if __name__ == "__main__":
