@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -43,6 +44,7 @@ from .invocation import LambdaInvocation, function_base_name
 from .payload import build_payload, check_event, check_json
 from .settings import LambdaClientSettings
 
+_log = logging.getLogger(__name__)
 _BOOTSTRAP_MARGIN_BYTES = 16 * 1024
 """Room left in the request for the rest of the bootstrap (the messages params) and JSON framing."""
 
@@ -217,7 +219,9 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             payload = build_payload(event, session.get_bootstrap_env_vars(), function_name, limit)
             extra = self._message_reader.invoke_arguments()
             invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
-            context.log.debug(f"[pipeskit] {function_name} answered, request id {invocation.request_id}")
+            # Python logging, not context.log: each context.log call is a stored Dagster event (~1 ms),
+            # and the request id reaches Dagster anyway, in the results' metadata and in any error.
+            _log.debug("%s answered, request id %s", function_name, invocation.request_id)
             if asynchronous:
                 self._follow_event(channel, invocation, qualifier)
             elif invocation.function_error:
