@@ -1,4 +1,5 @@
-"""``pipeskit``: the kit's one command — build the layer, run the local AWS, run the demo.
+"""``pipeskit``: the kit's one command — build the layer, run the local AWS, invoke a function and read its
+logs, run the demo.
 
 Each subcommand imports what it needs lazily, so ``pipeskit --help`` works with only the core
 dependencies installed, and a subcommand whose extra is missing says which extra to install.
@@ -69,6 +70,62 @@ def _adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _invoke(args: argparse.Namespace) -> int:
+    from .lambda_commands import LambdaCommandError, invoke_command, lambda_client_from_env, read_payload
+
+    try:
+        payload = read_payload(args.payload, sys.stdin)  # checked before anything is invoked
+        client = lambda_client_from_env()
+        return invoke_command(
+            client,
+            args.function,
+            payload,
+            asynchronous=args.asynchronous,
+            qualifier=args.qualifier,
+            as_json=args.json,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    except LambdaCommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: a synchronous invocation goes on running in Lambda", file=sys.stderr)
+        return 130
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from .lambda_commands import LambdaCommandError, logs_clients_from_env, logs_command
+
+    try:
+        logs_client, lambda_client = logs_clients_from_env()
+        return logs_command(
+            logs_client,
+            lambda_client,
+            args.function,
+            request_id=args.request_id,
+            follow=args.follow,
+            since=args.since,
+            as_json=args.json,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    except LambdaCommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def _since(text: str) -> float:
+    from .lambda_commands import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _version() -> str:
     from . import __version__
 
@@ -133,6 +190,79 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("--dry-run", action="store_true", help="print what would change; change nothing")
     adopt.add_argument("--undo", action="store_true", help="give the function its own handler back")
     adopt.set_defaults(handler=_adopt)
+
+    invoke = commands.add_parser(
+        "invoke",
+        help="invoke a function and print its response (the request id on stderr)",
+        description="Invoke a Lambda function once and print its response payload (indented when it is JSON) on "
+        "stdout; the request id, the version that ran and the command showing the invocation's log go to stderr. "
+        "Synchronous by default, with no client-side retry (a retried invoke runs the function twice) and a read "
+        "timeout above Lambda's 15 minutes. Exit status: 0 when the function succeeded, 1 when it failed (its "
+        "error type, message and the end of its log on stderr), 2 when nothing could be invoked. Uses boto3's "
+        "usual credentials, region and endpoint (AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL).",
+        epilog="example: pipeskit invoke pipeskit-dev-hello --payload '{\"name\": \"kit\"}'",
+    )
+    invoke.add_argument("function", help="function name, name:alias, or ARN")
+    invoke.add_argument(
+        "--payload",
+        default="{}",
+        metavar="JSON|@FILE",
+        help="the event: inline JSON, @FILE to read it from a file, or @- from stdin; checked to be JSON "
+        "before anything is invoked (default: {})",
+    )
+    invoke.add_argument(
+        "--async",
+        dest="asynchronous",
+        action="store_true",
+        help="invoke asynchronously (InvocationType=Event): Lambda queues the event and answers 202; prints "
+        "the request id to follow with `pipeskit logs FUNCTION --request-id ID --follow`",
+    )
+    invoke.add_argument("--qualifier", metavar="Q", help="version or alias to invoke")
+    invoke.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead: function, request_id, status_code, executed_version, "
+        "function_error, payload, log_tail (the last 4 KB of the log)",
+    )
+    invoke.set_defaults(handler=_invoke)
+
+    logs = commands.add_parser(
+        "logs",
+        help="print a function's recent CloudWatch log events, or one invocation's lines",
+        description="Read the function's CloudWatch Logs group (/aws/lambda/NAME, or its LoggingConfig.LogGroup). "
+        "Without --request-id: the events of the last 10 minutes (--since) in time order, as TIMESTAMP  "
+        "[VERSION]STREAM  MESSAGE. With --request-id: exactly that invocation's lines, from its START line to "
+        "its REPORT line (platform.start to platform.report in the JSON log format), including what the handler "
+        "printed. Exit status 2 when the group does not exist or the request is not found. Uses boto3's usual "
+        "credentials, region and endpoint.",
+        epilog="example: pipeskit logs pipeskit-dev-hello --request-id ID --follow (ID: the request id that "
+        "`pipeskit invoke` prints)",
+    )
+    logs.add_argument("function", help="function name, name:alias, or ARN")
+    logs.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="show only this invocation's lines (searched in the whole group unless --since is given)",
+    )
+    logs.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep printing new events until Ctrl-C; with --request-id, wait for that invocation and stop by "
+        "itself after its REPORT line; waits for a log group that does not exist yet",
+    )
+    logs.add_argument(
+        "--since",
+        type=_since,
+        metavar="DURATION",
+        help="start this long ago: 30s, 10m, 2h, 1d, 1w, or an ISO-8601 time (default: 10m; with --request-id "
+        "it bounds the search, which otherwise covers the whole group)",
+    )
+    logs.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per event: timestamp (ISO-8601, UTC), log_stream, message",
+    )
+    logs.set_defaults(handler=_logs)
 
     demo = commands.add_parser(
         "demo",

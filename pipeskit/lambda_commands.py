@@ -1,0 +1,767 @@
+"""``pipeskit invoke`` and ``pipeskit logs``: run a Lambda function and read its log from the shell.
+
+Plain functions over boto3 clients that write to the streams they are given, so they run the same
+against the local AWS (``pipeskit local``), a real account, and in tests. `pipeskit.cli` builds the
+clients from boto3's usual credential chain, region and endpoint (``AWS_PROFILE``,
+``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``…) and turns a `LambdaCommandError` into
+``error: …`` and exit status 2.
+
+Reading one invocation's lines: its request id is found with ``FilterLogEvents``, which names the
+stream; the stream is then read with ``GetLogEvents`` from the invocation's ``START`` line to its
+``REPORT`` line (``platform.start`` / ``platform.report`` in the JSON log format), because what the
+handler prints between them does not carry the request id.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import random
+import re
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .client import default_lambda_client
+from .cloudwatch_logs import default_logs_client
+from .errors import PipesKitError
+from .invocation import function_base_name
+from .settings import LambdaClientSettings, LogsReaderSettings
+
+DEFAULT_SINCE = "10m"
+"""How far back ``pipeskit logs`` starts without ``--request-id`` (as ``aws logs tail`` does)."""
+
+POLL_INTERVAL_S = 1.0
+"""Pause between reads of ``--follow`` once caught up."""
+
+FOLLOW_LOOKBACK_MS = 10_000
+"""``--follow`` re-reads this much before the newest event seen: a late-ingested event is not missed."""
+
+REQUEST_SEARCH_LOOKBACK_MS = 300_000
+"""When ``--follow`` waits for a request id, later searches start this long before the first one."""
+
+MAX_THROTTLE_DELAY_S = 30.0
+"""Longest pause after CloudWatch Logs answers ``ThrottlingException``."""
+
+_MAX_THROTTLED_CALLS = 5
+"""Without ``--follow``, throttled calls in a row before giving up (the client retried each already)."""
+
+_THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+class LambdaCommandError(PipesKitError):
+    """A command cannot go on: bad input, or what AWS answered. The message says what to do."""
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+def lambda_client_from_env() -> Any:
+    """The invoke client: `default_lambda_client` (read timeout above 900 s, no botocore retries).
+
+    Raises:
+        LambdaCommandError: no region is configured, or a ``PIPESKIT_*`` setting is invalid.
+    """
+    try:
+        return default_lambda_client(LambdaClientSettings.from_env())
+    except (BotoCoreError, ValueError) as error:
+        raise LambdaCommandError(_setup_advice(error)) from error
+
+
+def logs_clients_from_env() -> tuple[Any, Any]:
+    """``(logs, lambda)`` clients of ``pipeskit logs``; the logs client backs off on throttling.
+
+    Raises:
+        LambdaCommandError: no region is configured, or a ``PIPESKIT_*`` setting is invalid.
+    """
+    try:
+        return default_logs_client(LogsReaderSettings.from_env()), boto3.client("lambda")
+    except (BotoCoreError, ValueError) as error:
+        raise LambdaCommandError(_setup_advice(error)) from error
+
+
+def _setup_advice(error: Exception) -> str:
+    if type(error).__name__ == "NoRegionError":
+        return f"{error}: set AWS_DEFAULT_REGION (or AWS_REGION), or use a profile that has a region"
+    return str(error)
+
+
+def _where(client: Any) -> str:
+    """``us-east-1 (endpoint http://localhost:4566)``: where a client sends its calls."""
+    return f"{client.meta.region_name} (endpoint {client.meta.endpoint_url})"
+
+
+def _aws_error(error: ClientError | BotoCoreError, action: str) -> LambdaCommandError:
+    """A `LambdaCommandError` naming what was being done and what AWS answered."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code", "Error")
+        message = details.get("Message", "") or str(error)
+        hint = ""
+        if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException"):
+            hint = "; check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions"
+        return LambdaCommandError(f"{action}: AWS answered {code}: {message}{hint}")
+    return LambdaCommandError(f"{action}: {error}")
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+# --- pipeskit invoke ----------------------------------------------------------------------------
+
+
+def read_payload(value: str, stdin: TextIO | None = None) -> bytes:
+    """The bytes of ``--payload``: inline JSON, ``@FILE`` (a file's content) or ``@-`` (stdin).
+
+    The payload must be one JSON document: it is checked here, before anything is invoked, and
+    sent as given.
+
+    Raises:
+        LambdaCommandError: the file cannot be read, or the text is not JSON (the message names it).
+    """
+    if value.startswith("@"):
+        source = value[1:]
+        if source == "-":
+            if stdin is None:
+                raise LambdaCommandError("--payload @- reads standard input, and there is none")
+            data = stdin.read().encode()
+            where = "the payload read from standard input"
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as error:
+                raise LambdaCommandError(
+                    f"cannot read the payload file {source!r} ({error.strerror or error}); pass an existing "
+                    "file as --payload @FILE, or the JSON itself as --payload '{...}'"
+                ) from error
+            where = f"the payload file {source!r}"
+    else:
+        data = value.encode()
+        shown = value if len(value) <= 80 else value[:77] + "..."
+        where = f"--payload {shown!r}"
+    try:
+        json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise LambdaCommandError(f"{where} is not UTF-8 text ({error}); Lambda takes a JSON document") from error
+    except ValueError as error:
+        raise LambdaCommandError(
+            f'{where} is not valid JSON ({error}). Pass one JSON document, e.g. --payload \'{{"name": "kit"}}\' '
+            "(mind the shell's quoting), or @FILE to read it from a file. Nothing was invoked."
+        ) from error
+    return data
+
+
+@dataclass(frozen=True)
+class InvokeOutcome:
+    """What Lambda answered to one invoke.
+
+    Attributes:
+        function: the function as named on the command line.
+        request_id: the invocation's request id.
+        status_code: 200 (synchronous) or 202 (asynchronous, queued).
+        executed_version: the version that ran (synchronous only).
+        function_error: ``Unhandled``/``Handled`` when the function failed, else None.
+        payload: the raw response payload (empty for an asynchronous invoke).
+        log_tail: the last 4 KB of the invocation's log, decoded (synchronous only).
+    """
+
+    function: str
+    request_id: str
+    status_code: int
+    executed_version: str | None = None
+    function_error: str | None = None
+    payload: bytes = b""
+    log_tail: str | None = None
+
+    @property
+    def payload_is_json(self) -> bool:
+        """Whether the payload is a JSON document."""
+        return self._decoded[0]
+
+    @property
+    def decoded_payload(self) -> Any:
+        """The payload as JSON, else as text (None when empty)."""
+        return self._decoded[1]
+
+    @property
+    def _decoded(self) -> tuple[bool, Any]:
+        if not self.payload:
+            return False, None
+        text = self.payload.decode("utf-8", errors="replace")
+        try:
+            return True, json.loads(text)
+        except ValueError:
+            return False, text
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--json`` document."""
+        if self.status_code == 202:
+            return {"function": self.function, "request_id": self.request_id, "status_code": self.status_code}
+        document: dict[str, Any] = {
+            "function": self.function,
+            "request_id": self.request_id,
+            "status_code": self.status_code,
+            "executed_version": self.executed_version,
+            "function_error": self.function_error,
+            "payload": self.decoded_payload,
+        }
+        if self.log_tail is not None:
+            document["log_tail"] = self.log_tail
+        return document
+
+
+def call_invoke(
+    client: Any,
+    function: str,
+    payload: bytes,
+    *,
+    asynchronous: bool = False,
+    qualifier: str | None = None,
+    settings: LambdaClientSettings | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> InvokeOutcome:
+    """Invoke ``function`` once; a 429 (the function did not run) is tried again with back-off.
+
+    Synchronous invokes ask for the log tail (``LogType=Tail``). The client should not retry by
+    itself (see `default_lambda_client`): a retried invoke runs the function twice.
+
+    Raises:
+        LambdaCommandError: the function does not exist, Lambda refused the call, or every attempt
+            was throttled.
+    """
+    settings = settings or LambdaClientSettings.from_env()
+    arguments: dict[str, Any] = {
+        "FunctionName": function,
+        "InvocationType": "Event" if asynchronous else "RequestResponse",
+        "Payload": payload,
+    }
+    if not asynchronous:
+        arguments["LogType"] = "Tail"
+    if qualifier:
+        arguments["Qualifier"] = qualifier
+    named = f"{function}:{qualifier}" if qualifier else function
+    for attempt in range(1, settings.throttle_max_attempts + 1):
+        try:
+            response = client.invoke(**arguments)
+        except ClientError as error:
+            code = _error_code(error)
+            if code == "TooManyRequestsException" and attempt < settings.throttle_max_attempts:
+                cap = min(settings.throttle_max_delay_s, settings.throttle_base_delay_s * 2 ** (attempt - 1))
+                sleep(random.uniform(0, cap))  # full jitter
+                continue
+            if code == "ResourceNotFoundException":
+                raise LambdaCommandError(
+                    f"function {named} not found in {_where(client)}: {error.response['Error'].get('Message', '')}. "
+                    "Check the name and qualifier, the region (AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE) and "
+                    "AWS_ENDPOINT_URL. Nothing was invoked."
+                ) from error
+            if code == "TooManyRequestsException":
+                raise LambdaCommandError(
+                    f"Lambda throttled {named} on all {attempt} attempts (429 TooManyRequestsException); the "
+                    "function did not run. Try again later, or raise its reserved concurrency."
+                ) from error
+            raise _aws_error(error, f"invoking {named}") from error
+        except BotoCoreError as error:
+            raise _aws_error(error, f"invoking {named} in {_where(client)}") from error
+        metadata = response.get("ResponseMetadata", {})
+        tail = response.get("LogResult")
+        return InvokeOutcome(
+            function=function,
+            request_id=metadata.get("HTTPHeaders", {}).get("x-amzn-requestid") or metadata.get("RequestId", ""),
+            status_code=int(response.get("StatusCode", 0)),
+            executed_version=response.get("ExecutedVersion"),
+            function_error=response.get("FunctionError"),
+            payload=response["Payload"].read() if response.get("Payload") is not None else b"",
+            log_tail=base64.b64decode(tail).decode("utf-8", errors="replace") if tail else None,
+        )
+    raise AssertionError("unreachable")
+
+
+def invoke_command(
+    client: Any,
+    function: str,
+    payload: bytes,
+    *,
+    asynchronous: bool = False,
+    qualifier: str | None = None,
+    as_json: bool = False,
+    out: TextIO,
+    err: TextIO,
+    settings: LambdaClientSettings | None = None,
+) -> int:
+    """``pipeskit invoke``: invoke ``function`` and report what it answered.
+
+    Human output: the response payload on ``out`` (indented when it is JSON; the request id for an
+    asynchronous invoke), a status line on ``err`` with the command that shows the invocation's log.
+    With ``as_json``, one JSON object on ``out`` (`InvokeOutcome.as_json`).
+
+    Returns:
+        0 on success, 1 when the function failed (a ``FunctionError``).
+
+    Raises:
+        LambdaCommandError: the invoke itself failed (see `call_invoke`).
+    """
+    outcome = call_invoke(client, function, payload, asynchronous=asynchronous, qualifier=qualifier, settings=settings)
+    logs_hint = f"pipeskit logs {shlex.quote(function)} --request-id {outcome.request_id}"
+    if as_json:
+        print(json.dumps(outcome.as_json(), ensure_ascii=False), file=out)
+    elif asynchronous:
+        print(outcome.request_id, file=out)
+        print(f"# {function}: queued (202), request id {outcome.request_id}; follow it: {logs_hint} --follow", file=err)
+    else:
+        if outcome.payload_is_json:
+            print(json.dumps(outcome.decoded_payload, indent=2, ensure_ascii=False), file=out)
+        elif outcome.payload:
+            print(outcome.decoded_payload, file=out)
+        version = f", version {outcome.executed_version}" if outcome.executed_version else ""
+        print(f"# {function}: request id {outcome.request_id}{version}; its log: {logs_hint}", file=err)
+    if not outcome.function_error:
+        return 0
+    if not as_json:
+        details = outcome.decoded_payload if isinstance(outcome.decoded_payload, dict) else {}
+        error_type = details.get("errorType", "Unknown")
+        message = details.get("errorMessage", "")
+        print(
+            f"error: {function} failed ({outcome.function_error}) [request id {outcome.request_id}]: "
+            f"{error_type}: {message}",
+            file=err,
+        )
+        if outcome.log_tail:
+            print("# the end of its log (last 4 KB):", file=err)
+            print(outcome.log_tail.rstrip("\n"), file=err)
+    return 1
+
+
+# --- pipeskit logs ------------------------------------------------------------------------------
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """The epoch seconds ``--since`` names: a duration back from now (``30s``, ``10m``, ``2h``, ``1d``,
+    ``1w``; a bare number is seconds) or an ISO-8601 time (UTC when it has no offset).
+
+    Raises:
+        ValueError: neither form; the message shows the accepted ones.
+    """
+    text = text.strip()
+    match = _DURATION.fullmatch(text)
+    if match:
+        return (time.time() if now is None else now) - float(match[1]) * _UNIT_S[match[2]]
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a duration or a time: use e.g. 30s, 10m, 2h, 1d, or 2025-01-31T12:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One CloudWatch Logs event.
+
+    Attributes:
+        timestamp_ms: when it was written (epoch milliseconds).
+        log_stream: its stream.
+        message: its text (Lambda ends most with a newline; kept as read).
+        event_id: CloudWatch's id of the event, when the API gives one.
+    """
+
+    timestamp_ms: int
+    log_stream: str
+    message: str
+    event_id: str = ""
+
+    @classmethod
+    def from_api(cls, event: dict[str, Any], stream: str = "") -> LogEvent:
+        """From a ``FilterLogEvents`` or ``GetLogEvents`` event (the latter names no stream)."""
+        return cls(
+            timestamp_ms=int(event.get("timestamp", 0)),
+            log_stream=str(event.get("logStreamName", stream)),
+            message=str(event.get("message", "")),
+            event_id=str(event.get("eventId", "")),
+        )
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        """What tells two reads of the same event apart from two events."""
+        return (self.log_stream, self.event_id, self.timestamp_ms, "" if self.event_id else self.message)
+
+    @property
+    def iso_time(self) -> str:
+        """``2025-01-31T12:00:00.123Z``."""
+        moment = dt.datetime.fromtimestamp(self.timestamp_ms / 1000, tz=dt.UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--json`` line."""
+        return {"timestamp": self.iso_time, "log_stream": self.log_stream, "message": self.message.rstrip("\n")}
+
+    def as_text(self) -> str:
+        """``TIMESTAMP  STREAM  MESSAGE``, the stream shortened to ``[version]`` and 8 characters."""
+        message = self.message.rstrip("\n")
+        return f"{self.iso_time}  {short_stream(self.log_stream)}  {message}"
+
+
+def short_stream(stream: str) -> str:
+    """``[$LATEST]1a2b3c4d`` from ``2025/01/31/[$LATEST]1a2b3c4d…`` (Lambda's stream names)."""
+    head, bracket, rest = stream.rpartition("]")
+    if bracket:
+        return f"{head[head.rfind('[') :]}]{rest[:8]}"
+    return stream[-17:]
+
+
+def _json_record(message: str) -> dict[str, Any] | None:
+    if not message.startswith("{"):
+        return None
+    try:
+        record = json.loads(message)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _record_request_id(record: dict[str, Any]) -> str:
+    """The request id of a JSON record: the runtime's ``requestId``, a platform record's
+    ``record.requestId``, or Powertools' ``function_request_id``."""
+    inner = record.get("record")
+    inner_id = inner.get("requestId") if isinstance(inner, dict) else None
+    return str(record.get("requestId") or inner_id or record.get("function_request_id") or "")
+
+
+def is_request_start(message: str, request_id: str) -> bool:
+    """``START RequestId: ID`` (text log format) or the ``platform.start`` record of ID (JSON)."""
+    if message.startswith("START RequestId: "):
+        return message.startswith(f"START RequestId: {request_id}")
+    record = _json_record(message)
+    return record is not None and record.get("type") == "platform.start" and _record_request_id(record) == request_id
+
+
+def is_request_report(message: str, request_id: str) -> bool:
+    """``REPORT RequestId: ID`` (text) or the ``platform.report`` record of ID (JSON): the last line."""
+    if message.startswith("REPORT RequestId: "):
+        return message.startswith(f"REPORT RequestId: {request_id}")
+    record = _json_record(message)
+    return record is not None and record.get("type") == "platform.report" and _record_request_id(record) == request_id
+
+
+def mentions_request(message: str, request_id: str) -> bool:
+    """Whether a line belongs to the request by what it says: a JSON record whose request id
+    (``requestId``, ``record.requestId``, ``function_request_id``) is ID, or a text line containing ID."""
+    record = _json_record(message)
+    if record is not None:
+        return _record_request_id(record) == request_id
+    return request_id in message
+
+
+class _NoLogGroup(Exception):
+    """CloudWatch Logs answered ResourceNotFoundException: the group (or stream) does not exist."""
+
+
+@dataclass(frozen=True)
+class _Found:
+    """Where a request's lines are: its stream, and the time of its first line there."""
+
+    stream: str
+    first_ms: int
+
+
+_MAX_EMPTY_PAGES = 5
+"""Empty ``GetLogEvents`` pages in a row (each with a new token) taken as the end of the stream."""
+
+
+def function_log_group(lambda_client: Any, function: str) -> tuple[str, bool | None]:
+    """The function's log group and whether the function exists.
+
+    ``LoggingConfig.LogGroup`` when the configuration sets one, else ``/aws/lambda/<name>``.
+
+    Returns:
+        ``(group, exists)``: exists is None when Lambda could not be asked (e.g. no permission).
+    """
+    default = f"/aws/lambda/{function_base_name(function)}"
+    try:
+        config = lambda_client.get_function_configuration(FunctionName=function)
+    except ClientError as error:
+        return default, (False if _error_code(error) == "ResourceNotFoundException" else None)
+    except BotoCoreError:
+        return default, None
+    group = (config.get("LoggingConfig") or {}).get("LogGroup")
+    return group or f"/aws/lambda/{config.get('FunctionName') or function_base_name(function)}", True
+
+
+def logs_command(
+    logs_client: Any,
+    lambda_client: Any,
+    function: str,
+    *,
+    request_id: str | None = None,
+    follow: bool = False,
+    since: float | None = None,
+    as_json: bool = False,
+    out: TextIO,
+    err: TextIO,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> int:
+    """``pipeskit logs``: print a function's recent log events, or one invocation's lines.
+
+    Without ``request_id``: the group's events from ``since`` (default: 10 minutes ago) in time
+    order. With it: the lines of that invocation, from its start line to its ``REPORT`` line, in
+    the stream that holds it (``since``, when given, bounds the search for it; else the whole group
+    is searched). ``follow`` keeps reading new events until Ctrl-C, or, for a request, until its
+    ``REPORT`` line arrives; it waits for a log group that does not exist yet.
+
+    Args:
+        logs_client: a boto3 ``logs`` client.
+        lambda_client: a boto3 ``lambda`` client (for the function's ``LoggingConfig.LogGroup``).
+        function: name, ``name:alias`` or ARN.
+        request_id: the invocation to show.
+        follow: keep reading.
+        since: epoch seconds to start from (`parse_since`).
+        as_json: one JSON object per event (``timestamp``, ``log_stream``, ``message``).
+        out: where events go.
+        err: where notes go (what is awaited, an empty window).
+        poll_interval_s: pause between reads once caught up.
+        sleep: the pause (tests pass their own).
+        clock: epoch seconds now.
+
+    Returns:
+        0, also when Ctrl-C ends ``follow``.
+
+    Raises:
+        LambdaCommandError: the log group does not exist (and ``follow`` cannot wait for it), the
+            request id is not in it, or CloudWatch Logs refused the call.
+    """
+    tail = _LogTail(
+        logs_client, lambda_client, function, follow=follow, as_json=as_json, out=out, err=err,
+        poll_interval_s=poll_interval_s, sleep=sleep, clock=clock,
+    )  # fmt: skip
+    start_ms = None if since is None else int(since * 1000)
+    try:
+        if request_id:
+            tail.request(request_id, start_ms)
+        else:
+            tail.recent(start_ms if start_ms is not None else int(parse_since(DEFAULT_SINCE, clock()) * 1000))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+class _LogTail:
+    """One run of ``pipeskit logs``: the group, the reads (throttling backs off), the output."""
+
+    def __init__(
+        self, logs_client: Any, lambda_client: Any, function: str, *, follow: bool, as_json: bool, out: TextIO,
+        err: TextIO, poll_interval_s: float, sleep: Callable[[float], None], clock: Callable[[], float],
+    ) -> None:  # fmt: skip
+        self._logs = logs_client
+        self._lambda = lambda_client
+        self._function = function
+        self._follow = follow
+        self._as_json = as_json
+        self._out = out
+        self._err = err
+        self._poll_interval_s = poll_interval_s
+        self._sleep = sleep
+        self._clock = clock
+        self._throttled = 0
+        self._notes: set[str] = set()
+        self.printed = 0
+        self.group, self._exists = function_log_group(lambda_client, function)
+
+    # reading
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One CloudWatch Logs call; ThrottlingException backs off (without end when following)."""
+        while True:
+            try:
+                response: dict[str, Any] = getattr(self._logs, operation)(**kwargs)
+            except ClientError as error:
+                code = _error_code(error)
+                if code == "ResourceNotFoundException":
+                    raise _NoLogGroup from error
+                if code in _THROTTLE_CODES and (self._follow or self._throttled < _MAX_THROTTLED_CALLS):
+                    self._throttled += 1
+                    self._sleep(min(MAX_THROTTLE_DELAY_S, 2 ** min(self._throttled, 6) / 2))
+                    continue
+                raise _aws_error(error, f"reading {self.group}") from error
+            except BotoCoreError as error:
+                raise _aws_error(error, f"reading {self.group} in {_where(self._logs)}") from error
+            self._throttled = 0
+            return response
+
+    def _filter_pages(self, start_ms: int | None, pattern: str | None = None) -> Iterator[list[LogEvent]]:
+        """The pages of ``FilterLogEvents`` over the group (raises `_NoLogGroup`)."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"logGroupName": self.group}
+            if start_ms is not None:
+                kwargs["startTime"] = max(0, start_ms)
+            if pattern:
+                kwargs["filterPattern"] = pattern
+            if token:
+                kwargs["nextToken"] = token
+            response = self._call("filter_log_events", **kwargs)
+            yield [LogEvent.from_api(event) for event in response.get("events", [])]
+            token = response.get("nextToken")
+            if not token:
+                return
+
+    # output
+
+    def _print(self, event: LogEvent) -> None:
+        line = json.dumps(event.as_json(), ensure_ascii=False) if self._as_json else event.as_text()
+        print(line, file=self._out, flush=True)  # flushed: a follower sees each line as it comes
+        self.printed += 1
+
+    def _note(self, note: str) -> None:
+        """Say once on ``err`` what ``--follow`` waits for."""
+        if note not in self._notes:
+            self._notes.add(note)
+            print(f"# {note}; Ctrl-C to stop", file=self._err, flush=True)
+
+    def _wait_for_group(self) -> None:
+        """With ``--follow``, note that the group is awaited; else (or with no function) fail."""
+        if not self._follow or self._exists is False:  # no function: nothing will ever log there
+            raise self._missing_group()
+        self._note(f"waiting for log group {self.group} ({self._function} has not logged yet)")
+
+    def _missing_group(self) -> LambdaCommandError:
+        if self._exists is False:
+            return LambdaCommandError(
+                f"function {self._function} not found in {_where(self._lambda)}, and its log group {self.group} does "
+                "not exist. Check the name, the region (AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE) and "
+                "AWS_ENDPOINT_URL."
+            )
+        return LambdaCommandError(
+            f"log group {self.group} does not exist: {self._function} has not logged yet (it was never invoked), or "
+            f"it does not exist in {_where(self._lambda)}. Invoke it first (pipeskit invoke "
+            f"{shlex.quote(self._function)}), or add --follow to wait for its first lines."
+        )
+
+    # pipeskit logs FUNCTION
+
+    def recent(self, start_ms: int) -> None:
+        """The group's events from ``start_ms`` in time order; with ``--follow``, then the new ones.
+
+        Following re-reads `FOLLOW_LOOKBACK_MS` before the newest event seen, so an event ingested
+        late (timestamped before one already printed) is still printed, once.
+        """
+        seen: dict[tuple[str, str, int, str], int] = {}
+        cursor = start_ms
+        while True:
+            try:
+                events = [event for page in self._filter_pages(cursor) for event in page]
+            except _NoLogGroup:
+                self._wait_for_group()
+            else:
+                for event in sorted((e for e in events if e.key not in seen), key=lambda e: e.timestamp_ms):
+                    self._print(event)
+                    seen[event.key] = event.timestamp_ms
+                if not self._follow:
+                    if not self.printed:
+                        since = LogEvent(start_ms, "", "").iso_time
+                        print(f"# no events in {self.group} since {since}; --since widens the window", file=self._err)
+                    return
+                if seen:
+                    cursor = max(start_ms, max(seen.values()) - FOLLOW_LOOKBACK_MS)
+                    seen = {key: ts for key, ts in seen.items() if ts >= cursor}
+            self._sleep(self._poll_interval_s)
+
+    # pipeskit logs FUNCTION --request-id ID
+
+    def request(self, request_id: str, start_ms: int | None) -> None:
+        """One invocation's lines: find its stream by request id, read the stream from start to REPORT."""
+        while True:
+            try:
+                found = self._find(request_id, start_ms)
+            except _NoLogGroup:
+                self._wait_for_group()
+            else:
+                if found is not None:
+                    break
+                if not self._follow:
+                    window = "" if start_ms is None else f" since {LogEvent(start_ms, '', '').iso_time}"
+                    raise LambdaCommandError(
+                        f"no log line of request {request_id} in {self.group}{window}. Check the request id and the "
+                        "function; a new invocation's lines take a moment to arrive: add --follow to wait for them"
+                        + ("." if start_ms is None else ", or widen --since.")
+                    )
+                self._note(f"waiting for request {request_id} to appear in {self.group}")
+            if start_ms is None:  # the first search covered the whole group; later ones need not
+                start_ms = int(self._clock() * 1000) - REQUEST_SEARCH_LOOKBACK_MS
+            self._sleep(self._poll_interval_s)
+        self._read_stream(request_id, found)
+
+    def _find(self, request_id: str, start_ms: int | None) -> _Found | None:
+        """The stream holding the request (the one with its start line, else its first line)."""
+        matches: list[LogEvent] = []
+        for page in self._filter_pages(start_ms, f'"{request_id}"'):
+            for event in page:
+                if request_id not in event.message:  # the filter pattern's match, checked
+                    continue
+                if is_request_start(event.message, request_id):
+                    return _Found(event.log_stream, event.timestamp_ms)
+                matches.append(event)
+        if not matches:
+            return None
+        stream = matches[0].log_stream
+        return _Found(stream, min(event.timestamp_ms for event in matches if event.log_stream == stream))
+
+    def _read_stream(self, request_id: str, found: _Found) -> None:
+        """Print the request's lines from its stream: start line to ``REPORT`` inclusive.
+
+        Where the stream has no start line for it (e.g. a JSON-format function whose system log
+        level leaves platform records out), the lines that name the request are printed.
+        """
+        token: str | None = None
+        inside = False
+        empty_pages = 0
+        while True:
+            kwargs: dict[str, Any] = {
+                "logGroupName": self.group,
+                "logStreamName": found.stream,
+                "startFromHead": True,
+                "startTime": found.first_ms,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = self._call("get_log_events", **kwargs)
+            except _NoLogGroup:  # deleted meanwhile, or not visible yet
+                page = {"events": [], "nextForwardToken": token}
+            events = [LogEvent.from_api(event, found.stream) for event in page.get("events", [])]
+            for event in events:
+                inside = inside or is_request_start(event.message, request_id)
+                if inside or mentions_request(event.message, request_id):
+                    self._print(event)
+                if is_request_report(event.message, request_id):
+                    return
+            next_token = page.get("nextForwardToken")
+            # the end of the stream answers with the token it was given; a page may be empty before it
+            empty_pages = 0 if events else empty_pages + 1
+            caught_up = not next_token or next_token == token or empty_pages >= _MAX_EMPTY_PAGES
+            token = next_token or token
+            if caught_up:
+                empty_pages = 0
+                if not self._follow:
+                    print(
+                        f"# no REPORT line of request {request_id} yet in {self.group}: it may still be running "
+                        "(add --follow to wait for its end)",
+                        file=self._err,
+                    )
+                    return
+                self._note(f"following request {request_id} until its REPORT line")
+                self._sleep(self._poll_interval_s)
