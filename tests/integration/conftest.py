@@ -17,7 +17,13 @@ from dagster import (
 )
 
 from infra.constants import LAMBDAS_DIR, LAYER_REQUIREMENTS
-from pipeskit import LogsReaderSettings, PipesLambdaClient, RateBudget, ResponsePayloadMessageReader
+from pipeskit import (
+    LambdaClientSettings,
+    LogsReaderSettings,
+    PipesLambdaClient,
+    RateBudget,
+    ResponsePayloadMessageReader,
+)
 from pipeskit.channels import LambdaMessageReader
 from pipeskit.local import LocalAWS
 from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda_role, publish_pipes_layer
@@ -101,6 +107,7 @@ def make_client(local_aws: LocalAWS) -> Callable[..., tuple[PipesLambdaClient, A
         budget: RateBudget | None = None,
         logs_retries: int = 3,
         logs_client: Any | None = None,
+        client_settings: LambdaClientSettings | None = None,
         **logs_overrides: Any,
     ) -> tuple[PipesLambdaClient, ApiCallCounter]:
         counter = ApiCallCounter()
@@ -112,7 +119,7 @@ def make_client(local_aws: LocalAWS) -> Callable[..., tuple[PipesLambdaClient, A
             settings=settings,
             budget=budget or RateBudget(50),
         )
-        return PipesLambdaClient(client=lambda_client, message_reader=message_reader), counter
+        return PipesLambdaClient(client=lambda_client, message_reader=message_reader, settings=client_settings), counter
 
     return _make
 

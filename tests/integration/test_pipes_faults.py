@@ -17,8 +17,8 @@ from .conftest import run_asset
 
 
 def test_throttled_invokes_back_off_and_succeed(local_aws, handler_function, make_client) -> None:
-    client, counter = make_client()
-    client._settings = LambdaClientSettings(throttle_max_attempts=12, throttle_base_delay_s=0.01)
+    settings = LambdaClientSettings(throttle_max_attempts=12, throttle_base_delay_s=0.01)
+    client, counter = make_client(client_settings=settings)
     function = handler_function("all_methods")
     local_aws.faults.seed(7)  # the same throttled/accepted sequence on every run
     with local_aws.override(invoke_throttle_rate=0.5):
@@ -28,8 +28,8 @@ def test_throttled_invokes_back_off_and_succeed(local_aws, handler_function, mak
 
 
 def test_invokes_throttled_every_time_fail_with_advice(local_aws, handler_function, make_client) -> None:
-    client, _ = make_client()
-    client._settings = LambdaClientSettings(throttle_max_attempts=3, throttle_base_delay_s=0.01)
+    settings = LambdaClientSettings(throttle_max_attempts=3, throttle_base_delay_s=0.01)
+    client, _ = make_client(client_settings=settings)
     with local_aws.override(invoke_throttle_rate=1.0):
         run = run_asset(client, handler_function("all_methods"), {}, checks=["passes", "fails"])
     assert isinstance(run.error, InvokeThrottledError)

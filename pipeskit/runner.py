@@ -1,0 +1,363 @@
+"""The machinery behind `PipesLambdaClient`: one session on Lambda, from checks to errors, and fan-outs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+from dagster import (
+    AssetExecutionContext,
+    OpExecutionContext,
+    PipesClientCompletedInvocation,
+    PipesContextInjector,
+    PipesEnvContextInjector,
+    open_pipes_session,
+)
+
+from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
+
+from ._lazy import LazyClient
+from .channels import LambdaMessageReader, ResponsePayloadMessageReader, S3MessageReader, S3ReaderSettings
+from .errors import (
+    InvokeThrottledError,
+    LambdaFunctionError,
+    PipesContextReusedError,
+    PipesKitError,
+    PipesSessionNotOpenedError,
+    UnsupportedComponentError,
+)
+from .failures import failure_watcher
+from .fan_out import FanOut, FanOutSettings
+from .injectors import ContextSettings, S3ContextInjector, SizedContextInjector
+from .invocation import LambdaInvocation, function_base_name
+from .payload import build_payload, check_event, check_json
+from .settings import LambdaClientSettings
+
+_log = logging.getLogger(__name__)
+_BOOTSTRAP_MARGIN_BYTES = 16 * 1024
+"""Room left in the request for the rest of the bootstrap (the messages params) and JSON framing."""
+
+_KIT_READERS = (
+    "ResponsePayloadMessageReader() (the default: 1 AWS call) or CloudWatchLogsMessageReader() (every log line)"
+)
+
+
+class LambdaCompletedInvocation(PipesClientCompletedInvocation):
+    """A completed session, plus what Lambda answered.
+
+    Attributes:
+        return_value: the handler's own return value (JSON-decoded).
+        request_id: the invocation's AWS request id.
+        function_name: the function invoked.
+        executed_version: the function version that ran.
+    """
+
+    def __init__(self, session: Any, invocation: LambdaInvocation) -> None:
+        super().__init__(
+            session,
+            metadata={"lambda_request_id": invocation.request_id, "lambda_function": invocation.function_name},
+        )
+        self.return_value: Any = invocation.return_value
+        self.request_id = invocation.request_id
+        self.function_name = invocation.function_name
+        self.executed_version = invocation.executed_version
+
+
+def default_lambda_client(settings: LambdaClientSettings) -> Any:
+    """A boto3 Lambda client fit for long synchronous invokes.
+
+    The read timeout is above Lambda's maximum function timeout, botocore's own retries are off
+    (a retried invoke runs the function twice; throttling is retried by the kit, which knows a 429
+    means the function did not run), and the pool holds one connection per concurrent invoke.
+    """
+    return boto3.client(
+        "lambda",
+        config=Config(
+            read_timeout=settings.read_timeout_s,
+            connect_timeout=settings.connect_timeout_s,
+            retries={"total_max_attempts": 1},
+            max_pool_connections=settings.max_pool_connections,
+            tcp_keepalive=True,
+        ),
+    )
+
+
+class SessionRunner:
+    """The machinery of the client's sessions: checks, invoke, reading back, errors, fan-out.
+
+    Holds the client's parts (boto3 clients, channel, injector, settings) and no state of any run,
+    so one runner serves any number of concurrent runs. `PipesLambdaClient` is its public face.
+    Takes the arguments of `PipesLambdaClient`.
+    """
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        context_injector: PipesContextInjector | None = None,
+        message_reader: LambdaMessageReader | None = None,
+        *,
+        settings: LambdaClientSettings | None = None,
+        context_settings: ContextSettings | None = None,
+        s3_client: Any | None = None,
+        sqs_client: Any | None = None,
+        fan_out_settings: FanOutSettings | None = None,
+    ) -> None:
+        self._settings = settings or LambdaClientSettings.from_env()
+        self._s3 = LazyClient(s3_client, lambda: boto3.client("s3"))
+        self._sqs = LazyClient(sqs_client, lambda: boto3.client("sqs"))
+        self._fan_out_settings = fan_out_settings or FanOutSettings.from_env()
+        self._client = LazyClient(client, lambda: default_lambda_client(self._settings))
+        self._client_lock = threading.Lock()
+        # None: chosen per run, inline while it fits the event, else S3 (PIPESKIT_CONTEXT_BUCKET)
+        self._context_injector = _checked_injector(context_injector) if context_injector else None
+        self._message_reader = _checked_reader(message_reader or ResponsePayloadMessageReader())
+        self._context_settings = context_settings or ContextSettings.from_env()
+        self._s3_context: S3ContextInjector | None = None
+
+    @property
+    def lambda_client(self) -> Any:
+        """The boto3 Lambda client (the injected one, or `default_lambda_client`)."""
+        return self._client.get()
+
+    @property
+    def message_reader(self) -> LambdaMessageReader:
+        """The channel's reader."""
+        return self._message_reader
+
+    def run(
+        self,
+        context: OpExecutionContext | AssetExecutionContext,
+        function_name: str,
+        event: Mapping[str, Any],
+        extras: Mapping[str, Any] | None,
+        qualifier: str | None,
+        invocation_type: Literal["RequestResponse", "Event"],
+    ) -> LambdaCompletedInvocation:
+        """One session (see `PipesLambdaClient.run`)."""
+        asynchronous = invocation_type == "Event"
+        if asynchronous and not self._message_reader.supports_event_invocations:
+            raise UnsupportedComponentError(
+                f"an asynchronous (Event) run of {function_name} needs a channel whose messages do not travel "
+                f"in the invoke response; {type(self._message_reader).__name__} does. Use "
+                "message_reader=pipeskit.S3MessageReader(bucket=...). Nothing was invoked."
+            )
+        limit = ASYNC_PAYLOAD_LIMIT_BYTES if asynchronous else SYNC_PAYLOAD_LIMIT_BYTES
+        event_bytes = check_event(event, function_name)
+        check_json(dict(extras or {}), "extras")
+        channel = self._message_reader.open_session()
+        channel.asynchronous = asynchronous
+        with open_pipes_session(
+            context=context,
+            context_injector=self._injector_for(event_bytes, limit),
+            message_reader=channel,
+            extras=dict(extras or {}),
+        ) as session:
+            payload = build_payload(event, session.get_bootstrap_env_vars(), function_name, limit)
+            extra = self._message_reader.invoke_arguments()
+            invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
+            # Python logging, not context.log: each context.log call is a stored Dagster event (~1 ms),
+            # and the request id reaches Dagster anyway, in the results' metadata and in any error.
+            _log.debug("%s answered, request id %s", function_name, invocation.request_id)
+            if asynchronous:
+                self._follow_event(channel, invocation, qualifier)
+            elif invocation.function_error:
+                raise self._function_error(invocation, self._read_after_failure(channel, invocation, context))
+            else:
+                channel.consume(invocation, context.log)
+        if not session.message_handler.received_opened_message:
+            raise PipesSessionNotOpenedError(
+                function_name=function_name,
+                request_id=invocation.request_id,
+                hint=(
+                    "Open it in the handler with `pipeskit_lambda.pipes_handler` or "
+                    "`open_dagster_pipes(params_loader=PipesMappingParamsLoader(event))`."
+                ),
+            )
+        return LambdaCompletedInvocation(session, invocation)
+
+    def _injector_for(self, event_bytes: int, limit_bytes: int) -> PipesContextInjector:
+        """The run's context injector: the one given, else inline while it fits, else S3."""
+        if self._context_injector is not None:
+            return self._context_injector
+        with self._client_lock:
+            if self._s3_context is None and self._context_settings.context_bucket:
+                self._s3_context = S3ContextInjector(settings=self._context_settings, client=self._s3.peek())
+        return SizedContextInjector(limit_bytes - event_bytes - _BOOTSTRAP_MARGIN_BYTES, self._s3_context)
+
+    @staticmethod
+    def _read_after_failure(
+        channel: Any, invocation: LambdaInvocation, context: OpExecutionContext | AssetExecutionContext
+    ) -> BaseException | None:
+        """Deliver what the failed function reported; a problem doing so is returned, not raised."""
+        try:
+            channel.consume(invocation, context.log)
+        except Exception as error:  # the function's own error wins; this one is attached to it
+            context.log.warning(
+                f"[pipeskit] {invocation.function_name} failed [request id {invocation.request_id}] and its "
+                f"messages could not all be read back: {type(error).__name__}: {error}"
+            )
+            return error
+        return None
+
+    def _follow_event(self, channel: Any, invocation: LambdaInvocation, qualifier: str | None) -> None:
+        """Wait for an asynchronous run's end; raise its failure as the function's error."""
+        client = self.lambda_client
+        name = invocation.function_name
+        config = client.get_function_configuration(FunctionName=name, **({"Qualifier": qualifier} if qualifier else {}))
+        try:
+            invoke_config = client.get_function_event_invoke_config(FunctionName=name)
+            retries = int(invoke_config.get("MaximumRetryAttempts", 2))
+        except client.exceptions.ResourceNotFoundException:
+            retries = 2  # Lambda's default
+        settings = self._settings
+        watcher = None
+        if settings.failure_queue_url:
+            watcher = failure_watcher(settings.failure_queue_url, self._sqs.get())
+            watcher.watch(invocation.request_id)
+        try:
+            error = channel.wait_for_event(
+                invocation,
+                timeout_s=float(config.get("Timeout", 3)),
+                margin_s=settings.async_timeout_margin_s,
+                max_attempts=retries + 1,
+                failure_record=watcher.record if watcher else (lambda _request_id: None),
+            )
+        finally:
+            if watcher is not None:
+                watcher.forget(invocation.request_id)
+        if error is not None:
+            failed = LambdaInvocation(
+                function_name=name, request_id=invocation.request_id, payload=json.dumps(error).encode(),
+                function_error="Unhandled", started_ms=invocation.started_ms,
+            )  # fmt: skip
+            raise self._function_error(failed, None)
+
+    def fan_out(
+        self, context: OpExecutionContext | AssetExecutionContext, items: Sequence[Any],
+        extras: Mapping[str, Any] | None, **options: Any,
+    ) -> FanOut:  # fmt: skip
+        """The fan-out of ``items`` (see `PipesLambdaClient.fan_out`), not started yet."""
+        items = list(items)
+        check_json(items, "items")
+        check_json(dict(extras or {}), "extras")
+        reader = self._message_reader if isinstance(self._message_reader, S3MessageReader) else None
+        settings = reader.s3_settings if reader else S3ReaderSettings.from_env()
+        bucket = reader.bucket if reader else settings.messages_bucket
+        if not bucket:
+            raise PipesKitError(
+                "fan_out needs the messages bucket: build the client with message_reader=S3MessageReader(bucket=...) "
+                f"or set {S3ReaderSettings.env_var('messages_bucket')}"
+            )
+        return FanOut(
+            context=context, items=items, bucket=bucket, s3=reader.client if reader else self._s3.get(),
+            sqs=self._sqs.get(), invoke=self.lambda_client, settings=self._fan_out_settings,
+            extras=dict(extras or {}), **options,
+            session_prefix=settings.s3_session_prefix,
+        )  # fmt: skip
+
+    def _invoke(
+        self,
+        function_name: str,
+        payload: bytes,
+        extra: Mapping[str, Any],
+        qualifier: str | None,
+        invocation_type: str = "RequestResponse",
+    ) -> LambdaInvocation:
+        arguments: dict[str, Any] = {
+            "FunctionName": function_name,
+            "InvocationType": invocation_type,
+            "Payload": payload,
+            **extra,
+        }
+        if qualifier:
+            arguments["Qualifier"] = qualifier
+        settings = self._settings
+        client = self.lambda_client
+        for attempt in range(1, settings.throttle_max_attempts + 1):
+            started_ms = int(time.time() * 1000)
+            try:
+                response = client.invoke(**arguments)
+            except client.exceptions.TooManyRequestsException as error:
+                if attempt == settings.throttle_max_attempts:
+                    raise InvokeThrottledError(
+                        f"Lambda throttled {function_name} on all {attempt} attempts (429 "
+                        f"TooManyRequestsException: {error}). Lower the fan-out concurrency, raise the "
+                        "function's reserved concurrency, or raise PIPESKIT_THROTTLE_MAX_ATTEMPTS."
+                    ) from error
+                cap = min(settings.throttle_max_delay_s, settings.throttle_base_delay_s * 2 ** (attempt - 1))
+                time.sleep(random.uniform(0, cap))  # full jitter
+                continue
+            headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            return LambdaInvocation(
+                function_name=function_name,
+                request_id=headers.get("x-amzn-requestid") or response["ResponseMetadata"]["RequestId"],
+                payload=response["Payload"].read(),
+                function_error=response.get("FunctionError"),
+                executed_version=response.get("ExecutedVersion"),
+                log_result=response.get("LogResult"),
+                started_ms=started_ms,
+            )
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _function_error(invocation: LambdaInvocation, read_error: BaseException | None) -> LambdaFunctionError:
+        details = invocation.error_details
+        message = str(details.get("errorMessage", invocation.payload[:2000].decode(errors="replace")))
+        arguments: dict[str, Any] = {
+            "function_name": invocation.function_name,
+            "request_id": invocation.request_id,
+            "function_error": str(invocation.function_error),
+            "error_type": str(details.get("errorType", "Unknown")),
+            "error_message": message,
+            "stack_trace": [str(line) for line in details.get("stackTrace") or []],
+            "log_group_name": f"/aws/lambda/{function_base_name(invocation.function_name)}",
+            "read_error": read_error,
+        }
+        if CONTEXT_REUSED_MESSAGE in message:
+            return PipesContextReusedError(
+                **arguments,
+                advice=(
+                    "The handler is not behind the kit's entrypoint, and dagster-pipes reused the context "
+                    "a previous invocation of this warm environment had closed (dagster#22094): only the "
+                    "first invocation of each environment can report to Dagster. Fix: "
+                    f"`pipeskit adopt {invocation.function_name}` puts the function behind "
+                    "pipeskit_lambda.entrypoint.handler, which gives each invocation its own context "
+                    "(add --dry-run to see the change first)."
+                ),
+            )
+        return LambdaFunctionError(**arguments)
+
+
+
+def _checked_injector(injector: PipesContextInjector) -> PipesContextInjector:
+    """Refuse, when the client is built, an injector whose context would never reach the function."""
+    if isinstance(injector, (PipesEnvContextInjector, S3ContextInjector, SizedContextInjector)):
+        return injector
+    raise UnsupportedComponentError(
+        f"{type(injector).__module__}.{type(injector).__qualname__} cannot be used with pipes-lambda-kit's "
+        "PipesLambdaClient: the client merges the Pipes bootstrap into the invoke event and the kit's Lambda "
+        "side loads the context from there or from S3. Use pipeskit.LambdaEventContextInjector() (inline; "
+        "dagster-aws's PipesLambdaEventContextInjector works too), pipeskit.S3ContextInjector(bucket=...), "
+        "or leave context_injector unset (inline while it fits, else S3)."
+    )
+
+
+def _checked_reader(reader: Any) -> LambdaMessageReader:
+    """Refuse, when the client is built, a reader that is not one of the kit's channels."""
+    if isinstance(reader, LambdaMessageReader):
+        return reader
+    name = f"{type(reader).__module__}.{type(reader).__qualname__}"
+    if type(reader).__name__ == "PipesLambdaLogsMessageReader":
+        why = "it reads only the last 4 KB of the invocation's log (LogType=Tail), so messages are lost"
+    else:
+        why = "it is not a pipes-lambda-kit channel (each kit reader has a twin writer in the pipes layer)"
+    raise UnsupportedComponentError(
+        f"{name} cannot be used with pipes-lambda-kit's PipesLambdaClient: {why}. Use pipeskit's {_KIT_READERS}."
+    )
