@@ -19,7 +19,7 @@ from dagster import (
     multi_asset,
 )
 
-from pipeskit import CloudWatchLogsMessageReader, PipesLambdaClient
+from pipeskit import PipesLambdaClient
 from pipeskit.settings import Settings
 
 DEMO_PARTITIONS = DailyPartitionsDefinition(start_date="2026-11-01", end_date="2026-11-04")
@@ -82,7 +82,8 @@ def docs_style_metric(context: AssetExecutionContext, lambda_pipes_logs: PipesLa
 
 RESOURCES = {
     "lambda_pipes": PipesLambdaClient(),
-    "lambda_pipes_logs": PipesLambdaClient(message_reader=CloudWatchLogsMessageReader()),
+    # the same client on the CloudWatch Logs channel: configuration, editable in the UI's launchpad
+    "lambda_pipes_logs": PipesLambdaClient(channel="logs"),
 }
 
 defs = Definitions(assets=[daily_orders_summary, regional_summaries, docs_style_metric], resources=RESOURCES)

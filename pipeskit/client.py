@@ -2,35 +2,68 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from collections.abc import Generator, Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Literal
 
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetMaterialization,
+    ConfigurableResource,
     OpExecutionContext,
     PipesClient,
     PipesContextInjector,
 )
+from pydantic import Field, PrivateAttr
 
-from ._dagster import TreatAsResourceParam
-from .channels import LambdaMessageReader
+from ._boto import AwsTarget
+from ._dagster import KeepsObjectsAcrossConfig
+from .channels import (
+    CloudWatchLogsMessageReader,
+    LambdaMessageReader,
+    ResponsePayloadMessageReader,
+    S3MessageReader,
+)
+from .cloudwatch_logs import default_logs_client
+from .errors import UnsupportedComponentError
 from .fan_out import FanOutSettings, FanOutSummary
 from .injectors import ContextSettings
-from .runner import LambdaCompletedInvocation, SessionRunner, default_lambda_client
-from .settings import LambdaClientSettings
+from .runner import LambdaCompletedInvocation, SessionRunner, checked_injector, checked_reader, default_lambda_client
+from .settings import LambdaClientSettings, LogsReaderSettings, Settings
 
-__all__ = ["LambdaCompletedInvocation", "PipesLambdaClient", "default_lambda_client"]
+__all__ = ["Channel", "LambdaCompletedInvocation", "PipesLambdaClient", "default_lambda_client"]
 
 
-class PipesLambdaClient(PipesClient, TreatAsResourceParam):
+class Channel(StrEnum):
+    """The channel messages travel back on, as the ``channel`` config of `PipesLambdaClient`."""
+
+    RESPONSE = "response"
+    """In the invoke response (`ResponsePayloadMessageReader`, the default): one AWS call."""
+    LOGS = "logs"
+    """Every line of the invocation's CloudWatch log (`CloudWatchLogsMessageReader`)."""
+    S3 = "s3"
+    """Chunks in the messages bucket, as the function writes them (`S3MessageReader`)."""
+
+
+_UNSET = "unset: the PIPESKIT_* environment variable, else the kit's default (README: Settings)"
+
+
+class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesClient):
     """Invoke AWS Lambda functions as Dagster Pipes sessions.
 
     A drop-in for ``dagster_aws.pipes.PipesLambdaClient`` (same constructor and ``run`` keywords)
     that delivers every message (no 4 KB log tail), returns the function's value, raises a Dagster
     failure carrying the remote error, retries throttled invokes and fails when the function never
     opened Pipes.
+
+    It is a Dagster resource with configuration, like dagster-aws's ``S3Resource``: the AWS
+    profile, region and endpoint, the timeouts, the channel and the buckets and queues can be given
+    as keywords, in the run config (``resources: lambda_pipes: config: ...``) or in the UI's
+    launchpad. A config value wins over the ``PIPESKIT_*`` environment variable and over a
+    ``settings`` object; boto3 clients and components given to the constructor are used as given.
 
     Args:
         client: boto3 Lambda client; defaults to `default_lambda_client`.
@@ -44,6 +77,7 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         s3_client: boto3 S3 client for that (created on first use).
         sqs_client: boto3 SQS client reading the on-failure destination of asynchronous runs.
         fan_out_settings: the work queue and the pace of `fan_out`.
+        **config: the configuration fields below, by name.
 
     Example:
         >>> @asset
@@ -52,6 +86,45 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         ...         context=context, function_name="pipeskit-dev-dataset-summary", event={"rows": 100}
         ...     ).get_materialize_result()
     """
+
+    region_name: str | None = Field(
+        default=None, description="AWS region of the clients the kit creates; unset: boto3's chain (AWS_REGION, …)"
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        description="AWS endpoint of the clients the kit creates (e.g. the local AWS); unset: boto3's "
+        "(AWS_ENDPOINT_URL, else AWS's own)",
+    )
+    profile_name: str | None = Field(
+        default=None, description="shared-config profile of the clients the kit creates; unset: boto3's chain"
+    )
+    read_timeout_s: float | None = Field(
+        default=None, description=f"read timeout of invokes, above the function timeout; {_UNSET}"
+    )
+    connect_timeout_s: float | None = Field(default=None, description=f"connect timeout of invokes; {_UNSET}")
+    throttle_max_attempts: int | None = Field(
+        default=None, description=f"invoke attempts while Lambda answers 429; {_UNSET}"
+    )
+    channel: Channel | None = Field(
+        default=None,
+        description="where messages travel back: RESPONSE (the invoke response, 1 AWS call; the default), "
+        "LOGS (CloudWatch Logs) or S3 (chunks in messages_bucket); ignored when a message_reader is given",
+    )
+    messages_bucket: str | None = Field(
+        default=None, description=f"the messages bucket of the S3 channel and of fan-outs; {_UNSET}"
+    )
+    context_bucket: str | None = Field(
+        default=None, description=f"where a context too large for the event goes; {_UNSET}"
+    )
+    work_queue_url: str | None = Field(default=None, description=f"the work queue of fan-outs; {_UNSET}")
+    dead_letter_queue_url: str | None = Field(default=None, description=f"the work queue's dead-letter queue; {_UNSET}")
+    failure_queue_url: str | None = Field(
+        default=None, description=f"the on-failure destination queue of asynchronous runs; {_UNSET}"
+    )
+
+    _objects: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _runner_instance: SessionRunner | None = PrivateAttr(default=None)
+    _runner_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(
         self,
@@ -64,15 +137,85 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
         s3_client: Any | None = None,
         sqs_client: Any | None = None,
         fan_out_settings: FanOutSettings | None = None,
+        **config: Any,
     ) -> None:
-        self._runner = SessionRunner(
-            client, context_injector, message_reader, settings=settings, context_settings=context_settings,
-            s3_client=s3_client, sqs_client=sqs_client, fan_out_settings=fan_out_settings,
-        )  # fmt: skip
+        super().__init__(**config)
+        self._objects = {
+            "client": client,
+            "context_injector": checked_injector(context_injector) if context_injector else None,
+            "message_reader": checked_reader(message_reader) if message_reader else None,
+            "settings": settings,
+            "context_settings": context_settings,
+            "s3_client": s3_client,
+            "sqs_client": sqs_client,
+            "fan_out_settings": fan_out_settings,
+        }
+        self._check_channel()
+
+    def _kept_objects(self) -> dict[str, Any]:
+        return self._objects
+
+    def _keep_objects(self, objects: dict[str, Any]) -> None:
+        self._objects = objects
+        self._check_channel()
+
+    def _check_channel(self) -> None:
+        reader = self._objects.get("message_reader")
+        if reader is not None and self.channel is not None:
+            raise UnsupportedComponentError(
+                f"PipesLambdaClient was given both message_reader={type(reader).__name__}(...) and the config "
+                f"channel={self.channel.name}: give one of them (the config channel builds the reader, with the "
+                "client's region, profile and endpoint)."
+            )
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:
         return False
+
+    @property
+    def _runner(self) -> SessionRunner:
+        """The machinery, built on first use from the objects given and the configuration."""
+        runner = self._runner_instance
+        if runner is None:
+            with self._runner_lock:
+                if self._runner_instance is None:
+                    self._runner_instance = self._build_runner()
+                runner = self._runner_instance
+        return runner
+
+    def _build_runner(self) -> SessionRunner:
+        given = self._objects
+        aws = AwsTarget(self.region_name, self.profile_name, self.endpoint_url)
+        settings = _with(
+            given["settings"] or LambdaClientSettings.from_env(), read_timeout_s=self.read_timeout_s,
+            connect_timeout_s=self.connect_timeout_s, throttle_max_attempts=self.throttle_max_attempts,
+            failure_queue_url=self.failure_queue_url,
+        )  # fmt: skip
+        reader = given["message_reader"]
+        if reader is None and (self.channel is not None or not aws.is_default):
+            reader = self._reader_for(self.channel or Channel.RESPONSE, aws)
+        contexts = _with(given["context_settings"] or ContextSettings.from_env(), context_bucket=self.context_bucket)
+        fan_outs = _with(
+            given["fan_out_settings"] or FanOutSettings.from_env(),
+            work_queue_url=self.work_queue_url, dead_letter_queue_url=self.dead_letter_queue_url,
+        )  # fmt: skip
+        return SessionRunner(
+            given["client"], given["context_injector"], reader, settings=settings, context_settings=contexts,
+            s3_client=given["s3_client"], sqs_client=given["sqs_client"], fan_out_settings=fan_outs,
+            aws=aws, messages_bucket=self.messages_bucket,
+        )  # fmt: skip
+
+    def _reader_for(self, channel: Channel, aws: AwsTarget) -> LambdaMessageReader:
+        """The configured channel's reader, its clients in the configured session."""
+        clients = {
+            "logs_client": default_logs_client(LogsReaderSettings.from_env(), aws),
+            "lambda_client": aws.client("lambda"),  # looks up a function's log group
+        }
+        if channel is Channel.S3:
+            return S3MessageReader(self.messages_bucket, client=aws.client("s3"), **clients)
+        if channel is Channel.LOGS:
+            return CloudWatchLogsMessageReader(**clients)
+        return ResponsePayloadMessageReader(**clients)
 
     @property
     def lambda_client(self) -> Any:
@@ -208,3 +351,9 @@ class PipesLambdaClient(PipesClient, TreatAsResourceParam):
             context, items, extras, function_name=function_name, transport=transport, queue_url=queue_url,
             max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
         ).stream()  # fmt: skip
+
+
+def _with(settings: Settings, **config: Any) -> Any:
+    """``settings`` with the configured (not None) values in place of its own."""
+    values = {name: value for name, value in config.items() if value is not None}
+    return dataclasses.replace(settings, **values) if values else settings

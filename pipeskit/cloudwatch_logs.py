@@ -23,6 +23,7 @@ from dagster import DagsterLogManager, PipesMessageHandler
 
 from pipeskit_lambda.protocol import Envelope
 
+from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
 from .errors import LogsNotReadableError, MessagesLostError
 from .invocation import LambdaInvocation, function_base_name
@@ -31,11 +32,9 @@ from .rate_limit import RateBudget, shared_logs_budget
 from .settings import LogsReaderSettings
 
 
-def default_logs_client(settings: LogsReaderSettings) -> Any:
-    """A boto3 CloudWatch Logs client that backs off on ``ThrottlingException``."""
-    return boto3.client(
-        "logs", config=Config(retries={"mode": "standard", "max_attempts": settings.logs_max_attempts})
-    )
+def default_logs_client(settings: LogsReaderSettings, aws: AwsTarget = DEFAULT_TARGET) -> Any:
+    """A boto3 CloudWatch Logs client that backs off on ``ThrottlingException`` (in ``aws``'s session)."""
+    return aws.client("logs", config=Config(retries={"mode": "standard", "max_attempts": settings.logs_max_attempts}))
 
 
 _END_RECORD_TYPES = frozenset({"platform.runtimeDone", "platform.report"})

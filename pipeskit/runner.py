@@ -10,7 +10,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-import boto3
 from botocore.config import Config
 from dagster import (
     AssetExecutionContext,
@@ -23,6 +22,7 @@ from dagster import (
 
 from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
 
+from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
 from .channels import LambdaMessageReader, ResponsePayloadMessageReader, S3MessageReader, S3ReaderSettings
 from .errors import (
@@ -70,14 +70,18 @@ class LambdaCompletedInvocation(PipesClientCompletedInvocation):
         self.executed_version = invocation.executed_version
 
 
-def default_lambda_client(settings: LambdaClientSettings) -> Any:
+def default_lambda_client(settings: LambdaClientSettings, aws: AwsTarget = DEFAULT_TARGET) -> Any:
     """A boto3 Lambda client fit for long synchronous invokes.
 
     The read timeout is above Lambda's maximum function timeout, botocore's own retries are off
     (a retried invoke runs the function twice; throttling is retried by the kit, which knows a 429
     means the function did not run), and the pool holds one connection per concurrent invoke.
+
+    Args:
+        settings: the timeouts and pool size.
+        aws: the profile, region and endpoint (default: boto3's chain).
     """
-    return boto3.client(
+    return aws.client(
         "lambda",
         config=Config(
             read_timeout=settings.read_timeout_s,
@@ -94,7 +98,8 @@ class SessionRunner:
 
     Holds the client's parts (boto3 clients, channel, injector, settings) and no state of any run,
     so one runner serves any number of concurrent runs. `PipesLambdaClient` is its public face.
-    Takes the arguments of `PipesLambdaClient`.
+    Takes the arguments of `PipesLambdaClient`, plus where the clients it creates point (``aws``)
+    and the messages bucket of fan-outs on another channel (default ``PIPESKIT_MESSAGES_BUCKET``).
     """
 
     def __init__(
@@ -108,16 +113,19 @@ class SessionRunner:
         s3_client: Any | None = None,
         sqs_client: Any | None = None,
         fan_out_settings: FanOutSettings | None = None,
+        aws: AwsTarget = DEFAULT_TARGET,
+        messages_bucket: str | None = None,
     ) -> None:
         self._settings = settings or LambdaClientSettings.from_env()
-        self._s3 = LazyClient(s3_client, lambda: boto3.client("s3"))
-        self._sqs = LazyClient(sqs_client, lambda: boto3.client("sqs"))
+        self._s3 = LazyClient(s3_client, lambda: aws.client("s3"))
+        self._sqs = LazyClient(sqs_client, lambda: aws.client("sqs"))
         self._fan_out_settings = fan_out_settings or FanOutSettings.from_env()
-        self._client = LazyClient(client, lambda: default_lambda_client(self._settings))
+        self._client = LazyClient(client, lambda: default_lambda_client(self._settings, aws))
+        self._messages_bucket = messages_bucket
         self._client_lock = threading.Lock()
         # None: chosen per run, inline while it fits the event, else S3 (PIPESKIT_CONTEXT_BUCKET)
-        self._context_injector = _checked_injector(context_injector) if context_injector else None
-        self._message_reader = _checked_reader(message_reader or ResponsePayloadMessageReader())
+        self._context_injector = checked_injector(context_injector) if context_injector else None
+        self._message_reader = checked_reader(message_reader or ResponsePayloadMessageReader())
         self._context_settings = context_settings or ContextSettings.from_env()
         self._s3_context: S3ContextInjector | None = None
 
@@ -249,7 +257,7 @@ class SessionRunner:
         check_json(dict(extras or {}), "extras")
         reader = self._message_reader if isinstance(self._message_reader, S3MessageReader) else None
         settings = reader.s3_settings if reader else S3ReaderSettings.from_env()
-        bucket = reader.bucket if reader else settings.messages_bucket
+        bucket = reader.bucket if reader else (self._messages_bucket or settings.messages_bucket)
         if not bucket:
             raise PipesKitError(
                 "fan_out needs the messages bucket: build the client with message_reader=S3MessageReader(bucket=...) "
@@ -336,7 +344,7 @@ class SessionRunner:
 
 
 
-def _checked_injector(injector: PipesContextInjector) -> PipesContextInjector:
+def checked_injector(injector: PipesContextInjector) -> PipesContextInjector:
     """Refuse, when the client is built, an injector whose context would never reach the function."""
     if isinstance(injector, (PipesEnvContextInjector, S3ContextInjector, SizedContextInjector)):
         return injector
@@ -349,7 +357,7 @@ def _checked_injector(injector: PipesContextInjector) -> PipesContextInjector:
     )
 
 
-def _checked_reader(reader: Any) -> LambdaMessageReader:
+def checked_reader(reader: Any) -> LambdaMessageReader:
     """Refuse, when the client is built, a reader that is not one of the kit's channels."""
     if isinstance(reader, LambdaMessageReader):
         return reader

@@ -311,6 +311,34 @@ def test_ui_serves_the_code_location(dagster_ui: DagsterUI) -> None:
     }
 
 
+RESOURCE_QUERY = """
+query Resource($selector: ResourceSelector!) {
+  topLevelResourceDetailsOrError(resourceSelector: $selector) {
+    __typename
+    ... on ResourceDetails { configFields { name description } configuredValues { key value } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_the_client_resource_shows_its_configuration_in_the_ui(dagster_ui: DagsterUI) -> None:
+    def details(resource: str) -> dict[str, Any]:
+        selector = {"repositoryLocationName": dagster_ui.location, "repositoryName": dagster_ui.repository,
+                    "resourceName": resource}  # fmt: skip
+        found = dagster_ui.query(RESOURCE_QUERY, {"selector": selector})["topLevelResourceDetailsOrError"]
+        assert found["__typename"] == "ResourceDetails", found
+        return found
+
+    plain, logs = details("lambda_pipes"), details("lambda_pipes_logs")
+    fields = {f["name"]: f["description"] for f in plain["configFields"]}
+    assert {"region_name", "endpoint_url", "profile_name", "read_timeout_s", "connect_timeout_s", "channel",
+            "messages_bucket", "context_bucket"} <= set(fields)  # fmt: skip
+    assert "CloudWatch Logs" in fields["channel"]
+    configured = {v["key"]: v["value"] for v in logs["configuredValues"]}
+    assert configured["channel"].strip('"') == "LOGS", configured
+
+
 def test_run_launched_through_the_ui_shows_metadata_check_and_request_id(
     dagster_ui: DagsterUI, local_aws: LocalAWS
 ) -> None:

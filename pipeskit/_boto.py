@@ -1,0 +1,54 @@
+"""Where the kit's own boto3 clients point: a profile, a region and an endpoint, else boto3's chain."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+class AwsTarget:
+    """The AWS session the kit creates its clients in (clients given by the caller are used as given).
+
+    Args:
+        region_name: the region; None: boto3's chain (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile).
+        profile_name: the shared-config profile; None: boto3's chain (``AWS_PROFILE``, ``default``).
+        endpoint_url: a custom endpoint (e.g. the local AWS); None: boto3's (``AWS_ENDPOINT_URL``, AWS's own).
+    """
+
+    def __init__(
+        self, region_name: str | None = None, profile_name: str | None = None, endpoint_url: str | None = None
+    ) -> None:
+        self.region_name = region_name
+        self.profile_name = profile_name
+        self.endpoint_url = endpoint_url
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_default(self) -> bool:
+        """Nothing set: clients come from boto3's default session, exactly as ``boto3.client`` makes them."""
+        return self.region_name is None and self.profile_name is None and self.endpoint_url is None
+
+    def client(self, service: str, config: Config | None = None) -> Any:
+        """A new boto3 client of ``service`` for this target."""
+        if self.is_default:
+            return boto3.client(service, config=config)
+        return self.session().client(service, endpoint_url=self.endpoint_url, config=config)
+
+    def session(self) -> Any:
+        """The boto3 session of this target (created once: reading the profile costs file I/O)."""
+        with self._lock:
+            if self._session is None:
+                self._session = boto3.session.Session(profile_name=self.profile_name, region_name=self.region_name)
+            return self._session
+
+    def __repr__(self) -> str:
+        return (f"AwsTarget(region_name={self.region_name!r}, profile_name={self.profile_name!r}, "
+                f"endpoint_url={self.endpoint_url!r})")  # fmt: skip
+
+
+DEFAULT_TARGET = AwsTarget()
+"""boto3's own chain for everything."""
