@@ -1,5 +1,6 @@
 """A boto3 client given by the caller, or created on first use: building a reader, injector or client
-needs no AWS configuration, and one instance serves concurrent runs."""
+needs no AWS configuration, and one instance serves concurrent runs. (The client's machinery is
+created on first use the same way.)"""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Generator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from pydantic import Field, PrivateAttr
 
 from ._boto import AwsTarget
 from ._dagster import KeepsObjectsAcrossConfig
+from ._lazy import LazyClient
 from .channels import (
     CloudWatchLogsMessageReader,
     LambdaMessageReader,
@@ -123,8 +123,7 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     )
 
     _objects: dict[str, Any] = PrivateAttr(default_factory=dict)
-    _runner_instance: SessionRunner | None = PrivateAttr(default=None)
-    _runner_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _runner_holder: LazyClient | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -140,6 +139,7 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         **config: Any,
     ) -> None:
         super().__init__(**config)
+        self._runner_holder = LazyClient(None, self._build_runner)
         self._objects = {
             "client": client,
             "context_injector": checked_injector(context_injector) if context_injector else None,
@@ -175,13 +175,7 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     @property
     def _runner(self) -> SessionRunner:
         """The machinery, built on first use from the objects given and the configuration."""
-        runner = self._runner_instance
-        if runner is None:
-            with self._runner_lock:
-                if self._runner_instance is None:
-                    self._runner_instance = self._build_runner()
-                runner = self._runner_instance
-        return runner
+        return self._runner_holder.get()  # type: ignore[union-attr]
 
     def _build_runner(self) -> SessionRunner:
         given = self._objects

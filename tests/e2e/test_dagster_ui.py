@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 
 from infra.constants import PROJECT_DIR
-from pipeskit.cdk_cli import CdkCli
-from pipeskit.demo import DEMO_MODULE, DemoReport, deploy
+from pipeskit.demo import DEMO_MODULE, DemoReport
 from pipeskit.local import LocalAWS
 
 pytestmark = pytest.mark.e2e
@@ -239,14 +238,6 @@ def _wait_until_served(ui: DagsterUI, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.5)
     pytest.fail(f"`dagster dev` did not serve the code location within {STARTUP_TIMEOUT_S:.0f} s ({last}):\n"
                 f"{ui.output()}")
-
-
-@pytest.fixture(scope="module")
-def deployed(local_aws: LocalAWS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoReport]:
-    report = DemoReport(endpoint=local_aws.endpoint_url)
-    cli = CdkCli(PROJECT_DIR, output_dir=tmp_path_factory.mktemp("cdk.out"))
-    deploy(report, cli, local_aws.env(), local_aws.settings.account_id, local_aws.settings.region)
-    yield report
 
 
 @pytest.fixture(scope="module")

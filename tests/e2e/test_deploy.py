@@ -1,24 +1,14 @@
 """The real CDK CLI deploys the reference stack to the local AWS; the deployed code really runs."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from infra.constants import EXAMPLE_FUNCTIONS, PROJECT_DIR, OutputNames
-from pipeskit.cdk_cli import CdkCli
-from pipeskit.demo import DemoReport, deploy, materialize_demo
+from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
+from pipeskit.demo import DemoReport, materialize_demo
 from pipeskit.local import LocalAWS
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def deployed(local_aws: LocalAWS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoReport]:
-    report = DemoReport(endpoint=local_aws.endpoint_url)
-    cli = CdkCli(PROJECT_DIR, output_dir=tmp_path_factory.mktemp("cdk.out"))
-    deploy(report, cli, local_aws.env(), local_aws.settings.account_id, local_aws.settings.region)
-    yield report
 
 
 def test_cdk_deploy_reports_every_output(deployed: DemoReport) -> None:
