@@ -29,8 +29,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="fault: throttle CloudWatch Logs reads to N requests/s")
     parser.add_argument("--log-ingestion-delay", type=float, default=None, metavar="SECONDS",
                         help="fault: log events become visible after SECONDS")
+    parser.add_argument("--log-stream-delay", type=float, default=None, metavar="SECONDS",
+                        help="fault: a new log stream appears SECONDS after its first line")
     parser.add_argument("--invoke-throttle-rate", type=float, default=None, metavar="FRACTION",
                         help="fault: reject this fraction of Lambda invocations with 429")
+    parser.add_argument("--s3-slow-down-rate", type=float, default=None, metavar="FRACTION",
+                        help="fault: answer this fraction of S3 requests with 503 SlowDown")
+    parser.add_argument("--s3-slow-down-per-key", type=int, default=None, metavar="N",
+                        help="fault: answer each S3 key's (or listing's) first N requests with 503 SlowDown")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
 
 
@@ -45,8 +51,14 @@ def settings_from_args(args: argparse.Namespace) -> LocalAWSSettings:
         overrides["logs_read_tps"] = args.logs_read_tps
     if args.log_ingestion_delay is not None:
         overrides["log_ingestion_delay_s"] = args.log_ingestion_delay
+    if args.log_stream_delay is not None:
+        overrides["log_stream_delay_s"] = args.log_stream_delay
     if args.invoke_throttle_rate is not None:
         overrides["invoke_throttle_rate"] = args.invoke_throttle_rate
+    if args.s3_slow_down_rate is not None:
+        overrides["s3_slow_down_rate"] = args.s3_slow_down_rate
+    if args.s3_slow_down_per_key is not None:
+        overrides["s3_slow_down_per_key"] = args.s3_slow_down_per_key
     if args.verbose:
         overrides["quiet"] = False
     return LocalAWSSettings.from_env(**overrides)

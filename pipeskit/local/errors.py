@@ -96,3 +96,10 @@ class Throttling(AWSServiceError):
 
     def __init__(self) -> None:
         super().__init__("ThrottlingException", "Rate exceeded", 400)
+
+
+class SlowDown(AWSServiceError):
+    """S3's ``503 SlowDown``, answered while it scales a prefix (fault injection)."""
+
+    def __init__(self) -> None:
+        super().__init__("SlowDown", "Please reduce your request rate.", 503, error_type="Service")

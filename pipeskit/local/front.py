@@ -1,8 +1,8 @@
 """The HTTP front: how the local AWS is spoken.
 
 A WSGI app in front of moto's dispatcher. It answers Lambda ``Invoke`` itself (moto
-cannot run code without Docker), applies fault injection to CloudWatch Logs reads,
-and passes everything else to moto.
+cannot run code without Docker), applies fault injection to CloudWatch Logs reads and
+S3 requests, and passes everything else to moto.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, parse_qsl, unquote, urlencode
+from xml.sax.saxutils import escape
 
 from pipeskit.local.errors import AWSServiceError
 from pipeskit.local.faults import FaultInjector
@@ -25,6 +26,8 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 INVOKE_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/invocations/?$")
 FUNCTION_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/?$")
 _LOGS_TARGET_PREFIX = "Logs_20140328."
+_SIGNING_SERVICE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/(?P<service>[^/]+)/aws4_request")
+_VOLATILE_QUERY = ("x-amz-", "continuation-token")
 _STATUS = {
     200: "200 OK",
     202: "202 Accepted",
@@ -34,6 +37,7 @@ _STATUS = {
     413: "413 Request Entity Too Large",
     429: "429 Too Many Requests",
     500: "500 Internal Server Error",
+    503: "503 Service Unavailable",
 }
 
 
@@ -58,7 +62,10 @@ class FrontApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
+        s3 = _signing_service(environ) == "s3"
         try:
+            if s3:
+                self._faults.check_s3_request(method, _s3_target(environ))
             if method == "POST":
                 match = INVOKE_PATH.match(path)
                 if match:
@@ -67,6 +74,9 @@ class FrontApp:
                 if target.startswith(_LOGS_TARGET_PREFIX):
                     self._faults.check_logs_request(target[len(_LOGS_TARGET_PREFIX):])
         except AWSServiceError as error:
+            if s3:
+                _read_body(environ)  # the connection stays usable for the client's retry
+                return self._s3_error(start_response, error, method)
             return self._error(start_response, error, json_protocol=not path.startswith("/20"))
         except Exception as exc:  # a bug of ours: answer like an AWS service error
             logger.exception("local AWS failed to serve %s %s", method, path)
@@ -154,6 +164,40 @@ class FrontApp:
             ],
         )
         return [data]
+
+    @staticmethod
+    def _s3_error(start_response: Callable[..., Any], error: AWSServiceError, method: str) -> Iterable[bytes]:
+        """An S3 (REST-XML) error; a ``HEAD`` answer has no body, as S3's."""
+        data = b"" if method == "HEAD" else (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message>"
+            "<RequestId>0000000000000000</RequestId></Error>"
+        ).encode()
+        start_response(
+            _status(error.status), [("Content-Type", "application/xml"), ("Content-Length", str(len(data)))]
+        )
+        return [data]
+
+
+def _signing_service(environ: dict[str, Any]) -> str | None:
+    """The service a request was signed for (SigV4 header, or a presigned URL's query)."""
+    credential = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" not in credential:
+        credential = "Credential=" + unquote(
+            (parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential") or [""])[0]
+        )
+    match = _SIGNING_SERVICE.search(credential)
+    return match["service"] if match else None
+
+
+def _s3_target(environ: dict[str, Any]) -> str:
+    """What an S3 request addresses (host, path, query without signing or paging parameters)."""
+    query = [
+        (name, value)
+        for name, value in parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if not name.lower().startswith(_VOLATILE_QUERY)
+    ]
+    return f"{environ.get('HTTP_HOST', '')}{environ.get('PATH_INFO', '')}?{urlencode(sorted(query))}"
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -3,9 +3,11 @@
 A line longer than a log event's 256 KB is split over several events, as Lambda does.
 
 Lines are written in-process (no HTTP round trip) so they are readable through the
-endpoint with ``GetLogEvents`` / ``FilterLogEvents`` as soon as they are emitted,
-unless the ingestion-delay fault is on, in which case events (and log streams that
-do not exist yet) become visible only after the configured delay, in order.
+endpoint with ``GetLogEvents`` / ``FilterLogEvents`` as soon as they are emitted, unless a
+fault delays them: with the ingestion delay, events (and log streams that do not exist yet)
+become visible only after the configured delay, in order; with the stream delay, a stream that
+does not exist yet is created (with the events held for it) only after that delay, while its
+log group and every other stream stay readable. Each stream keeps its events' order.
 """
 
 from __future__ import annotations
@@ -41,25 +43,30 @@ def split_message(message: str, limit: int = EVENT_MESSAGE_BYTES) -> list[str]:
 
 
 class LogWriter:
-    """Appends log events to moto's CloudWatch Logs backend, preserving order.
+    """Appends log events to moto's CloudWatch Logs backend, preserving each stream's order.
 
     Args:
         account_id: Account whose backend is written.
         region: Region whose backend is written.
         ingestion_delay_s: Returns the current ingestion delay (fault injection).
+        stream_delay_s: Returns the current delay before a new log stream appears (fault injection).
     """
 
     def __init__(
-        self, account_id: str, region: str, ingestion_delay_s: Callable[[], float]
+        self,
+        account_id: str,
+        region: str,
+        ingestion_delay_s: Callable[[], float],
+        stream_delay_s: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._account_id = account_id
         self._region = region
         self._delay = ingestion_delay_s
-        self._lock = threading.Lock()
-        self._pending: collections.deque[tuple[float, str, str, list[tuple[int, str]]]] = (
-            collections.deque()
-        )
+        self._stream_delay = stream_delay_s
+        # Every write happens under this condition's lock, so a stream's events keep their order.
         self._cond = threading.Condition()
+        self._pending: dict[tuple[str, str], collections.deque[tuple[float, list[tuple[int, str]]]]] = {}
+        self._stream_visible_at: dict[tuple[str, str], float] = {}  # delayed streams not created yet
         self._stopped = False
         self._thread: threading.Thread | None = None
 
@@ -78,54 +85,73 @@ class LogWriter:
         if not events:
             return
         events = [(ts, piece) for ts, message in events for piece in split_message(message)]
-        delay = self._delay()
-        if delay <= 0 and not self._pending:
-            self._write(group, stream, events)
-            return
+        key = (group, stream)
+        now = time.monotonic()
         with self._cond:
-            self._pending.append((time.monotonic() + max(0.0, delay), group, stream, events))
+            visible_at = self._stream_visible_at.get(key)
+            if visible_at is None and not self._pending.get(key):
+                stream_delay = self._stream_delay()
+                if stream_delay > 0 and not self._stream_exists(group, stream):
+                    visible_at = now + stream_delay
+                    self._stream_visible_at[key] = visible_at
+                    self._ensure_group(group)
+            visible = max(visible_at or 0.0, now + max(0.0, self._delay()))
+            queue = self._pending.get(key)
+            if visible <= now and not queue:
+                self._write(group, stream, events)
+                return
+            if queue is None:
+                queue = self._pending[key] = collections.deque()
+            queue.append((visible, events))
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="local-aws-log-ingestion", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="local-aws-log-ingestion", daemon=True)
                 self._thread.start()
             self._cond.notify()
 
+    def _stream_exists(self, group: str, stream: str) -> bool:
+        log_group = self._backend.groups.get(group)
+        return log_group is not None and stream in log_group.streams
+
+    def _ensure_group(self, group: str) -> Any:
+        backend = self._backend
+        log_group = backend.groups.get(group)
+        if log_group is None:
+            backend.create_log_group(group, {})
+            log_group = backend.groups[group]
+        return log_group
+
     def _write(self, group: str, stream: str, events: list[tuple[int, str]]) -> None:
-        with self._lock:
-            backend = self._backend
-            log_group = backend.groups.get(group)
-            if log_group is None:
-                backend.create_log_group(group, {})
-                log_group = backend.groups[group]
-            if stream not in log_group.streams:
-                log_group.create_log_stream(stream)
-            log_group.put_log_events(
-                stream, [{"timestamp": ts, "message": message} for ts, message in events]
-            )
+        # called with self._cond held
+        log_group = self._ensure_group(group)
+        if stream not in log_group.streams:
+            log_group.create_log_stream(stream)
+        self._stream_visible_at.pop((group, stream), None)
+        log_group.put_log_events(stream, [{"timestamp": ts, "message": message} for ts, message in events])
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
+        with self._cond:
+            while True:
                 while not self._stopped and not self._pending:
                     self._cond.wait()
                 if self._stopped and not self._pending:
                     return
-                visible_at = self._pending[0][0]
-                wait = visible_at - time.monotonic()
+                key, queue = min(self._pending.items(), key=lambda item: item[1][0][0])
+                wait = queue[0][0] - time.monotonic()
                 if wait > 0 and not self._stopped:
                     self._cond.wait(wait)
                     continue
-                _, group, stream, events = self._pending.popleft()
-            self._write(group, stream, events)
+                _, events = queue.popleft()
+                if not queue:
+                    del self._pending[key]
+                self._write(*key, events)
 
     def flush(self) -> None:
         """Write every delayed event now."""
         with self._cond:
-            pending = list(self._pending)
-            self._pending.clear()
-        for _, group, stream, events in pending:
-            self._write(group, stream, events)
+            pending, self._pending = self._pending, {}
+            for (group, stream), queue in pending.items():
+                for _, events in queue:
+                    self._write(group, stream, events)
 
     def close(self) -> None:
         """Stop the ingestion thread, dropping nothing: delayed events are written."""

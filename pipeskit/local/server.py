@@ -107,7 +107,12 @@ class LocalAWS:
             self._work_dir = Path(tempfile.mkdtemp(prefix="local-aws-"))
             self._owns_work_dir = True
 
-        self.logs = LogWriter(s.account_id, s.region, lambda: self._settings.log_ingestion_delay_s)
+        self.logs = LogWriter(
+            s.account_id,
+            s.region,
+            ingestion_delay_s=lambda: self._settings.log_ingestion_delay_s,
+            stream_delay_s=lambda: self._settings.log_stream_delay_s,
+        )
         self.faults = FaultInjector(lambda: self._settings)
         self.runtime = LambdaRuntime(
             lambda: self._settings, lambda: self.endpoint_url, self._work_dir / "code", self.logs.emit

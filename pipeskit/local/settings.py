@@ -61,12 +61,22 @@ class LocalAWSSettings(Settings):
             which ``ThrottlingException`` is returned. ``0`` disables.
         log_ingestion_delay_s: Fault injection: log events (and new log streams)
             become visible only after this many seconds. ``0`` disables.
+        log_stream_delay_s: Fault injection: a log stream that does not exist yet (an execution
+            environment's first lines) is created only this many seconds after its first event;
+            its events are held until then and written in order, and later events of a stream
+            that exists appear at once. Its log group is created at once. ``0`` disables.
         logs_read_denied: Fault injection: every CloudWatch Logs read is answered
             ``AccessDeniedException``, as for a caller without ``logs:GetLogEvents``.
         invoke_throttle_rate: Fault injection: fraction (0..1) of Lambda invocations
             rejected with ``TooManyRequestsException``. ``0`` disables.
         esm_duplicate_delivery_rate: Fault injection: fraction (0..1) of the messages an SQS event
             source mapping processed that SQS delivers a second time (at-least-once delivery).
+        s3_slow_down_rate: Fault injection: fraction (0..1) of S3 requests answered
+            ``503 SlowDown`` (``1`` refuses every one). ``0`` disables.
+        s3_slow_down_per_key: Fault injection: every S3 request target (the method and the
+            object's key, or the bucket listing's query) is answered ``503 SlowDown`` this many
+            times before it is served, as S3 does while it scales a prefix: a client's retries
+            ride it out when they allow more attempts. ``0`` disables.
         quiet: Do not log each HTTP request.
     """
 
@@ -91,7 +101,10 @@ class LocalAWSSettings(Settings):
     async_max_throttle_retries: int = 20
     logs_read_tps: float = setting(0.0, minimum=0.0)
     log_ingestion_delay_s: float = setting(0.0, minimum=0.0)
+    log_stream_delay_s: float = setting(0.0, minimum=0.0)
     logs_read_denied: bool = False
     invoke_throttle_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     esm_duplicate_delivery_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
+    s3_slow_down_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
+    s3_slow_down_per_key: int = setting(0, minimum=0)
     quiet: bool = True

@@ -53,6 +53,7 @@ def test_an_async_run_ends_when_its_session_closes(local_aws, bucket, handler_fu
     assert run.metadata()["id"].value == "async-1"
 
 
+@pytest.mark.faults
 def test_a_retried_failure_is_reported_once_with_the_remote_error(local_aws, bucket, failure_queue, handler_function):
     url, arn = failure_queue
     function = handler_function("flaky", "lambda_handler", timeout=10)
@@ -64,6 +65,7 @@ def test_a_retried_failure_is_reported_once_with_the_remote_error(local_aws, buc
     assert run.materializations() == [], "a failed run records no materialization, whatever the attempts reported"
 
 
+@pytest.mark.faults
 def test_a_retry_that_succeeds_gives_one_success_and_one_materialization(local_aws, bucket, handler_function):
     function = handler_function("flaky", "lambda_handler", timeout=10)
     configure(local_aws, function, retries=2)
@@ -74,6 +76,7 @@ def test_a_retry_that_succeeds_gives_one_success_and_one_materialization(local_a
     assert [m for _, m in run.log_messages() if m == "attempt starting"] == ["attempt starting"] * 2
 
 
+@pytest.mark.faults
 def test_an_async_timeout_is_detected(local_aws, bucket, handler_function):
     function = handler_function("slow", timeout=1)
     configure(local_aws, function, retries=0)

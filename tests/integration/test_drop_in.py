@@ -41,6 +41,7 @@ def docs_function(local_aws, pipes_layer_arn, role_arn) -> str:
     )  # fmt: skip
 
 
+@pytest.mark.faults
 def test_a_function_with_no_kit_code_reports_then_adopt_fixes_warm_reuse(
     local_aws, docs_function, pipes_layer_arn, make_client
 ) -> None:

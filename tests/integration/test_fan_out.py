@@ -50,6 +50,7 @@ def fan_out_setup(local_aws, pipes_layer_arn, role_arn):
     return client, bucket
 
 
+@pytest.mark.faults
 def test_two_hundred_items_with_failures_and_duplicates_add_up(local_aws, fan_out_setup):
     client, bucket = fan_out_setup
     run = uuid.uuid4().hex[:8]
@@ -134,6 +135,7 @@ def test_fan_out_over_asynchronous_invokes_with_bounded_concurrency(local_aws, f
     assert [r.return_value for r in summaries[0].results] == [{"id": f"x{n}"} for n in range(10)]
 
 
+@pytest.mark.faults
 def test_a_re_executed_run_skips_the_items_that_finished(local_aws, fan_out_setup, handler_function, monkeypatch):
     from dagster import ReexecutionOptions, execute_job, reconstructable
 
@@ -162,6 +164,7 @@ def test_a_re_executed_run_skips_the_items_that_finished(local_aws, fan_out_setu
     assert summary_event.materialization.metadata["resumed"].value == 6
 
 
+@pytest.mark.faults
 def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, fan_out_setup, handler_function,
                                                                     tmp_path, monkeypatch):
     """The run's process is SIGKILLed once six items finished; the re-executed run skips those six."""

@@ -15,6 +15,8 @@ from pipeskit import (
 
 from .conftest import run_asset
 
+pytestmark = pytest.mark.faults
+
 
 def test_throttled_invokes_back_off_and_succeed(local_aws, handler_function, make_client) -> None:
     settings = LambdaClientSettings(throttle_max_attempts=12, throttle_base_delay_s=0.01)

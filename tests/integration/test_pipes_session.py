@@ -72,6 +72,7 @@ def test_docs_style_handler_works_unmodified_through_both_channels(channel, exam
     assert (logging.INFO, "Using some_parameter value: 41") in run.log_messages()
 
 
+@pytest.mark.faults
 def test_three_invocations_in_one_warm_environment(channel, example_function, handler_function, make_client) -> None:
     client, _ = make_client(CHANNELS[channel])
     kit = [run_asset(client, handler_function("all_methods"), {}, checks=["passes", "fails"]) for _ in range(3)]
@@ -86,6 +87,7 @@ def test_three_invocations_in_one_warm_environment(channel, example_function, ha
     assert [r.metadata()["some_metric"].value for r in docs] == [1, 2, 3]
 
 
+@pytest.mark.faults
 def test_function_error_carries_the_remote_error_and_loses_no_message(
     channel, log_format, handler_function, make_client
 ) -> None:
@@ -103,6 +105,7 @@ def test_function_error_carries_the_remote_error_and_loses_no_message(
     assert "[pipes] external process pipes closed with exception" in run.engine_events()
 
 
+@pytest.mark.faults
 def test_function_timeout_fails_the_asset_with_the_timeout(handler_function, make_client) -> None:
     client, _ = make_client()
     run = run_asset(client, handler_function("slow", timeout=1), {"sleep_s": 10})

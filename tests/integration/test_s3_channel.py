@@ -77,6 +77,7 @@ def test_dagster_pipes_own_s3_writer_works_with_the_kit_reader(handler_function,
     assert objects_left(local_aws, bucket) == []
 
 
+@pytest.mark.faults
 def test_a_chunk_deleted_mid_run_is_reported_by_its_key(handler_function, s3_client):
     client, _ = s3_client(s3_poll_interval_s=3.0, s3_max_poll_interval_s=3.0)
     run = run_asset(client, handler_function("chunk_thief"), {})
@@ -84,6 +85,7 @@ def test_a_chunk_deleted_mid_run_is_reported_by_its_key(handler_function, s3_cli
     assert "/1.json never appeared" in str(run.error) or "1.json" in str(run.error)
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("mode", ["raise", "exit"])
 def test_a_dying_function_loses_nothing_on_the_s3_channel(mode, handler_function, s3_client, local_aws, bucket):
     client, _ = s3_client()

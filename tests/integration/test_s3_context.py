@@ -45,6 +45,7 @@ def test_a_ten_megabyte_context_goes_through_s3_and_is_deleted(local_aws, contex
     assert _objects(local_aws, context_bucket) == [], "the context object is deleted"
 
 
+@pytest.mark.faults
 def test_the_context_object_is_deleted_when_the_function_fails(local_aws, context_bucket, handler_function,
                                                                make_client):
     kit, _ = make_client()
@@ -56,6 +57,7 @@ def test_the_context_object_is_deleted_when_the_function_fails(local_aws, contex
     assert _objects(local_aws, context_bucket) == []
 
 
+@pytest.mark.faults
 def test_without_a_context_bucket_a_large_context_is_refused_naming_the_setting(handler_function, make_client):
     client, counter = make_client()
     run = run_asset(client, handler_function("context_size"), {"x": 1}, extras=_big_extras())

@@ -96,6 +96,7 @@ def _numbered(run: Any) -> list[str]:
     return [m for _, m in run.log_messages() if re.fullmatch(r"message \d{3}", m)]
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     "mode, error_type",
     [
@@ -119,6 +120,7 @@ def test_nothing_written_is_lost_when_the_function_dies(channel, mode, error_typ
     assert _numbered(run) == [f"message {i:03d}" for i in range(100)]
 
 
+@pytest.mark.faults
 def test_a_late_log_beyond_the_timeout_never_hides_the_functions_error(local_aws, handler_function, make_client):
     function = handler_function("dying", "lambda_handler")
     client, _ = make_client(CHANNELS["response"], ingestion_timeout_s=0.5)
@@ -130,6 +132,7 @@ def test_a_late_log_beyond_the_timeout_never_hides_the_functions_error(local_aws
     assert "messages_not_read" in run.error.metadata
 
 
+@pytest.mark.faults
 def test_logs_read_denied_never_hides_the_functions_error(local_aws, handler_function, make_client):
     function = handler_function("dying", "lambda_handler")
     client, _ = make_client(CHANNELS["logs"], logs_retries=0)
@@ -140,6 +143,7 @@ def test_logs_read_denied_never_hides_the_functions_error(local_aws, handler_fun
     assert "the function's own error" in run.error.description
 
 
+@pytest.mark.faults
 def test_an_unreachable_logs_endpoint_never_hides_the_functions_error(handler_function, make_client):
     function = handler_function("dying", "lambda_handler")
     unreachable = boto3.client(
@@ -156,6 +160,7 @@ def test_an_unreachable_logs_endpoint_never_hides_the_functions_error(handler_fu
     assert "EndpointConnectionError" in type(run.error.read_error).__name__ + str(run.error.read_error)
 
 
+@pytest.mark.faults
 def test_ordinary_output_never_breaks_a_session(handler_function, make_client) -> None:
     """Progress text before each message, an unknown method, a torn line and a 600 KB message."""
     function = handler_function("chatty", "lambda_handler")

@@ -10,6 +10,8 @@ from botocore.exceptions import ClientError
 from pipeskit.local.settings import LocalAWSSettings
 from tests.local_aws.conftest import unique, wait_until
 
+pytestmark = pytest.mark.faults
+
 
 def test_settings_defaults_and_env_overrides():
     defaults = LocalAWSSettings()
@@ -86,3 +88,97 @@ def test_invoke_throttling(local_aws, lam, deploy):
             lam.invoke(FunctionName=name)
         assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert lam.invoke(FunctionName=name)["StatusCode"] == 200
+
+
+def test_new_settings_from_the_environment_and_the_command_line():
+    import argparse
+
+    from pipeskit.local.cli import configure_parser, settings_from_args
+
+    settings = LocalAWSSettings.from_env(
+        {
+            "PIPESKIT_LOCAL_LOG_STREAM_DELAY_S": "2.5",
+            "PIPESKIT_LOCAL_S3_SLOW_DOWN_RATE": "0.1",
+            "PIPESKIT_LOCAL_S3_SLOW_DOWN_PER_KEY": "2",
+        }
+    )
+    assert (settings.log_stream_delay_s, settings.s3_slow_down_rate, settings.s3_slow_down_per_key) == (2.5, 0.1, 2)
+    assert (LocalAWSSettings().log_stream_delay_s, LocalAWSSettings().s3_slow_down_rate) == (0, 0)
+    with pytest.raises(ValueError):
+        LocalAWSSettings.from_env({"PIPESKIT_LOCAL_S3_SLOW_DOWN_RATE": "1.5"})
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    args = parser.parse_args(["--log-stream-delay", "4", "--s3-slow-down-rate", "0.5", "--s3-slow-down-per-key", "3"])
+    settings = settings_from_args(args)
+    assert (settings.log_stream_delay_s, settings.s3_slow_down_rate, settings.s3_slow_down_per_key) == (4.0, 0.5, 3)
+
+
+def test_log_stream_delay(local_aws, lam, deploy, logs):
+    """A new environment's stream appears late, with every line in order; later lines of it at once."""
+    name = deploy("def handler(event, context):\n    print('line', event['i'])\n")
+    group = f"/aws/lambda/{name}"
+    with local_aws.override(log_stream_delay_s=3.0):  # wide enough for a loaded 2-core host
+        first = lam.invoke(FunctionName=name, Payload='{"i": 1}')["ResponseMetadata"]["RequestId"]
+        assert logs.describe_log_streams(logGroupName=group)["logStreams"] == [], "the group is there, the stream not"
+        assert logs.filter_log_events(logGroupName=group)["events"] == []
+        [stream] = wait_until(lambda: logs.describe_log_streams(logGroupName=group)["logStreams"], timeout=10)
+        second = lam.invoke(FunctionName=name, Payload='{"i": 2}')["ResponseMetadata"]["RequestId"]
+        # the stream exists now: the warm environment's next lines are readable as soon as it answered
+        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)
+    messages = [e["message"] for e in events["events"]]
+    assert messages[0].startswith("INIT_START")
+    for i, request_id in ((1, first), (2, second)):
+        start = messages.index(f"START RequestId: {request_id} Version: $LATEST")
+        assert messages[start + 1 : start + 3] == [f"line {i}", f"END RequestId: {request_id}"]
+    assert messages.index(f"END RequestId: {first}") < messages.index(f"START RequestId: {second} Version: $LATEST")
+
+
+def test_log_stream_delay_holds_back_only_new_streams(local_aws, lam, deploy, logs):
+    warm = deploy("def handler(event, context):\n    print('warm line')\n")
+    lam.invoke(FunctionName=warm)  # its stream exists before the fault is switched on
+    cold = deploy("def handler(event, context):\n    print('cold line')\n")
+    with local_aws.override(log_stream_delay_s=3.0):
+        lam.invoke(FunctionName=cold)
+        lam.invoke(FunctionName=warm)
+        warm_lines = [e["message"] for e in logs.filter_log_events(logGroupName=f"/aws/lambda/{warm}")["events"]]
+        assert warm_lines.count("warm line") == 2, "a stream that exists is not held back"
+        assert logs.filter_log_events(logGroupName=f"/aws/lambda/{cold}")["events"] == []
+
+
+def _s3_error(call) -> tuple[str, int]:
+    with pytest.raises(ClientError) as raised:
+        call()
+    response = raised.value.response
+    return response["Error"]["Code"], response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_s3_slow_down_per_key(local_aws):
+    s3 = local_aws.client("s3", retries=0)
+    bucket = unique("slow")
+    s3.create_bucket(Bucket=bucket)
+    before = sum(local_aws.faults.s3_slow_downs.values())
+    with local_aws.override(s3_slow_down_per_key=2):
+        for _ in range(2):
+            assert _s3_error(lambda: s3.put_object(Bucket=bucket, Key="a/1.json", Body=b"one")) == ("SlowDown", 503)
+        s3.put_object(Bucket=bucket, Key="a/1.json", Body=b"one")  # the third attempt is served
+        assert _s3_error(lambda: s3.put_object(Bucket=bucket, Key="a/2.json", Body=b"two"))[0] == "SlowDown"
+        assert _s3_error(lambda: s3.head_object(Bucket=bucket, Key="a/1.json")) == ("503", 503)  # HEAD: no body
+        assert _s3_error(lambda: s3.list_objects_v2(Bucket=bucket, Prefix="a/"))[0] == "SlowDown"
+        retrying = local_aws.client("s3", retries=4)  # botocore's retries ride it out
+        assert retrying.get_object(Bucket=bucket, Key="a/1.json")["Body"].read() == b"one"
+        assert [o["Key"] for o in retrying.list_objects_v2(Bucket=bucket, Prefix="a/")["Contents"]] == ["a/1.json"]
+    assert sum(local_aws.faults.s3_slow_downs.values()) - before == 2 + 1 + 1 + 1 + 2 + 1
+    assert s3.get_object(Bucket=bucket, Key="a/1.json")["Body"].read() == b"one"
+
+
+def test_s3_slow_down_rate(local_aws):
+    s3 = local_aws.client("s3", retries=0)
+    bucket = unique("slow")
+    s3.create_bucket(Bucket=bucket)
+    with local_aws.override(s3_slow_down_rate=1.0):
+        assert _s3_error(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"v")) == ("SlowDown", 503)
+        assert _s3_error(lambda: s3.list_objects_v2(Bucket=bucket))[0] == "SlowDown"
+        local_aws.client("sqs", retries=0).list_queues()  # other services are not slowed down
+        local_aws.client("logs", retries=0).describe_log_groups()
+    s3.put_object(Bucket=bucket, Key="k", Body=b"v")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
