@@ -30,6 +30,7 @@ from .errors import (
     PipesContextReusedError,
     PipesKitError,
     PipesSessionNotOpenedError,
+    S3NotUsableError,
     UnsupportedComponentError,
 )
 from .fan_out import FanOutFailedError, FanOutSettings, FanOutSummary, ItemResult
@@ -74,6 +75,7 @@ __all__ = [
     "RateBudget",
     "ResponsePayloadMessageReader",
     "S3MessageReader",
+    "S3NotUsableError",
     "S3ReaderSettings",
     "SettingsError",
     "__version__",

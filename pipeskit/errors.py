@@ -23,6 +23,11 @@ class LogsNotReadableError(PipesKitError):
     """The invocation's log lines could not be read back in time."""
 
 
+class S3NotUsableError(PipesKitError):
+    """S3 refused or failed the kit's request (SlowDown after the retries, access denied, no such
+    bucket, no connection); it names the bucket and the operation."""
+
+
 class MessagesLostError(PipesKitError):
     """A message split over CloudWatch log events could not be put back together; it names which."""
 

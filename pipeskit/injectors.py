@@ -13,6 +13,7 @@ limit, S3 when it would not and a context bucket is configured (``PIPESKIT_CONTE
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from dagster import PipesContextInjector, PipesEnvContextInjector
 from dagster_pipes import PipesContextData, PipesParams, encode_param
 
@@ -27,7 +29,9 @@ from pipeskit_lambda.protocol import BUCKET_PARAM, CONTEXT_PREFIX
 from pipeskit_lambda.settings import Settings, setting
 
 from ._lazy import LazyClient
-from .errors import PipesKitError
+from .errors import PipesKitError, S3NotUsableError
+
+_log = logging.getLogger(__name__)
 
 CONTEXT_KEY_PARAM = "key"
 
@@ -90,11 +94,21 @@ class S3ContextInjector(PipesContextInjector):
     @contextmanager
     def inject_context(self, context_data: PipesContextData) -> Iterator[PipesParams]:
         key = f"{self.settings.context_prefix.strip('/')}/{uuid.uuid4().hex}/context.json"
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(context_data).encode("utf-8"))
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(context_data).encode("utf-8"))
+        except (BotoCoreError, ClientError) as error:
+            raise S3NotUsableError(
+                f"writing the Pipes context to s3://{self.bucket}/{key} failed: {error}. Nothing was invoked. "
+                "Check that the bucket exists and that the orchestrator may s3:PutObject there (the stack's "
+                "OrchestratorPolicy); on SlowDown, run again later."
+            ) from error
         try:
             yield {BUCKET_PARAM: self.bucket, CONTEXT_KEY_PARAM: key}
         finally:
-            self.client.delete_object(Bucket=self.bucket, Key=key)
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+            except (BotoCoreError, ClientError) as error:  # never hides the run's outcome; the lifecycle rule expires
+                _log.warning("could not delete the context object s3://%s/%s: %s", self.bucket, key, error)
 
     def no_messages_debug_text(self) -> str:
         return f"Injected the context as an object in s3://{self.bucket}/{self.settings.context_prefix}/."

@@ -11,6 +11,7 @@ written to a file, so no session file can outlive its invocation.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import uuid
@@ -36,6 +37,8 @@ from .protocol import (
     Envelope,
 )
 from .settings import FunctionSettings
+
+_log = logging.getLogger(__name__)
 
 
 class LogLineChannel(PipesMessageWriterChannel):
@@ -171,27 +174,52 @@ class S3ChunkChannel(PipesMessageWriterChannel):
         while not self._closing:
             self._wake.wait(self._interval)
             self._wake.clear()
-            self.flush()
+            self._flush_or_warn("will try again")
 
     def flush(self) -> None:
-        """Upload what is waiting as the next chunk."""
+        """Upload what is waiting as the next chunk.
+
+        A refused upload (after boto3's own retries) keeps its lines, in order, for the next try
+        under the same chunk number: the reader never sees a chunk's number taken by other lines.
+
+        Raises:
+            Exception: the upload's error; nothing waiting was dropped.
+        """
         with self._upload_lock:
             with self._lock:
                 lines, self._pending, self._pending_bytes = self._pending, [], 0
             if not lines:
                 return
             number = self.chunks + 1
-            self._client.put_object(
-                Bucket=self.bucket, Key=f"{self.prefix}/{number}.json", Body="\n".join(lines).encode("utf-8")
-            )
+            body = "\n".join(lines).encode("utf-8")
+            try:
+                self._client.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{number}.json", Body=body)
+            except BaseException:
+                with self._lock:
+                    self._pending[:0] = lines
+                    self._pending_bytes += len(body) + 1
+                raise
             self.chunks = number
 
+    def _flush_or_warn(self, then: str) -> None:
+        try:
+            self.flush()
+        except Exception as error:  # the messages wait (and are in the log): the function goes on
+            _log.warning(
+                "pipeskit: uploading message chunk %d to s3://%s/%s failed (%s: %s); %s",
+                self.chunks + 1, self.bucket, self.prefix, type(error).__name__, error, then,
+            )  # fmt: skip
+
     def close(self) -> None:
-        """Upload the rest and stop the upload thread."""
+        """Upload the rest and stop the upload thread.
+
+        Never raises: when the last upload fails, the chunks stop short of ``closed`` and the
+        orchestrator reads the rest from the copy in the function's log.
+        """
         self._closing = True
         self._wake.set()
         self._thread.join(timeout=60)
-        self.flush()
+        self._flush_or_warn("the orchestrator reads the rest from the function's log")
 
 
 class S3ChunkMessageWriter(LambdaMessageWriter):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
@@ -36,7 +37,7 @@ from pipeskit_lambda.protocol import (
 from pipeskit_lambda.settings import Settings, setting
 
 from .._lazy import LazyClient
-from ..errors import MessagesLostError, PipesKitError
+from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..invocation import LambdaInvocation
 from .base import ChannelSession, LogReadingMessageReader
 
@@ -206,20 +207,43 @@ class S3ChannelSession(ChannelSession):
         """
         envelope = invocation.envelope
         settings = self.reader.s3_settings
-        if envelope is not None and envelope.get("s3_prefix"):
-            attempt = str(envelope["s3_prefix"]).removeprefix(self._prefix).strip("/")
-            self._wait(lambda: self._attempt_done(attempt, int(envelope.get("s3_chunks") or 0)),
-                       settings.s3_completion_timeout_s)
-        elif invocation.function_error is None and envelope is None:
-            self._wait(self._any_closed, settings.s3_completion_timeout_s)  # dagster-pipes' own writer
-        else:
-            self._wait(self._any_closed, 0.0)  # one last look: the function failed
+        unreadable: Exception | None = None
+        try:
+            if envelope is not None and envelope.get("s3_prefix"):
+                attempt = str(envelope["s3_prefix"]).removeprefix(self._prefix).strip("/")
+                self._wait(lambda: self._attempt_done(attempt, int(envelope.get("s3_chunks") or 0)),
+                           settings.s3_completion_timeout_s)  # fmt: skip
+            elif invocation.function_error is None and envelope is None:
+                self._wait(self._any_closed, settings.s3_completion_timeout_s)  # dagster-pipes' own writer
+            else:
+                self._wait(self._any_closed, 0.0)  # one last look: the function failed
+        except (BotoCoreError, ClientError) as error:
+            unreadable = error
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self._poll()  # the thread is gone: this one is the last
-        if not self._any_closed() and (invocation.function_error or envelope is not None):
-            # The function died before uploading its last chunk: the rest is in its log.
+        if unreadable is None:
+            try:
+                self._poll()  # the thread is gone: this one is the last
+            except (BotoCoreError, ClientError) as error:
+                unreadable = error
+        has_log_copy = invocation.function_error is not None or envelope is not None  # the kit's writer ran
+        if unreadable is not None and not has_log_copy:
+            raise S3NotUsableError(
+                f"request {invocation.request_id}: reading the message chunks under s3://{self.reader.bucket}/"
+                f"{self._prefix}/ failed: {unreadable}. The function's writer keeps no copy in its log. Check that "
+                "the orchestrator may s3:ListBucket and s3:GetObject there (the stack's OrchestratorPolicy); on "
+                "SlowDown, run again later."
+            ) from unreadable
+        if unreadable is not None:
+            log.warning(
+                f"[pipeskit] request {invocation.request_id}: reading the message chunks under s3://"
+                f"{self.reader.bucket}/{self._prefix}/ failed ({unreadable}); the rest of the messages is read "
+                "from their copy in the function's log"
+            )
+        if not self._any_closed() and has_log_copy:
+            # The function died before uploading its last chunk, its last upload was refused, or the
+            # chunks could not be read: the rest is in its log.
             assert self._handler is not None
             delivered = max((a.delivered for a in self._state.attempts.values()), default=0)
             self.reader.logs.deliver(invocation, self._handler, log, envelope, skip_messages=delivered)
