@@ -3,8 +3,10 @@
 Lines are bounded by the invocation's ``START``/``END`` lines (text log format) or its
 ``platform.start``/``platform.runtimeDone``/``platform.report`` records (JSON log format), read with
 ``GetLogEvents(startFromHead=True)`` and the forward token until the token repeats, tolerant of
-late ingestion and of streams that do not exist yet. Every read call first takes a token from a
-process-wide `RateBudget`; botocore's standard retry mode backs off on ``ThrottlingException``.
+late ingestion and of streams that do not exist yet. Every read request first takes a token from a
+`RateBudget` shared by every process of the host that reads through the same endpoint (or by this
+process only, ``PIPESKIT_LOGS_BUDGET_SCOPE=process``); botocore's standard retry mode backs off on
+``ThrottlingException``, and its retries take tokens too (CloudWatch counts them against the quota).
 
 Used by the readers of ``pipeskit.channels``; each reader owns one `InvocationLogReader`.
 """
@@ -12,6 +14,7 @@ Used by the readers of ``pipeskit.channels``; each reader owns one `InvocationLo
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -35,6 +38,16 @@ from .settings import LogsReaderSettings
 def default_logs_client(settings: LogsReaderSettings, aws: AwsTarget = DEFAULT_TARGET) -> Any:
     """A boto3 CloudWatch Logs client that backs off on ``ThrottlingException`` (in ``aws``'s session)."""
     return aws.client("logs", config=Config(retries={"mode": "standard", "max_attempts": settings.logs_max_attempts}))
+
+
+READ_OPERATIONS = ("GetLogEvents", "FilterLogEvents")
+"""The CloudWatch Logs read operations the reader calls, each request of which takes a budget token."""
+
+
+def quota_key(logs_client: Any) -> str:
+    """What one CloudWatch Logs quota is shared by, as far as a client tells: its region and endpoint."""
+    meta = getattr(logs_client, "meta", None)
+    return f"{getattr(meta, 'region_name', None) or 'default'} {getattr(meta, 'endpoint_url', None) or ''}".strip()
 
 
 _END_RECORD_TYPES = frozenset({"platform.runtimeDone", "platform.report"})
@@ -125,7 +138,9 @@ class InvocationLogReader:
         lambda_client: a boto3 ``lambda`` client, to resolve a function's log group when the
             invocation does not name it; defaults to ``boto3.client("lambda")``.
         settings: timeouts and forwarding; defaults from ``PIPESKIT_*`` environment variables.
-        budget: the read budget; defaults to the process-wide one at ``settings.logs_read_tps``.
+        budget: the read budget; defaults to the one shared at ``settings.logs_read_tps`` by every
+            process of the host reading through the same region and endpoint (``settings.logs_budget_scope``),
+            found on the first read.
     """
 
     def __init__(
@@ -138,7 +153,10 @@ class InvocationLogReader:
         self._settings = settings or LogsReaderSettings.from_env()
         self._logs_client = LazyClient(logs_client, lambda: default_logs_client(self._settings))
         self._lambda_client = LazyClient(lambda_client, lambda: boto3.client("lambda"))
-        self._budget = budget or shared_logs_budget(self._settings.logs_read_tps)
+        self._budget = budget
+        self._metering = threading.Lock()
+        self._metered: Any = None  # the logs client whose read requests take tokens
+        self._per_request = False
         self.log_group_for = lru_cache(maxsize=256)(self._log_group_for)
 
     @property
@@ -148,7 +166,31 @@ class InvocationLogReader:
 
     @property
     def _logs(self) -> Any:
-        return self._logs_client.get()
+        client = self._logs_client.get()
+        if self._metered is not client:
+            self._meter(client)
+        return client
+
+    def _meter(self, client: Any) -> None:
+        """Make each read request of ``client`` take a token, botocore's retries included.
+
+        A ``before-send`` handler on the client, registered once per client (readers sharing one
+        client share its handler); a client without botocore's events takes one token per call.
+        """
+        with self._metering:
+            if self._metered is client:
+                return
+            events = getattr(getattr(client, "meta", None), "events", None)
+            if events is not None:
+                for operation in READ_OPERATIONS:
+                    events.register(
+                        f"before-send.logs.{operation}", self._take_token, unique_id=f"pipeskit-read-budget-{operation}"
+                    )
+            self._per_request = events is not None
+            self._metered = client
+
+    def _take_token(self, **_: Any) -> None:
+        self.budget.acquire()  # returns None: botocore would take anything else as the response
 
     @property
     def _lambda(self) -> Any:
@@ -208,9 +250,24 @@ class InvocationLogReader:
             )
         return delivery.delivered
 
+    @property
+    def budget(self) -> RateBudget:
+        """The read budget, found (and its directory checked) on first use."""
+        if self._budget is None:
+            settings = self._settings
+            self._budget = shared_logs_budget(
+                settings.logs_read_tps,
+                scope=settings.logs_budget_scope,
+                directory=settings.logs_budget_dir,
+                key=quota_key(self._logs),
+            )
+        return self._budget
+
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        self._budget.acquire()
-        return getattr(self._logs, operation)(**kwargs)
+        client = self._logs
+        if not self._per_request:
+            self.budget.acquire()
+        return getattr(client, operation)(**kwargs)
 
     def _log_group_for(self, function_name: str) -> str:
         try:

@@ -8,6 +8,8 @@ accepts. Pass an instance to override the environment in code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 from pipeskit_lambda.settings import Settings, SettingsError, setting
 
@@ -48,9 +50,17 @@ class LogsReaderSettings(Settings):
     """How the CloudWatch Logs reader reads an invocation's lines back.
 
     Attributes:
-        logs_read_tps: CloudWatch Logs read calls per second for the whole process, shared by all
-            sessions (the account-wide quota is 5 TPS for FilterLogEvents, ~10 for GetLogEvents;
-            ``PIPESKIT_LOGS_READ_TPS``).
+        logs_read_tps: CloudWatch Logs read calls per second, shared by all sessions of the host (or
+            of the process, see ``logs_budget_scope``): at most this many (rounded down) in any one
+            second. The account-wide quota is 5 TPS for FilterLogEvents, ~10 for GetLogEvents
+            (``PIPESKIT_LOGS_READ_TPS``).
+        logs_budget_scope: ``host``: every process of the host reading through the same endpoint and
+            region shares one budget, kept in a file in ``logs_budget_dir`` (Dagster's multiprocess
+            executor runs each step in its own process); ``process``: one budget per process
+            (``PIPESKIT_LOGS_BUDGET_SCOPE``).
+        logs_budget_dir: where the host-wide budget's files live; a local directory the user can
+            write. Empty: ``pipeskit-<uid>`` in the system's temporary directory
+            (``PIPESKIT_LOGS_BUDGET_DIR``).
         ingestion_timeout_s: how long to wait for late log lines (a stream that does not exist yet,
             or an ``END`` line that has not arrived) before failing.
         poll_interval_s: pause between reads once caught up with the stream.
@@ -60,6 +70,8 @@ class LogsReaderSettings(Settings):
     """
 
     logs_read_tps: float = setting(4.0, minimum=0.01)
+    logs_budget_scope: Literal["host", "process"] = "host"
+    logs_budget_dir: Path | None = None
     ingestion_timeout_s: float = setting(60.0, minimum=0.0)
     poll_interval_s: float = setting(0.5, minimum=0.0)
     logs_max_attempts: int = setting(10, minimum=1)
