@@ -306,7 +306,7 @@ class InvocationLogReader:
             if time.monotonic() > deadline:
                 raise LogsNotReadableError(
                     f"no log line of request {invocation.request_id} appeared in {group} within "
-                    f"{self._settings.ingestion_timeout_s:.0f} s. Check the function logs to that "
+                    f"{self._settings.ingestion_timeout_s:g} s. Check the function logs to that "
                     "group, or raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
                 )
             time.sleep(self._settings.poll_interval_s)
@@ -317,6 +317,7 @@ class InvocationLogReader:
         deadline = self._deadline()
         token: str | None = None
         inside = False
+        stream_found = False
         while True:
             kwargs: dict[str, Any] = {
                 "logGroupName": group,
@@ -328,6 +329,7 @@ class InvocationLogReader:
                 kwargs["nextToken"] = token
             try:
                 page = self._call("get_log_events", **kwargs)
+                stream_found = True
             except self._logs.exceptions.ResourceNotFoundException:
                 page = {"events": [], "nextForwardToken": token}
             for event in page.get("events", []):
@@ -341,11 +343,14 @@ class InvocationLogReader:
             next_token = page.get("nextForwardToken")
             if next_token == token or not page.get("events"):
                 if time.monotonic() > deadline:
-                    state = "its END line" if inside else "its START line"
+                    if not stream_found:
+                        what = f"the log stream {group}/{stream} did not appear"
+                    else:
+                        what = f"{'its END' if inside else 'its START'} line did not appear in {group}/{stream}"
+                    missing = "messages after the last line read are missing" if inside else "no message was read"
                     raise LogsNotReadableError(
-                        f"request {request_id}: {state} did not appear in {group}/{stream} within "
-                        f"{self._settings.ingestion_timeout_s:.0f} s; messages after the last line "
-                        "read are missing. Raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
+                        f"request {request_id}: {what} within {self._settings.ingestion_timeout_s:g} s; {missing}. "
+                        "Raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
                     )
                 time.sleep(self._settings.poll_interval_s)
             if next_token:

@@ -85,7 +85,8 @@ class LogReadingMessageReader(LambdaMessageReader):
             back-off on throttling.
         lambda_client: boto3 Lambda client used to look up a function's log group.
         settings: read settings; defaults from ``PIPESKIT_*`` environment variables.
-        budget: CloudWatch read budget; defaults to the process-wide one.
+        budget: CloudWatch read budget; defaults to the one shared by the host's processes
+            (``PIPESKIT_LOGS_BUDGET_SCOPE``).
     """
 
     def __init__(

@@ -125,7 +125,9 @@ def test_a_log_stream_later_than_the_ingestion_timeout_fails_naming_where_it_wai
     assert isinstance(error, LogsNotReadableError), error
     # the logs channel knows the stream (the function's envelope names it); the read-back finds it by request id
     assert (f"{group}/" if channel == "logs" else group) in str(error)
-    assert "PIPESKIT_INGESTION_TIMEOUT_S" in str(error)
+    assert "PIPESKIT_INGESTION_TIMEOUT_S" in str(error) and "within 0.5 s" in str(error)
+    if channel == "logs":
+        assert "the log stream" in str(error) and "no message was read" in str(error)
 
 
 def test_late_log_lines_are_waited_for_after_a_failure(channel, local_aws, handler_function, make_client) -> None:
