@@ -114,6 +114,13 @@ class S3ContextInjector(PipesContextInjector):
         return f"Injected the context as an object in s3://{self.bucket}/{self.settings.context_prefix}/."
 
 
+def _encoded_size_at_most(params: dict[str, Any]) -> int:
+    """An upper bound of ``len(encode_param(params))`` without compressing: zlib adds at most 5 bytes
+    per 16 KB block plus 11, base64 takes 4 characters per 3 bytes."""
+    raw = len(json.dumps(params).encode("utf-8"))
+    return 4 * ((raw + 5 * (raw // 16_384 + 1) + 11 + 2) // 3)
+
+
 class SizedContextInjector(PipesContextInjector):
     """One run's choice: the context inline while it fits ``inline_budget`` bytes, else via S3.
 
@@ -130,7 +137,8 @@ class SizedContextInjector(PipesContextInjector):
     @contextmanager
     def inject_context(self, context_data: PipesContextData) -> Iterator[PipesParams]:
         inline = {"data": context_data}
-        if self._s3 is None or len(encode_param(inline)) <= self._budget:
+        fits = _encoded_size_at_most(inline) <= self._budget or len(encode_param(inline)) <= self._budget
+        if self._s3 is None or fits:
             yield inline
             return
         self.used_s3 = True

@@ -96,7 +96,7 @@ class ResponsePayloadMessageWriter(LambdaMessageWriter):
     channel = RESPONSE_CHANNEL
 
     def __init__(self, budget_bytes: int | None = None) -> None:
-        self._budget = budget_bytes or FunctionSettings.from_env().response_budget_bytes
+        self._budget = budget_bytes or FunctionSettings.current().response_budget_bytes
         self._kept: list[tuple[PipesMessage, int]] = []
 
     @contextmanager
@@ -238,7 +238,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
 
     def __init__(self, client: Any | None = None, settings: FunctionSettings | None = None) -> None:
         self._client = client
-        self._settings = settings or FunctionSettings.from_env()
+        self._settings = settings or FunctionSettings.current()
         self._channel: S3ChunkChannel | None = None
         self._upload_result = False
 

@@ -25,7 +25,7 @@ class HandlerConfigurationError(RuntimeError):
 @cache
 def user_handler() -> Handler:
     """Import the function named by ``PIPESKIT_HANDLER`` once per execution environment."""
-    spec = FunctionSettings.from_env().handler
+    spec = FunctionSettings.current().handler
     module_name, _, function_name = spec.rpartition(".")
     if not module_name:
         raise HandlerConfigurationError(

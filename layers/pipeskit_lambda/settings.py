@@ -60,6 +60,14 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+_CURRENT: dict[tuple[type, tuple[str | None, ...]], Any] = {}
+
+
+@functools.cache
+def _env_names(cls: type[Settings]) -> tuple[str, ...]:
+    return tuple(cls.env_vars().values())
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Base of every settings class of the kit.
@@ -115,6 +123,19 @@ class Settings:
                 values[field.name] = parse_value(hints[field.name], raw, name)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @classmethod
+    def current(cls: type[S]) -> S:
+        """`from_env` of the process's environment, built once per distinct value of its variables.
+
+        For paths run on every invocation: a Lambda function's variables are fixed for its execution
+        environment, so the settings are parsed and checked once, not per invocation.
+        """
+        key = (cls, tuple(os.environ.get(name) for name in _env_names(cls)))
+        found = _CURRENT.get(key)
+        if found is None:
+            found = _CURRENT[key] = cls.from_env()
+        return found  # type: ignore[return-value]
 
     @classmethod
     def from_mapping(cls: type[S], values: Mapping[str, Any], *, source: str) -> S:
