@@ -46,7 +46,7 @@ from bench.child_aws import ChildAWS
 from bench.results import record
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit import CloudWatchLogsMessageReader, PipesLambdaClient
-from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer
+from pipeskit.local.testing import busiest_second, deploy_pipes_function, lambda_role, publish_pipes_layer
 
 NAME = "bench_logs_budget"
 HANDLER = PROJECT_DIR / "tests" / "integration" / "handlers" / "noisy.py"
@@ -153,17 +153,6 @@ def run_scenario() -> None:
 
 
 # --- the benchmark: runs the job under each budget scope -------------------------------------------
-
-
-def busiest_second(times: list[float]) -> int:
-    """The most events in any one-second window (sliding over the events)."""
-    times = sorted(times)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 def measure(scope: str, endpoint: str, function: str) -> dict[str, Any]:

@@ -122,6 +122,17 @@ def deploy_pipes_function(
     return name
 
 
+def busiest_second(times: list[float]) -> int:
+    """The most events in any one-second window, sliding over ``times`` (seconds): an observed rate."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
 class ApiCallCounter:
     """Counts AWS API calls made through the boto3 clients it is attached to."""
 

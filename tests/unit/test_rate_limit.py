@@ -15,18 +15,8 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
 from pipeskit import InvocationLogReader, LambdaInvocation, LogsReaderSettings, RateBudget, SettingsError
+from pipeskit.local.testing import busiest_second
 from pipeskit.rate_limit import budget_rates, shared_logs_budget
-
-
-def busiest_second(times: list[float]) -> int:
-    """The most calls in any one-second window (sliding over the calls)."""
-    times = sorted(times)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 def acquire_in_threads(budget: RateBudget, threads: int, each: int) -> list[float]:
