@@ -153,8 +153,12 @@ def draw_chart(figures: list[Figure], path: Path) -> None:
     plt.close(fig)
 
 
-def _short(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _short(text: str, width: int = 64) -> str:
+    """``text`` within ``width`` characters, cut in the middle: figures differ at both ends."""
+    if len(text) <= width:
+        return text
+    head = width // 2 - 1
+    return text[:head] + "…" + text[-(width - head - 1) :]
 
 
 if __name__ == "__main__":
