@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 from infra.constants import PROJECT_DIR
 from pipeskit.demo import DEMO_MODULE, DemoReport
 from pipeskit.local import LocalAWS
+from pipeskit.local.testing import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -144,16 +144,10 @@ class DagsterUI:
         return payload["data"]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _dagster_executable() -> Path:
     executable = Path(sys.executable).parent / "dagster"
-    if not executable.exists():
-        pytest.skip(f"no `dagster` executable next to {sys.executable} (dagster-webserver not installed)")
+    # dagster (a dependency of the kit) installs the `dagster` command next to the interpreter
+    assert executable.exists(), f"no `dagster` executable next to {sys.executable}: run `make install`"
     return executable
 
 
@@ -248,7 +242,7 @@ def dagster_ui(
     executable = _dagster_executable()
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    ui = DagsterUI(port=_free_port(), log_file=home / "dagster-dev.log")
+    ui = DagsterUI(port=free_port(), log_file=home / "dagster-dev.log")
     # what `pipeskit demo` gives the code location: the local AWS's endpoint, dummy credentials, region
     env = {**os.environ, **local_aws.env(), "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     command = [str(executable), "dev", "-m", DEMO_MODULE, "-d", str(PROJECT_DIR),
