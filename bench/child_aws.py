@@ -8,7 +8,6 @@ orchestrator's alone.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-
-def free_port() -> int:
-    """A TCP port free on loopback now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from pipeskit.local.testing import free_port
 
 
 class ChildAWS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import uuid
 import zipfile
 from collections import Counter
@@ -120,6 +121,13 @@ def deploy_pipes_function(
                                                    if log_format == "JSON" else {})},
     )
     return name
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a server a test or benchmark starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def busiest_second(times: list[float]) -> int:
