@@ -84,6 +84,27 @@ def is_end_line(line: str, request_id: str) -> bool:
     return record is not None and record[0] in _END_RECORD_TYPES and record[1] == request_id
 
 
+def is_report_line(line: str, request_id: str) -> bool:
+    """Whether ``line`` is the invocation's last one: ``REPORT RequestId: ID`` or its ``platform.report``."""
+    if line.startswith("REPORT RequestId: "):
+        return line.startswith(f"REPORT RequestId: {request_id}")
+    return _platform_record(line) == ("platform.report", request_id)
+
+
+def log_group_of(configuration: dict[str, Any] | None, function_name: str) -> str:
+    """A function's log group: its ``LoggingConfig.LogGroup``, else Lambda's ``/aws/lambda/<name>``.
+
+    Args:
+        configuration: its ``GetFunctionConfiguration`` answer, or None when it could not be read.
+        function_name: the name, ARN or ``name:alias`` it was invoked by.
+    """
+    if configuration is None:
+        return f"/aws/lambda/{function_base_name(function_name)}"
+    return (configuration.get("LoggingConfig") or {}).get("LogGroup") or (
+        f"/aws/lambda/{configuration.get('FunctionName') or function_base_name(function_name)}"
+    )
+
+
 class LogForwarder:
     """Forward an invocation's ordinary log lines to the Dagster step's log.
 
@@ -273,8 +294,8 @@ class InvocationLogReader:
         try:
             config = self._lambda.get_function_configuration(FunctionName=function_name)
         except Exception:  # no permission or no such function: Lambda's default naming
-            return f"/aws/lambda/{function_base_name(function_name)}"
-        return (config.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{config['FunctionName']}"
+            config = None
+        return log_group_of(config, function_name)
 
     def _deadline(self) -> float:
         return time.monotonic() + self._settings.ingestion_timeout_s

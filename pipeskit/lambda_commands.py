@@ -30,9 +30,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .client import default_lambda_client
-from .cloudwatch_logs import default_logs_client
+from .cloudwatch_logs import default_logs_client, is_report_line, is_start_line, log_group_of
 from .errors import PipesKitError
-from .invocation import function_base_name
 from .settings import LambdaClientSettings, LogsReaderSettings
 
 DEFAULT_SINCE = "10m"
@@ -440,22 +439,6 @@ def _record_request_id(record: dict[str, Any]) -> str:
     return str(record.get("requestId") or inner_id or record.get("function_request_id") or "")
 
 
-def is_request_start(message: str, request_id: str) -> bool:
-    """``START RequestId: ID`` (text log format) or the ``platform.start`` record of ID (JSON)."""
-    if message.startswith("START RequestId: "):
-        return message.startswith(f"START RequestId: {request_id}")
-    record = _json_record(message)
-    return record is not None and record.get("type") == "platform.start" and _record_request_id(record) == request_id
-
-
-def is_request_report(message: str, request_id: str) -> bool:
-    """``REPORT RequestId: ID`` (text) or the ``platform.report`` record of ID (JSON): the last line."""
-    if message.startswith("REPORT RequestId: "):
-        return message.startswith(f"REPORT RequestId: {request_id}")
-    record = _json_record(message)
-    return record is not None and record.get("type") == "platform.report" and _record_request_id(record) == request_id
-
-
 def mentions_request(message: str, request_id: str) -> bool:
     """Whether a line belongs to the request by what it says: a JSON record whose request id
     (``requestId``, ``record.requestId``, ``function_request_id``) is ID, or a text line containing ID."""
@@ -489,15 +472,13 @@ def function_log_group(lambda_client: Any, function: str) -> tuple[str, bool | N
     Returns:
         ``(group, exists)``: exists is None when Lambda could not be asked (e.g. no permission).
     """
-    default = f"/aws/lambda/{function_base_name(function)}"
     try:
         config = lambda_client.get_function_configuration(FunctionName=function)
     except ClientError as error:
-        return default, (False if _error_code(error) == "ResourceNotFoundException" else None)
+        return log_group_of(None, function), (False if _error_code(error) == "ResourceNotFoundException" else None)
     except BotoCoreError:
-        return default, None
-    group = (config.get("LoggingConfig") or {}).get("LogGroup")
-    return group or f"/aws/lambda/{config.get('FunctionName') or function_base_name(function)}", True
+        return log_group_of(None, function), None
+    return log_group_of(config, function), True
 
 
 def logs_command(
@@ -712,7 +693,7 @@ class _LogTail:
             for event in page:
                 if request_id not in event.message:  # the filter pattern's match, checked
                     continue
-                if is_request_start(event.message, request_id):
+                if is_start_line(event.message, request_id):
                     return _Found(event.log_stream, event.timestamp_ms)
                 matches.append(event)
         if not matches:
@@ -744,10 +725,10 @@ class _LogTail:
                 page = {"events": [], "nextForwardToken": token}
             events = [LogEvent.from_api(event, found.stream) for event in page.get("events", [])]
             for event in events:
-                inside = inside or is_request_start(event.message, request_id)
+                inside = inside or is_start_line(event.message, request_id)
                 if inside or mentions_request(event.message, request_id):
                     self._print(event)
-                if is_request_report(event.message, request_id):
+                if is_report_line(event.message, request_id):
                     return
             next_token = page.get("nextForwardToken")
             # the end of the stream answers with the token it was given; a page may be empty before it
