@@ -58,8 +58,8 @@ def check_json(value: Any, name: str) -> None:
         )
 
 
-def check_event(event: Any, function_name: str) -> int:
-    """Refuse an event that cannot work; returns its size as JSON in bytes.
+def check_event(event: Any, function_name: str) -> bytes:
+    """Refuse an event that cannot work; returns it encoded as JSON (`build_payload` reuses it).
 
     Raises:
         InvalidEventError: the event is not a mapping, holds a non-JSON value, or uses a key of the
@@ -78,18 +78,24 @@ def check_event(event: Any, function_name: str) -> int:
             "the client adds; rename them in your event. Nothing was invoked."
         )
     check_json(event, "event")
-    return len(json.dumps(event, allow_nan=False).encode())
+    return json.dumps(event, allow_nan=False).encode()
 
 
 def build_payload(
-    event: Mapping[str, Any], bootstrap: Mapping[str, str], function_name: str, limit_bytes: int
+    event: Mapping[str, Any] | bytes, bootstrap: Mapping[str, str], function_name: str, limit_bytes: int
 ) -> bytes:
     """The JSON invoke payload ``{**event, **bootstrap}`` of a checked event (`check_event`).
+
+    Args:
+        event: the event, or its JSON from `check_event` (not encoded a second time: the bootstrap's
+            members are appended to its object; `check_event` made sure no key clashes).
 
     Raises:
         PayloadTooLargeError: the payload exceeds ``limit_bytes``.
     """
-    payload = json.dumps({**event, **bootstrap}, allow_nan=False).encode()
+    encoded = event if isinstance(event, bytes) else json.dumps(event, allow_nan=False).encode()
+    members = json.dumps(dict(bootstrap)).encode()[1:]  # '"key": "value", ...}'
+    payload = b"{" + members if encoded.strip() == b"{}" else encoded.rstrip()[:-1] + b", " + members
     if len(payload) > limit_bytes:
         raise PayloadTooLargeError(
             f"the invoke payload for {function_name} is {len(payload):,} bytes, above Lambda's "

@@ -157,17 +157,17 @@ class SessionRunner:
                 "message_reader=pipeskit.S3MessageReader(bucket=...). Nothing was invoked."
             )
         limit = ASYNC_PAYLOAD_LIMIT_BYTES if asynchronous else SYNC_PAYLOAD_LIMIT_BYTES
-        event_bytes = check_event(event, function_name)
+        event_json = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
         channel = self._message_reader.open_session()
         channel.asynchronous = asynchronous
         with open_pipes_session(
             context=context,
-            context_injector=self._injector_for(event_bytes, limit),
+            context_injector=self._injector_for(len(event_json), limit),
             message_reader=channel,
             extras=dict(extras or {}),
         ) as session:
-            payload = build_payload(event, session.get_bootstrap_env_vars(), function_name, limit)
+            payload = build_payload(event_json, session.get_bootstrap_env_vars(), function_name, limit)
             extra = self._message_reader.invoke_arguments()
             invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
             # Python logging, not context.log: each context.log call is a stored Dagster event (~1 ms),
