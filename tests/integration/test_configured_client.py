@@ -9,6 +9,7 @@ from pipeskit import (
     CloudWatchLogsMessageReader,
     InvokeThrottledError,
     LambdaClientSettings,
+    LambdaFunctionError,
     PipesLambdaClient,
     ResponsePayloadMessageReader,
     S3MessageReader,
@@ -141,3 +142,31 @@ def test_the_constructor_stays_positional_like_dagster_aws(local_aws, handler_fu
     seen = materialize_with(client, handler_function("reporter", "lambda_handler"), {"read_timeout_s": 120})
     assert seen["success"], seen.get("error")
     assert seen["lambda_client"] is lam, "a client given to the constructor is kept across run config"
+
+
+@pytest.mark.faults
+@pytest.mark.usefixtures("no_aws_environment")
+@pytest.mark.parametrize("channel", ["RESPONSE", "LOGS"])
+def test_a_failing_function_is_read_back_through_the_configured_session(channel, local_aws, handler_function) -> None:
+    """The read-back after a failure (log group lookup, log reads) uses the configured endpoint too."""
+    function = handler_function("dying", "lambda_handler")
+    failed: dict[str, Any] = {}
+
+    @asset
+    def dies(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        try:
+            lambda_pipes.run(context=context, function_name=function, event={"messages": 20, "mode": "raise"})
+        except Exception as error:
+            failed["error"] = error
+            raise
+
+    instance = DagsterInstance.ephemeral()
+    config = {"endpoint_url": local_aws.endpoint_url, "region_name": local_aws.settings.region, "channel": channel}
+    result = materialize([dies], resources={"lambda_pipes": PipesLambdaClient()}, instance=instance,
+                         raise_on_error=False, run_config={"resources": {"lambda_pipes": {"config": config}}})
+    assert not result.success
+    error = failed["error"]
+    assert isinstance(error, LambdaFunctionError) and error.error_type == "ValueError", error
+    assert error.read_error is None, error.read_error
+    logged = {r.user_message for r in instance.all_logs(result.run_id)}
+    assert {f"message {i:03d}" for i in range(20)} <= logged, "every message reported before the error arrived"
