@@ -37,7 +37,7 @@ from dagster_aws.pipes import PipesLambdaClient as PeerPipesLambdaClient
 from bench.child_aws import ChildAWS
 from bench.results import record
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
-from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
+from pipeskit import DeploymentSettings, FanOutSettings, PipesLambdaClient, S3MessageReader
 from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer, work_queue
 from pipeskit_lambda.protocol import ITEM_KEY
 
@@ -141,8 +141,8 @@ def run_one(which: str, out: Path) -> None:
         if which == "kit":
             client: Any = PipesLambdaClient(
                 client=lam, message_reader=S3MessageReader(bucket, client=s3, lambda_client=lam), sqs_client=sqs,
-                fan_out_settings=FanOutSettings(work_queue_url=queue, dead_letter_queue_url=dlq,
-                                                fan_out_progress_interval_s=3600),
+                deployment=DeploymentSettings(work_queue_url=queue, dead_letter_queue_url=dlq),
+                fan_out_settings=FanOutSettings(fan_out_progress_interval_s=3600),
             )  # fmt: skip
         else:
             client = PeerPipesLambdaClient(client=lam)

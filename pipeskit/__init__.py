@@ -15,7 +15,8 @@ from .channels import (
     LambdaMessageReader,
     ResponsePayloadMessageReader,
     S3MessageReader,
-    S3ReaderSettings,
+    channel_names,
+    register_channel,
 )
 from .channels.cloudwatch import PipesLambdaLogsMessageReader
 from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda_client
@@ -33,11 +34,20 @@ from .errors import (
     S3NotUsableError,
     UnsupportedComponentError,
 )
-from .fan_out import FanOutFailedError, FanOutSettings, FanOutSummary, ItemResult
-from .injectors import ContextSettings, LambdaEventContextInjector, PipesLambdaEventContextInjector, S3ContextInjector
+from .fan_out import FanOutFailedError, FanOutSummary, ItemResult
+from .injectors import LambdaEventContextInjector, PipesLambdaEventContextInjector, S3ContextInjector
 from .invocation import LambdaInvocation
 from .rate_limit import RateBudget, shared_logs_budget
-from .settings import LambdaClientSettings, LogsReaderSettings, SettingsError
+from .settings import (
+    ClientSettings,
+    ContextSettings,
+    DeploymentSettings,
+    FanOutSettings,
+    LambdaClientSettings,
+    LogsReaderSettings,
+    S3ReaderSettings,
+    SettingsError,
+)
 
 try:
     __version__ = version("pipes-lambda-kit")
@@ -45,8 +55,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "ClientSettings",
     "CloudWatchLogsMessageReader",
     "ContextSettings",
+    "DeploymentSettings",
     "FanOutFailedError",
     "FanOutSettings",
     "FanOutSummary",
@@ -79,6 +91,8 @@ __all__ = [
     "S3ReaderSettings",
     "SettingsError",
     "__version__",
+    "channel_names",
     "default_lambda_client",
+    "register_channel",
     "shared_logs_budget",
 ]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Generator, Mapping, Sequence
-from enum import StrEnum
 from typing import Any, Literal
 
 from dagster import (
@@ -21,32 +19,23 @@ from pydantic import Field, PrivateAttr
 from ._boto import AwsTarget
 from ._dagster import KeepsObjectsAcrossConfig
 from ._lazy import LazyClient
-from .channels import (
-    CloudWatchLogsMessageReader,
-    LambdaMessageReader,
-    ResponsePayloadMessageReader,
-    S3MessageReader,
-)
-from .cloudwatch_logs import default_logs_client
+from .channels import LambdaMessageReader, reader_class
 from .errors import UnsupportedComponentError
-from .fan_out import FanOutSettings, FanOutSummary
-from .injectors import ContextSettings
-from .runner import LambdaCompletedInvocation, SessionRunner, checked_injector, checked_reader, default_lambda_client
-from .settings import LambdaClientSettings, LogsReaderSettings, Settings
+from .fan_out import FanOutSummary
+from .runner import (
+    ClientParts,
+    LambdaCompletedInvocation,
+    SessionRunner,
+    checked_injector,
+    checked_reader,
+    default_lambda_client,
+)
+from .settings import ClientSettings, ContextSettings, DeploymentSettings, FanOutSettings, LambdaClientSettings
 
-__all__ = ["Channel", "LambdaCompletedInvocation", "PipesLambdaClient", "default_lambda_client"]
+__all__ = ["LambdaCompletedInvocation", "PipesLambdaClient", "default_lambda_client"]
 
-
-class Channel(StrEnum):
-    """The channel messages travel back on, as the ``channel`` config of `PipesLambdaClient`."""
-
-    RESPONSE = "response"
-    """In the invoke response (`ResponsePayloadMessageReader`, the default): one AWS call."""
-    LOGS = "logs"
-    """Every line of the invocation's CloudWatch log (`CloudWatchLogsMessageReader`)."""
-    S3 = "s3"
-    """Chunks in the messages bucket, as the function writes them (`S3MessageReader`)."""
-
+_AWS_FIELDS = ("region_name", "endpoint_url", "profile_name")
+"""Config fields that say where the kit's clients point; every other field but ``channel`` is a setting."""
 
 _UNSET = "unset: the PIPESKIT_* environment variable, else the kit's default (README: Settings)"
 
@@ -62,8 +51,9 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     It is a Dagster resource with configuration, like dagster-aws's ``S3Resource``: the AWS
     profile, region and endpoint, the timeouts, the channel and the buckets and queues can be given
     as keywords, in the run config (``resources: lambda_pipes: config: ...``) or in the UI's
-    launchpad. A config value wins over the ``PIPESKIT_*`` environment variable and over a
-    ``settings`` object; boto3 clients and components given to the constructor are used as given.
+    launchpad. Settings are resolved once per client (`ClientSettings.resolve`): a config value wins
+    over a settings object given to the constructor, which wins over the ``PIPESKIT_*`` environment
+    variables; boto3 clients and components given to the constructor are used as given.
 
     Args:
         client: boto3 Lambda client; defaults to `default_lambda_client`.
@@ -72,11 +62,13 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
             ``CloudWatchLogsMessageReader()`` for handlers that write messages to stdout/stderr.
             A reader owns its own clients and settings (e.g. the CloudWatch Logs client).
         settings: invoke settings; defaults from ``PIPESKIT_*`` environment variables.
-        context_settings: where a context too large for the event goes, when no
-            ``context_injector`` is given (``PIPESKIT_CONTEXT_BUCKET``).
+        deployment: the buckets and queues (the stack's outputs); defaults from ``PIPESKIT_*``
+            environment variables (``PIPESKIT_MESSAGES_BUCKET``, ``PIPESKIT_CONTEXT_BUCKET``, …).
+        context_settings: the prefix of contexts too large for the event, when no
+            ``context_injector`` is given.
         s3_client: boto3 S3 client for that (created on first use).
         sqs_client: boto3 SQS client reading the on-failure destination of asynchronous runs.
-        fan_out_settings: the work queue and the pace of `fan_out`.
+        fan_out_settings: the pace of `fan_out`.
         **config: the configuration fields below, by name.
 
     Example:
@@ -105,10 +97,11 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     throttle_max_attempts: int | None = Field(
         default=None, description=f"invoke attempts while Lambda answers 429; {_UNSET}"
     )
-    channel: Channel | None = Field(
+    channel: str | None = Field(
         default=None,
-        description="where messages travel back: RESPONSE (the invoke response, 1 AWS call; the default), "
-        "LOGS (CloudWatch Logs) or S3 (chunks in messages_bucket); ignored when a message_reader is given",
+        description="where messages travel back: response (the invoke response, 1 AWS call; the default), "
+        "logs (CloudWatch Logs) or s3 (chunks in messages_bucket), or a channel of your own registered with "
+        "pipeskit.channels.register_channel; not with a message_reader",
     )
     messages_bucket: str | None = Field(
         default=None, description=f"the messages bucket of the S3 channel and of fan-outs; {_UNSET}"
@@ -132,6 +125,7 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         message_reader: LambdaMessageReader | None = None,
         *,
         settings: LambdaClientSettings | None = None,
+        deployment: DeploymentSettings | None = None,
         context_settings: ContextSettings | None = None,
         s3_client: Any | None = None,
         sqs_client: Any | None = None,
@@ -141,15 +135,17 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         super().__init__(**config)
         self._runner_holder = LazyClient(None, self._build_runner)
         self._objects = {
-            "client": client,
-            "context_injector": checked_injector(context_injector) if context_injector else None,
-            "message_reader": checked_reader(message_reader) if message_reader else None,
-            "settings": settings,
-            "context_settings": context_settings,
-            "s3_client": s3_client,
-            "sqs_client": sqs_client,
-            "fan_out_settings": fan_out_settings,
-        }
+            "parts": ClientParts(
+                lambda_client=client,
+                context_injector=checked_injector(context_injector) if context_injector else None,
+                message_reader=checked_reader(message_reader) if message_reader else None,
+                s3_client=s3_client,
+                sqs_client=sqs_client,
+            ),
+            "settings": {
+                "invoke": settings, "deployment": deployment, "context": context_settings, "fan_out": fan_out_settings,
+            },
+        }  # fmt: skip
         self._check_channel()
 
     def _kept_objects(self) -> dict[str, Any]:
@@ -160,11 +156,14 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         self._check_channel()
 
     def _check_channel(self) -> None:
-        reader = self._objects.get("message_reader")
-        if reader is not None and self.channel is not None:
+        if self.channel is None:
+            return
+        reader_class(self.channel)  # an unknown name is refused when the client is built, naming the choices
+        reader = self._objects["parts"].message_reader
+        if reader is not None:
             raise UnsupportedComponentError(
                 f"PipesLambdaClient was given both message_reader={type(reader).__name__}(...) and the config "
-                f"channel={self.channel.name}: give one of them (the config channel builds the reader, with the "
+                f"channel={self.channel.upper()}: give one of them (the config channel builds the reader, with the "
                 "client's region, profile and endpoint)."
             )
 
@@ -178,38 +177,11 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         return self._runner_holder.get()  # type: ignore[union-attr]
 
     def _build_runner(self) -> SessionRunner:
-        given = self._objects
-        aws = AwsTarget(self.region_name, self.profile_name, self.endpoint_url)
-        settings = _with(
-            given["settings"] or LambdaClientSettings.from_env(), read_timeout_s=self.read_timeout_s,
-            connect_timeout_s=self.connect_timeout_s, throttle_max_attempts=self.throttle_max_attempts,
-            failure_queue_url=self.failure_queue_url,
-        )  # fmt: skip
-        reader = given["message_reader"]
-        if reader is None and (self.channel is not None or not aws.is_default):
-            reader = self._reader_for(self.channel or Channel.RESPONSE, aws)
-        contexts = _with(given["context_settings"] or ContextSettings.from_env(), context_bucket=self.context_bucket)
-        fan_outs = _with(
-            given["fan_out_settings"] or FanOutSettings.from_env(),
-            work_queue_url=self.work_queue_url, dead_letter_queue_url=self.dead_letter_queue_url,
-        )  # fmt: skip
-        return SessionRunner(
-            given["client"], given["context_injector"], reader, settings=settings, context_settings=contexts,
-            s3_client=given["s3_client"], sqs_client=given["sqs_client"], fan_out_settings=fan_outs,
-            aws=aws, messages_bucket=self.messages_bucket,
-        )  # fmt: skip
-
-    def _reader_for(self, channel: Channel, aws: AwsTarget) -> LambdaMessageReader:
-        """The configured channel's reader, its clients in the configured session."""
-        clients = {
-            "logs_client": default_logs_client(LogsReaderSettings.from_env(), aws),
-            "lambda_client": aws.client("lambda"),  # looks up a function's log group
-        }
-        if channel is Channel.S3:
-            return S3MessageReader(self.messages_bucket, client=aws.client("s3"), **clients)
-        if channel is Channel.LOGS:
-            return CloudWatchLogsMessageReader(**clients)
-        return ResponsePayloadMessageReader(**clients)
+        config = {name: getattr(self, name) for name in type(self).model_fields}  # this run's values
+        aws = AwsTarget(**{name: config.pop(name) for name in _AWS_FIELDS})
+        channel = config.pop("channel")
+        settings = ClientSettings.resolve(self._objects["settings"], config)
+        return SessionRunner(self._objects["parts"], settings, aws=aws, channel=channel)
 
     @property
     def lambda_client(self) -> Any:
@@ -346,8 +318,3 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
             max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
         ).stream()  # fmt: skip
 
-
-def _with(settings: Settings, **config: Any) -> Any:
-    """``settings`` with the configured (not None) values in place of its own."""
-    values = {name: value for name, value in config.items() if value is not None}
-    return dataclasses.replace(settings, **values) if values else settings

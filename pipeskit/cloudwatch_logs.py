@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from dagster import DagsterLogManager, PipesMessageHandler
 
@@ -162,6 +161,7 @@ class InvocationLogReader:
         budget: the read budget; defaults to the one shared at ``settings.logs_read_tps`` by every
             process of the host reading through the same region and endpoint (``settings.logs_budget_scope``),
             found on the first read.
+        aws: where the clients it creates point (default: boto3's chain).
     """
 
     def __init__(
@@ -170,10 +170,12 @@ class InvocationLogReader:
         lambda_client: Any | None = None,
         settings: LogsReaderSettings | None = None,
         budget: RateBudget | None = None,
+        *,
+        aws: AwsTarget = DEFAULT_TARGET,
     ) -> None:
         self._settings = settings or LogsReaderSettings.from_env()
-        self._logs_client = LazyClient(logs_client, lambda: default_logs_client(self._settings))
-        self._lambda_client = LazyClient(lambda_client, lambda: boto3.client("lambda"))
+        self._logs_client = LazyClient(logs_client, lambda: default_logs_client(self._settings, aws))
+        self._lambda_client = LazyClient(lambda_client, lambda: aws.client("lambda"))
         self._budget = budget
         self._metering = threading.Lock()
         self._metered: Any = None  # the logs client whose read requests take tokens

@@ -52,31 +52,11 @@ from pipeskit_lambda.protocol import (
     RESULT_PARAM,
     S3_CHANNEL,
 )
-from pipeskit_lambda.settings import Settings, setting
 
 from ._dagster import build_context_data
+from .settings import DeploymentSettings, FanOutSettings
 
 MARKER = "done.json"
-
-
-@dataclass(frozen=True)
-class FanOutSettings(Settings):
-    """Where fan-out items go and how they are followed.
-
-    Attributes:
-        work_queue_url: the work queue (``PIPESKIT_WORK_QUEUE_URL``, the stack's ``WorkQueueUrl``).
-        dead_letter_queue_url: its dead-letter queue (``PIPESKIT_DEAD_LETTER_QUEUE_URL``).
-        fan_out_poll_interval_s: pause between two listings of the fan-out's prefix.
-        fan_out_progress_interval_s: how often a progress line goes to the step's log.
-        fan_out_dead_letter_grace_s: how long a dead-lettered item's running attempt may still
-            succeed before the item is reported failed.
-    """
-
-    work_queue_url: str = ""
-    dead_letter_queue_url: str = ""
-    fan_out_poll_interval_s: float = setting(0.5, minimum=0.01)
-    fan_out_progress_interval_s: float = setting(5.0, minimum=0.1)
-    fan_out_dead_letter_grace_s: float = setting(60.0, minimum=0.0)
 
 
 @dataclass
@@ -193,27 +173,28 @@ class FanOut:
         function_name: str | None,
         items: Sequence[Any],
         transport: Literal["sqs", "invoke"],
-        bucket: str,
-        s3: Any,
+        channel: Any,
         sqs: Any,
         invoke: Any,
         settings: FanOutSettings,
+        deployment: DeploymentSettings,
         queue_url: str | None,
         max_concurrency: int | None,
         tolerated_failures: int | float,
         deadline_s: float | None,
         extras: dict[str, Any] | None,
-        session_prefix: str,
     ) -> None:
         self.context = context
         self.function_name = function_name
         self.transport = transport
-        self.bucket = bucket
-        self.s3 = s3
+        self.bucket = channel.bucket  # the S3 channel's: each item is a session on it
+        self.s3 = channel.client
         self.sqs = sqs
         self.invoke = invoke
         self.settings = settings
-        self.queue_url = queue_url or settings.work_queue_url
+        self.queue_url = queue_url or deployment.work_queue_url
+        self.dead_letter_queue_url = deployment.dead_letter_queue_url
+        session_prefix = channel.s3_settings.s3_session_prefix
         self.max_concurrency = max_concurrency
         self.tolerated = tolerated_failures
         self.deadline_s = deadline_s
@@ -253,7 +234,7 @@ class FanOut:
         if self.transport == "sqs" and not self.queue_url:
             raise ValueError(
                 "fan_out over SQS needs the work queue: pass queue_url=..., or set "
-                f"{FanOutSettings.env_var('work_queue_url')} (the stack's WorkQueueUrl output)"
+                f"{DeploymentSettings.env_var('work_queue_url')} (the stack's WorkQueueUrl output)"
             )
         if self.transport == "invoke" and not self.function_name:
             raise ValueError("fan_out with transport='invoke' needs function_name")
@@ -276,7 +257,7 @@ class FanOut:
                 yield from new_events  # resumed: Dagster has recorded them
                 if self.streaming:
                     self._write_markers()
-                if self.transport == "sqs" and self.settings.dead_letter_queue_url:
+                if self.transport == "sqs" and self.dead_letter_queue_url:
                     self._read_dead_letters()
                     self._settle_dead_letters()
                 remaining = [i for i in self.items if i.result.status == "pending"]
@@ -435,20 +416,20 @@ class FanOut:
         """Items that failed every delivery: reported failed with their error."""
         while True:
             messages = self.sqs.receive_message(
-                QueueUrl=self.settings.dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                QueueUrl=self.dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
             ).get("Messages", [])
             if not messages:
                 return
             for message in messages:
                 index = self._index_of(message.get("Body", ""))
                 if index is None:  # another fan-out's: visible again for its owner
-                    self.sqs.change_message_visibility(QueueUrl=self.settings.dead_letter_queue_url,
+                    self.sqs.change_message_visibility(QueueUrl=self.dead_letter_queue_url,
                                                        ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=5)
                     continue
                 item = self.items[index]
                 if item.dead_lettered is None:
                     item.dead_lettered = time.monotonic()
-                self.sqs.delete_message(QueueUrl=self.settings.dead_letter_queue_url,
+                self.sqs.delete_message(QueueUrl=self.dead_letter_queue_url,
                                         ReceiptHandle=message["ReceiptHandle"])
 
     def _settle_dead_letters(self) -> None:

@@ -17,7 +17,6 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -25,29 +24,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dagster import PipesContextInjector, PipesEnvContextInjector
 from dagster_pipes import PipesContextData, PipesParams, encode_param
 
-from pipeskit_lambda.protocol import BUCKET_PARAM, CONTEXT_PREFIX
-from pipeskit_lambda.settings import Settings, setting
+from pipeskit_lambda.protocol import BUCKET_PARAM
 
 from ._lazy import LazyClient
 from .errors import PipesKitError, S3NotUsableError
+from .settings import ContextSettings, DeploymentSettings
 
 _log = logging.getLogger(__name__)
 
 CONTEXT_KEY_PARAM = "key"
-
-
-@dataclass(frozen=True)
-class ContextSettings(Settings):
-    """Where large contexts go.
-
-    Attributes:
-        context_bucket: the context bucket (``PIPESKIT_CONTEXT_BUCKET``, the stack's
-            ``ContextBucketName`` output); empty: contexts too large for the event are refused.
-        context_prefix: the prefix every session's context goes under.
-    """
-
-    context_bucket: str = ""
-    context_prefix: str = setting(CONTEXT_PREFIX)
 
 
 class LambdaEventContextInjector(PipesEnvContextInjector):
@@ -70,7 +55,7 @@ class S3ContextInjector(PipesContextInjector):
     Args:
         bucket: the context bucket; default ``PIPESKIT_CONTEXT_BUCKET``.
         client: a boto3 S3 client (created on first use).
-        settings: bucket and prefix defaults.
+        settings: the prefix.
 
     Raises:
         PipesKitError: no bucket given and none configured.
@@ -79,11 +64,11 @@ class S3ContextInjector(PipesContextInjector):
     def __init__(self, bucket: str | None = None, *, client: Any | None = None,
                  settings: ContextSettings | None = None) -> None:
         self.settings = settings or ContextSettings.from_env()
-        self.bucket = bucket or self.settings.context_bucket
+        self.bucket = bucket or DeploymentSettings.from_env().context_bucket
         if not self.bucket:
             raise PipesKitError(
                 "S3ContextInjector needs the context bucket: pass bucket=..., or set "
-                f"{ContextSettings.env_var('context_bucket')} (the stack's ContextBucketName output)"
+                f"{DeploymentSettings.env_var('context_bucket')} (the stack's ContextBucketName output)"
             )
         self._client = LazyClient(client, lambda: boto3.client("s3"))
 

@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.config import Config
@@ -20,11 +21,17 @@ from dagster import (
     open_pipes_session,
 )
 
-from pipeskit_lambda.protocol import ASYNC_PAYLOAD_LIMIT_BYTES, CONTEXT_REUSED_MESSAGE, SYNC_PAYLOAD_LIMIT_BYTES
+from pipeskit_lambda.protocol import (
+    ASYNC_PAYLOAD_LIMIT_BYTES,
+    CONTEXT_REUSED_MESSAGE,
+    RESPONSE_CHANNEL,
+    S3_CHANNEL,
+    SYNC_PAYLOAD_LIMIT_BYTES,
+)
 
 from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
-from .channels import LambdaMessageReader, ResponsePayloadMessageReader, S3MessageReader, S3ReaderSettings
+from .channels import EventFollowing, LambdaMessageReader, reader_class
 from .errors import (
     InvokeThrottledError,
     LambdaFunctionError,
@@ -34,11 +41,11 @@ from .errors import (
     UnsupportedComponentError,
 )
 from .failures import failure_watcher
-from .fan_out import FanOut, FanOutSettings
-from .injectors import ContextSettings, S3ContextInjector, SizedContextInjector
+from .fan_out import FanOut
+from .injectors import S3ContextInjector, SizedContextInjector
 from .invocation import LambdaInvocation, function_base_name
 from .payload import build_payload, check_event, check_json
-from .settings import LambdaClientSettings
+from .settings import ClientSettings, DeploymentSettings, LambdaClientSettings
 
 _log = logging.getLogger(__name__)
 _BOOTSTRAP_MARGIN_BYTES = 16 * 1024
@@ -93,41 +100,66 @@ def default_lambda_client(settings: LambdaClientSettings, aws: AwsTarget = DEFAU
     )
 
 
+@dataclass(frozen=True)
+class ClientParts:
+    """The components given to a client's constructor; None: built from its settings on first use.
+
+    Attributes:
+        lambda_client: boto3 Lambda client (default: `default_lambda_client`).
+        context_injector: the context injector (default: inline while it fits, else S3).
+        message_reader: the channel's reader (default: the configured channel's, else the response's).
+        s3_client: boto3 S3 client of large contexts and fan-outs.
+        sqs_client: boto3 SQS client of fan-outs and of the on-failure destination.
+    """
+
+    lambda_client: Any | None = None
+    context_injector: PipesContextInjector | None = None
+    message_reader: LambdaMessageReader | None = None
+    s3_client: Any | None = None
+    sqs_client: Any | None = None
+
+
 class SessionRunner:
     """The machinery of the client's sessions: checks, invoke, reading back, errors, fan-out.
 
     Holds the client's parts (boto3 clients, channel, injector, settings) and no state of any run,
     so one runner serves any number of concurrent runs. `PipesLambdaClient` is its public face.
-    Takes the arguments of `PipesLambdaClient`, plus where the clients it creates point (``aws``)
-    and the messages bucket of fan-outs on another channel (default ``PIPESKIT_MESSAGES_BUCKET``).
+
+    Args:
+        parts: the components given to the client.
+        settings: the client's resolved settings (default: `ClientSettings.resolve` of the environment).
+        aws: where the clients it creates point.
+        channel: the channel whose reader is built when ``parts`` has none (default: ``response``).
     """
 
     def __init__(
         self,
-        client: Any | None = None,
-        context_injector: PipesContextInjector | None = None,
-        message_reader: LambdaMessageReader | None = None,
+        parts: ClientParts | None = None,
+        settings: ClientSettings | None = None,
         *,
-        settings: LambdaClientSettings | None = None,
-        context_settings: ContextSettings | None = None,
-        s3_client: Any | None = None,
-        sqs_client: Any | None = None,
-        fan_out_settings: FanOutSettings | None = None,
         aws: AwsTarget = DEFAULT_TARGET,
-        messages_bucket: str | None = None,
+        channel: str | None = None,
     ) -> None:
-        self._settings = settings or LambdaClientSettings.from_env()
-        self._s3 = LazyClient(s3_client, lambda: aws.client("s3"))
-        self._sqs = LazyClient(sqs_client, lambda: aws.client("sqs"))
-        self._fan_out_settings = fan_out_settings or FanOutSettings.from_env()
-        self._client = LazyClient(client, lambda: default_lambda_client(self._settings, aws))
-        self._messages_bucket = messages_bucket
+        parts = parts or ClientParts()
+        self._all_settings = settings = settings or ClientSettings.resolve()
+        self._settings = settings.invoke
+        self._deployment = settings.deployment
+        self._s3 = LazyClient(parts.s3_client, lambda: aws.client("s3"))
+        self._sqs = LazyClient(parts.sqs_client, lambda: aws.client("sqs"))
+        self._client = LazyClient(parts.lambda_client, lambda: default_lambda_client(self._settings, aws))
         self._client_lock = threading.Lock()
-        # None: chosen per run, inline while it fits the event, else S3 (PIPESKIT_CONTEXT_BUCKET)
-        self._context_injector = checked_injector(context_injector) if context_injector else None
-        self._message_reader = checked_reader(message_reader or ResponsePayloadMessageReader())
-        self._context_settings = context_settings or ContextSettings.from_env()
+        # None: chosen per run, inline while it fits the event, else S3 (the deployment's context bucket)
+        self._context_injector = checked_injector(parts.context_injector) if parts.context_injector else None
+        self._aws = aws
+        self._given_clients = {"lambda": parts.lambda_client, "s3": parts.s3_client}
+        reader = parts.message_reader or self._configured_reader(channel or RESPONSE_CHANNEL)
+        self._message_reader = checked_reader(reader)
+        self._fan_out_reader: LambdaMessageReader | None = None
         self._s3_context: S3ContextInjector | None = None
+
+    def _configured_reader(self, channel: str) -> LambdaMessageReader:
+        """The reader of the channel named ``channel``, built from this client's settings and clients."""
+        return reader_class(channel).configured(self._all_settings, self._aws, self._given_clients)
 
     @property
     def lambda_client(self) -> Any:
@@ -153,14 +185,13 @@ class SessionRunner:
         if asynchronous and not self._message_reader.supports_event_invocations:
             raise UnsupportedComponentError(
                 f"an asynchronous (Event) run of {function_name} needs a channel whose messages do not travel "
-                f"in the invoke response; {type(self._message_reader).__name__} does. Use "
-                "message_reader=pipeskit.S3MessageReader(bucket=...). Nothing was invoked."
+                f"in the invoke response; {type(self._message_reader).__name__} does. Use the S3 channel "
+                "(channel='s3', or message_reader=pipeskit.S3MessageReader(bucket=...)). Nothing was invoked."
             )
         limit = ASYNC_PAYLOAD_LIMIT_BYTES if asynchronous else SYNC_PAYLOAD_LIMIT_BYTES
         event_json = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
-        channel = self._message_reader.open_session()
-        channel.asynchronous = asynchronous
+        channel = self._message_reader.open_session(asynchronous=asynchronous)
         with open_pipes_session(
             context=context,
             context_injector=self._injector_for(len(event_json), limit),
@@ -195,8 +226,9 @@ class SessionRunner:
         if self._context_injector is not None:
             return self._context_injector
         with self._client_lock:
-            if self._s3_context is None and self._context_settings.context_bucket:
-                self._s3_context = S3ContextInjector(settings=self._context_settings, client=self._s3.peek())
+            bucket = self._deployment.context_bucket
+            if self._s3_context is None and bucket:
+                self._s3_context = S3ContextInjector(bucket, settings=self._all_settings.context, client=self._s3.get())
         return SizedContextInjector(limit_bytes - event_bytes - _BOOTSTRAP_MARGIN_BYTES, self._s3_context)
 
     @staticmethod
@@ -224,18 +256,19 @@ class SessionRunner:
             retries = int(invoke_config.get("MaximumRetryAttempts", 2))
         except client.exceptions.ResourceNotFoundException:
             retries = 2  # Lambda's default
-        settings = self._settings
         watcher = None
-        if settings.failure_queue_url:
-            watcher = failure_watcher(settings.failure_queue_url, self._sqs.get())
+        if self._deployment.failure_queue_url:
+            watcher = failure_watcher(self._deployment.failure_queue_url, self._sqs.get())
             watcher.watch(invocation.request_id)
         try:
-            error = channel.wait_for_event(
+            error = channel.follow_event(
                 invocation,
-                timeout_s=float(config.get("Timeout", 3)),
-                margin_s=settings.async_timeout_margin_s,
-                max_attempts=retries + 1,
-                failure_record=watcher.record if watcher else (lambda _request_id: None),
+                EventFollowing(
+                    timeout_s=float(config.get("Timeout", 3)),
+                    margin_s=self._settings.async_timeout_margin_s,
+                    max_attempts=retries + 1,
+                    failure_record=watcher.record if watcher else (lambda _request_id: None),
+                ),
             )
         finally:
             if watcher is not None:
@@ -255,20 +288,32 @@ class SessionRunner:
         items = list(items)
         check_json(items, "items")
         check_json(dict(extras or {}), "extras")
-        reader = self._message_reader if isinstance(self._message_reader, S3MessageReader) else None
-        settings = reader.s3_settings if reader else S3ReaderSettings.from_env()
-        bucket = reader.bucket if reader else (self._messages_bucket or settings.messages_bucket)
-        if not bucket:
-            raise PipesKitError(
-                "fan_out needs the messages bucket: build the client with message_reader=S3MessageReader(bucket=...) "
-                f"or set {S3ReaderSettings.env_var('messages_bucket')}"
-            )
         return FanOut(
-            context=context, items=items, bucket=bucket, s3=reader.client if reader else self._s3.get(),
-            sqs=self._sqs.get(), invoke=self.lambda_client, settings=self._fan_out_settings,
+            context=context, items=items, channel=self._fan_out_channel(), sqs=self._sqs.get(),
+            invoke=self.lambda_client, settings=self._all_settings.fan_out, deployment=self._deployment,
             extras=dict(extras or {}), **options,
-            session_prefix=settings.s3_session_prefix,
         )  # fmt: skip
+
+    def _fan_out_channel(self) -> Any:
+        """The S3 channel's reader, whose bucket, client and prefix fan-outs use: the client's own reader
+        when it is on that channel, else one built from the client's settings.
+
+        Raises:
+            PipesKitError: no messages bucket is configured (nothing was sent).
+        """
+        if self._message_reader.channel == S3_CHANNEL:
+            reader: Any = self._message_reader
+        else:
+            with self._client_lock:
+                if self._fan_out_reader is None:
+                    self._fan_out_reader = self._configured_reader(S3_CHANNEL)
+            reader = self._fan_out_reader
+        if not reader.bucket_name:
+            raise PipesKitError(
+                "fan_out needs the messages bucket: set the client's messages_bucket, or "
+                f"{DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
+            )
+        return reader
 
     def _invoke(
         self,

@@ -5,7 +5,9 @@
   orchestrator chose.
 - ``pipeskit_lambda.entrypoint.handler``: the same for handlers that use ``open_dagster_pipes``
   directly (the Dagster docs style), set as the function's handler by the kit's stack.
-- `ResponsePayloadMessageWriter` / `CloudWatchLogsMessageWriter`: the Lambda ends of the channels.
+- `ResponsePayloadMessageWriter` / `CloudWatchLogsMessageWriter` / `S3ChunkMessageWriter`: the Lambda
+  ends of the channels; `register_writer` adds a channel of your own (its reader is registered with
+  ``pipeskit.channels.register_channel`` under the same name).
 - ``pipeskit_lambda.protocol``: the wire contract, shared with the orchestrator.
 
 Depends on ``dagster-pipes`` and the standard library only.
@@ -13,16 +15,24 @@ Depends on ``dagster-pipes`` and the standard library only.
 
 from __future__ import annotations
 
-from .channels import CloudWatchLogsMessageWriter, LambdaMessageWriter, ResponsePayloadMessageWriter
+from .channels import (
+    CloudWatchLogsMessageWriter,
+    LambdaMessageWriter,
+    ResponsePayloadMessageWriter,
+    S3ChunkMessageWriter,
+    register_writer,
+)
 from .session import open_pipes, pipes_handler, run_invocation
 
 __all__ = [
     "CloudWatchLogsMessageWriter",
     "LambdaMessageWriter",
     "ResponsePayloadMessageWriter",
+    "S3ChunkMessageWriter",
     "__version__",
     "open_pipes",
     "pipes_handler",
+    "register_writer",
     "run_invocation",
 ]
 

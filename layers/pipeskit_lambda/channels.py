@@ -16,9 +16,9 @@ import sys
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, TextIO, TypeVar
 
 from dagster_pipes import PipesMessage, PipesMessageWriter, PipesMessageWriterChannel, PipesParams
 
@@ -274,10 +274,30 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
         return envelope
 
 
-WRITERS: Mapping[str, type[LambdaMessageWriter]] = {
-    writer.channel: writer
-    for writer in (ResponsePayloadMessageWriter, CloudWatchLogsMessageWriter, S3ChunkMessageWriter)
-}
+WRITERS: dict[str, type[LambdaMessageWriter]] = {}
+"""The registered writers by channel name (the twin of ``pipeskit.channels``' registry)."""
+
+W = TypeVar("W", bound=type[LambdaMessageWriter])
+
+
+def register_writer(writer: W) -> W:
+    """Register a writer under its ``channel`` name, the name its twin reader asks for (a class decorator).
+
+    Register it where the function's code is imported (e.g. the handler's module): the kit's
+    entrypoint looks the writer up when each invocation begins.
+
+    Raises:
+        ValueError: another writer already has that name.
+    """
+    known = WRITERS.get(writer.channel)
+    if known is not None and known is not writer:
+        raise ValueError(f"the channel name {writer.channel!r} is taken by {known.__qualname__}")
+    WRITERS[writer.channel] = writer
+    return writer
+
+
+for _writer in (ResponsePayloadMessageWriter, CloudWatchLogsMessageWriter, S3ChunkMessageWriter):
+    register_writer(_writer)
 
 
 def writer_for(params: PipesParams) -> LambdaMessageWriter | None:

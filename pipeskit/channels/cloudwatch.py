@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
 from pipeskit_lambda.protocol import CHANNEL_PARAM, LOGS_CHANNEL, STDERR, STDIO_PARAM
 
-from ..invocation import LambdaInvocation
 from .base import LogReadingMessageReader
 
 
@@ -26,9 +24,6 @@ class CloudWatchLogsMessageReader(LogReadingMessageReader):
 
     def messages_params(self) -> PipesParams:
         return {STDIO_PARAM: STDERR, CHANNEL_PARAM: self.channel}
-
-    def consume(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
-        self.logs.deliver(invocation, handler, log, invocation.envelope)
 
     def no_messages_debug_text(self) -> str:
         return "Expected messages as JSON lines on stderr, read back from the function's CloudWatch log stream."

@@ -32,7 +32,7 @@ class ResponsePayloadMessageReader(LogReadingMessageReader):
         # `stdio` (PipesDefaultMessageWriter) and writes its messages to its log, read back then.
         return {STDIO_PARAM: STDERR, CHANNEL_PARAM: self.channel}
 
-    def consume(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
+    def deliver(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
         envelope = invocation.envelope
         if envelope is not None and not envelope.get("messages_in_logs"):
             for message in envelope.get("messages", []):

@@ -16,67 +16,35 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
-from pipeskit_lambda.protocol import (
-    ATTEMPT_PREFIX,
-    BUCKET_PARAM,
-    CHANNEL_PARAM,
-    KEY_PREFIX_PARAM,
-    MESSAGES_PREFIX,
-    S3_CHANNEL,
-)
-from pipeskit_lambda.settings import Settings, setting
+from pipeskit_lambda.protocol import ATTEMPT_PREFIX, BUCKET_PARAM, CHANNEL_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
 
+from .._boto import DEFAULT_TARGET, AwsTarget
 from .._lazy import LazyClient
 from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..invocation import LambdaInvocation
-from .base import ChannelSession, LogReadingMessageReader
-
-
-@dataclass(frozen=True)
-class S3ReaderSettings(Settings):
-    """How the S3 channel's reader works.
-
-    Attributes:
-        messages_bucket: the messages bucket (``PIPESKIT_MESSAGES_BUCKET``), when the reader is not
-            given one.
-        s3_session_prefix: the key prefix every session's own prefix goes under.
-        s3_poll_interval_s: pause between two listings while chunks keep coming (doubles while nothing
-            new arrives, up to ``s3_max_poll_interval_s``).
-        s3_max_poll_interval_s: longest pause between two listings.
-        s3_completion_timeout_s: after the invocation returned, how long to wait for ``closed``.
-        s3_gap_timeout_s: how long a missing chunk may lag behind the next before it is named lost.
-        s3_delete_chunks: delete the run's chunks when it ends.
-    """
-
-    messages_bucket: str = ""
-    s3_session_prefix: str = MESSAGES_PREFIX
-    s3_poll_interval_s: float = setting(0.1, minimum=0.01)
-    s3_max_poll_interval_s: float = setting(1.0, minimum=0.01)
-    s3_completion_timeout_s: float = setting(30.0, minimum=0.0)
-    s3_gap_timeout_s: float = setting(5.0, minimum=0.0)
-    s3_delete_chunks: bool = True
+from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
+from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
 
 
 class S3MessageReader(LogReadingMessageReader):
     """Read messages from chunks in the messages bucket, as the function writes them.
 
     Args:
-        bucket: the messages bucket; default `S3ReaderSettings.messages_bucket`
+        bucket: the messages bucket; default `DeploymentSettings.messages_bucket`
             (``PIPESKIT_MESSAGES_BUCKET``).
-        client: a boto3 S3 client (created on first use).
+        client: a boto3 S3 client (created on first use, in ``aws``).
         s3_settings: polling, waiting and deletion; defaults from ``PIPESKIT_*`` variables.
-        **logs: the keyword arguments of `LogReadingMessageReader`, for the log copy read back when
-            the function dies before its last chunk is uploaded.
+        **logs: the keyword arguments of `LogReadingMessageReader` (``aws`` included), for the log copy
+            read back when the function dies before its last chunk is uploaded.
 
     Raises:
         PipesKitError: when first used, if no bucket was given and none is configured.
@@ -94,16 +62,25 @@ class S3MessageReader(LogReadingMessageReader):
         **logs: Any,
     ) -> None:
         super().__init__(**logs)
-        self._given_settings = s3_settings
-        self._given_bucket = bucket
-        self._client = LazyClient(client, lambda: boto3.client("s3"))
+        aws: AwsTarget = logs.get("aws", DEFAULT_TARGET)
+        self.s3_settings = s3_settings or S3ReaderSettings.from_env()
+        self._given_bucket = bucket if bucket is not None else DeploymentSettings.from_env().messages_bucket
+        self._client = LazyClient(client, lambda: aws.client("s3"))
+
+    @classmethod
+    def configured(
+        cls, settings: ClientSettings, aws: AwsTarget = DEFAULT_TARGET, clients: Mapping[str, Any] | None = None
+    ) -> LambdaMessageReader:
+        clients = clients or {}
+        return cls(
+            settings.deployment.messages_bucket, client=clients.get("s3"), s3_settings=settings.s3,
+            settings=settings.logs, aws=aws, logs_client=clients.get("logs"), lambda_client=clients.get("lambda"),
+        )  # fmt: skip
 
     @property
-    def s3_settings(self) -> S3ReaderSettings:
-        """The settings given, else read from the environment when first needed (not at import)."""
-        if self._given_settings is None:
-            self._given_settings = S3ReaderSettings.from_env()
-        return self._given_settings
+    def bucket_name(self) -> str:
+        """The messages bucket, or ``""`` when none is configured."""
+        return self._given_bucket or ""
 
     @property
     def bucket(self) -> str:
@@ -112,11 +89,11 @@ class S3MessageReader(LogReadingMessageReader):
         Raises:
             PipesKitError: none given and none configured (before anything is invoked).
         """
-        bucket = self._given_bucket or self.s3_settings.messages_bucket
+        bucket = self._given_bucket
         if not bucket:
             raise PipesKitError(
-                "S3MessageReader needs the messages bucket: pass bucket=..., or set "
-                f"{S3ReaderSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
+                "S3MessageReader needs the messages bucket: pass bucket=..., set the client's messages_bucket, "
+                f"or set {DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
             )
         return bucket
 
@@ -129,11 +106,8 @@ class S3MessageReader(LogReadingMessageReader):
         prefix = f"{self.s3_settings.s3_session_prefix.strip('/')}/{uuid.uuid4().hex}"
         return {BUCKET_PARAM: self.bucket, KEY_PREFIX_PARAM: prefix, CHANNEL_PARAM: self.channel}
 
-    def open_session(self) -> S3ChannelSession:
-        return S3ChannelSession(self)
-
-    def consume(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
-        raise RuntimeError("the S3 channel consumes through its S3ChannelSession")  # see open_session
+    def open_session(self, *, asynchronous: bool = False) -> S3ChannelSession:
+        return S3ChannelSession(self, asynchronous=asynchronous)
 
     def no_messages_debug_text(self) -> str:
         return f"Expected message chunks under s3://{self.bucket}/{self.s3_settings.s3_session_prefix}/<session>/."
@@ -170,14 +144,14 @@ class S3ChannelSession(ChannelSession):
 
     reader: S3MessageReader
 
-    def __init__(self, reader: S3MessageReader) -> None:
+    def __init__(self, reader: S3MessageReader, *, asynchronous: bool = False) -> None:
         super().__init__(reader)
         self._state = _PollState()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._prefix = ""
-        self.asynchronous = False  # set by the client for an Event invocation
+        self.asynchronous = asynchronous  # an Event invocation: messages are held per attempt
 
     @contextmanager
     def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
@@ -244,26 +218,24 @@ class S3ChannelSession(ChannelSession):
         if not self._any_closed() and has_log_copy:
             # The function died before uploading its last chunk, its last upload was refused, or the
             # chunks could not be read: the rest is in its log.
-            assert self._handler is not None
             delivered = max((a.delivered for a in self._state.attempts.values()), default=0)
-            self.reader.logs.deliver(invocation, self._handler, log, envelope, skip_messages=delivered)
+            self.reader.logs.deliver(invocation, self.handler, log, envelope, skip_messages=delivered)
         if self._state.lost:
             raise MessagesLostError(
                 f"request {invocation.request_id}: message chunk(s) {', '.join(self._state.lost)} never appeared in "
                 f"s3://{self.reader.bucket}; the messages they held are missing (their copy is in the function's log)."
             )
 
-    def wait_for_event(
-        self, invocation: LambdaInvocation, *, timeout_s: float, margin_s: float, max_attempts: int,
-        failure_record: Any,
-    ) -> dict[str, Any] | None:
+    def follow_event(self, invocation: LambdaInvocation, following: EventFollowing) -> dict[str, Any] | None:
         """Follow an ``Event`` invocation to its end; None on success, else the error document.
 
         It ends with the first attempt that closes without an exception (its held messages are
-        delivered), the on-failure destination's record (``failure_record(request_id)``), the last
+        delivered), the on-failure destination's record (``following.failure_record``), the last
         allowed attempt closing with an exception, or no word from the function for its timeout
-        plus ``margin_s`` (a timeout). On failure the last attempt's held messages are delivered.
+        plus the margin (a timeout). On failure the last attempt's held messages are delivered.
         """
+        timeout_s, margin_s = following.timeout_s, following.margin_s
+        max_attempts, failure_record = following.max_attempts, following.failure_record
         pause = self.reader.s3_settings.s3_poll_interval_s
         deadline = time.monotonic() + timeout_s + margin_s
         known = 0
@@ -311,9 +283,8 @@ class S3ChannelSession(ChannelSession):
     def _release(self, attempt: _Attempt) -> None:
         with self._lock:
             held, attempt.held = attempt.held, []
-            assert self._handler is not None
             for message in held:
-                self._handler.handle_message(message)
+                self.handler.handle_message(message)
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -379,11 +350,10 @@ class S3ChannelSession(ChannelSession):
             for line in body.decode("utf-8").splitlines():
                 if line.strip():
                     message = json.loads(line)
-                    assert self._handler is not None
                     if self.asynchronous and message.get("method") != "log":
                         attempt.held.append(message)
                     else:
-                        self._handler.handle_message(message)
+                        self.handler.handle_message(message)
                     attempt.delivered += 1
                     if message.get("method") == "closed":
                         attempt.closed = True

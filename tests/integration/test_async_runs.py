@@ -7,7 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
-from pipeskit import LambdaClientSettings, LambdaFunctionError, PipesLambdaClient, UnsupportedComponentError
+from pipeskit import (
+    DeploymentSettings,
+    LambdaClientSettings,
+    LambdaFunctionError,
+    PipesLambdaClient,
+    UnsupportedComponentError,
+)
 from pipeskit.channels import S3MessageReader, S3ReaderSettings
 
 from .conftest import run_asset
@@ -29,7 +35,8 @@ def async_client(local_aws, bucket: str, failure_queue_url: str = "", margin_s: 
     return PipesLambdaClient(
         client=local_aws.client("lambda", retries=0),
         message_reader=reader,
-        settings=LambdaClientSettings(failure_queue_url=failure_queue_url, async_timeout_margin_s=margin_s),
+        settings=LambdaClientSettings(async_timeout_margin_s=margin_s),
+        deployment=DeploymentSettings(failure_queue_url=failure_queue_url),
         sqs_client=local_aws.client("sqs"),
     )
 

@@ -21,7 +21,7 @@ from dagster import (
 )
 
 from infra.constants import PROJECT_DIR
-from pipeskit import FanOutSettings, PipesLambdaClient, S3MessageReader
+from pipeskit import DeploymentSettings, FanOutSettings, PipesLambdaClient, S3MessageReader
 from pipeskit.local.testing import deploy_pipes_function, work_queue
 
 from .conftest import HANDLERS_DIR
@@ -44,8 +44,8 @@ def fan_out_setup(local_aws, pipes_layer_arn, role_arn):
         client=lam,
         message_reader=S3MessageReader(bucket, client=s3, logs_client=local_aws.client("logs"), lambda_client=lam),
         sqs_client=sqs,
-        fan_out_settings=FanOutSettings(work_queue_url=queue, dead_letter_queue_url=dlq,
-                                        fan_out_poll_interval_s=0.2, fan_out_progress_interval_s=2.0),
+        deployment=DeploymentSettings(work_queue_url=queue, dead_letter_queue_url=dlq),
+        fan_out_settings=FanOutSettings(fan_out_poll_interval_s=0.2, fan_out_progress_interval_s=2.0),
     )
     return client, bucket
 

@@ -17,7 +17,6 @@ from dagster import StaticPartitionsDefinition
 
 from pipeskit import (
     CloudWatchLogsMessageReader,
-    ContextSettings,
     LambdaFunctionError,
     LogsNotReadableError,
     LogsReaderSettings,
@@ -29,8 +28,8 @@ from pipeskit import (
     S3MessageReader,
     S3NotUsableError,
 )
-from pipeskit.channels import S3ReaderSettings
 from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function
+from pipeskit.settings import DeploymentSettings, S3ReaderSettings
 from pipeskit_lambda.protocol import HANDLER_ENV_VAR
 
 from .conftest import HANDLERS_DIR, run_asset
@@ -347,7 +346,7 @@ def test_an_event_too_large_for_any_channel_is_refused_before_anything_is_invoke
         "s3": lambda: S3MessageReader(bucket, client=s3, lambda_client=lambda_client),
     }
     client = PipesLambdaClient(client=lambda_client, message_reader=readers[reader](), s3_client=s3,
-                               context_settings=ContextSettings(context_bucket=context_bucket))
+                               deployment=DeploymentSettings(context_bucket=context_bucket))
     run = run_asset(client, handler_function("all_methods"), {"blob": "x" * (6 * 1024 * 1024)})
     assert isinstance(run.error, PayloadTooLargeError), run.error
     assert "6,291,456-byte request limit" in str(run.error) and "Nothing was invoked" in str(run.error)

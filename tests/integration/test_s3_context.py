@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from pipeskit import ContextSettings, LambdaFunctionError, PayloadTooLargeError, PipesLambdaClient, S3ContextInjector
+from pipeskit import DeploymentSettings, LambdaFunctionError, PayloadTooLargeError, PipesLambdaClient, S3ContextInjector
 
 from .conftest import run_asset
 
@@ -36,7 +36,7 @@ def test_a_ten_megabyte_context_goes_through_s3_and_is_deleted(local_aws, contex
     kit, _ = make_client()
     client = PipesLambdaClient(
         client=kit.lambda_client, message_reader=kit.message_reader,
-        context_settings=ContextSettings(context_bucket=context_bucket), s3_client=local_aws.client("s3"),
+        deployment=DeploymentSettings(context_bucket=context_bucket), s3_client=local_aws.client("s3"),
     )  # fmt: skip
     run = run_asset(client, handler_function("context_size"), {"x": 1}, extras=_big_extras())
     assert run.result.success, run.error

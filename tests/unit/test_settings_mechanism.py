@@ -12,14 +12,18 @@ import pytest
 
 from infra.constants import PROJECT_DIR
 from infra.settings import StackSettings
-from orchestration.definitions import DeploymentSettings
+from orchestration.definitions import DeploymentSettings as ReferenceDeploymentSettings
 from pipeskit.cdk.layer_build import LayerBuildSettings
 from pipeskit.cdk_cli import CdkCliSettings
-from pipeskit.channels import S3ReaderSettings
-from pipeskit.fan_out import FanOutSettings
-from pipeskit.injectors import ContextSettings
 from pipeskit.local.settings import LocalAWSSettings
-from pipeskit.settings import LambdaClientSettings, LogsReaderSettings
+from pipeskit.settings import (
+    ContextSettings,
+    DeploymentSettings,
+    FanOutSettings,
+    LambdaClientSettings,
+    LogsReaderSettings,
+    S3ReaderSettings,
+)
 from pipeskit_lambda.settings import FunctionSettings, Settings, SettingsError, setting
 
 ENV_SETTINGS: tuple[type[Settings], ...] = (
@@ -31,6 +35,7 @@ ENV_SETTINGS: tuple[type[Settings], ...] = (
     LayerBuildSettings,
     CdkCliSettings,
     DeploymentSettings,
+    ReferenceDeploymentSettings,
     LocalAWSSettings,
     FanOutSettings,
 )
