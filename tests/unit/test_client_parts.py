@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from pipeskit import LambdaClientSettings, RateBudget
+from pipeskit import LambdaClientSettings, RateBudget, SettingsError
 
 
 def test_rate_budget_spaces_calls_beyond_its_burst() -> None:
@@ -33,3 +33,39 @@ def test_default_lambda_client_never_cuts_or_repeats_an_invoke(monkeypatch: pyte
     assert config.read_timeout == 960.0
     assert config.retries["total_max_attempts"] == 1
     assert config.max_pool_connections == 64
+
+
+def test_a_client_resolves_config_over_settings_objects_over_the_environment() -> None:
+    from pipeskit.settings import ClientSettings, DeploymentSettings, LambdaClientSettings
+
+    environ = {"PIPESKIT_MESSAGES_BUCKET": "env-bucket", "PIPESKIT_THROTTLE_MAX_ATTEMPTS": "3",
+               "PIPESKIT_CONTEXT_BUCKET": "env-context", "PIPESKIT_READ_TIMEOUT_S": "100"}  # fmt: skip
+    resolved = ClientSettings.resolve(
+        given={"invoke": LambdaClientSettings(throttle_max_attempts=5, connect_timeout_s=2.0)},
+        config={"throttle_max_attempts": 7, "messages_bucket": None, "context_bucket": "config-context"},
+        environ=environ,
+    )
+    assert resolved.invoke.throttle_max_attempts == 7, "a config value wins over the object given"
+    assert resolved.invoke.connect_timeout_s == 2.0, "the object given is used as it is"
+    assert resolved.invoke.read_timeout_s == LambdaClientSettings().read_timeout_s, "an object given reads no env"
+    assert resolved.deployment == DeploymentSettings(messages_bucket="env-bucket", context_bucket="config-context")
+
+
+def test_every_config_field_of_the_client_is_a_setting_or_says_where_clients_point() -> None:
+    import dataclasses
+
+    from pipeskit import PipesLambdaClient
+    from pipeskit.client import _AWS_FIELDS
+    from pipeskit.settings import ClientSettings
+
+    parts = [part.default_factory for part in dataclasses.fields(ClientSettings)]
+    settings_fields = {field.name for part in parts for field in dataclasses.fields(part)}  # type: ignore[arg-type]
+    config_fields = set(PipesLambdaClient.model_fields) - set(_AWS_FIELDS) - {"channel"}
+    assert config_fields <= settings_fields, f"config fields no settings part takes: {config_fields - settings_fields}"
+
+
+def test_a_settings_value_from_config_is_still_validated() -> None:
+    from pipeskit.settings import ClientSettings
+
+    with pytest.raises(SettingsError, match="PIPESKIT_THROTTLE_MAX_ATTEMPTS=0"):
+        ClientSettings.resolve(config={"throttle_max_attempts": 0}, environ={})

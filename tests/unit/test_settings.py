@@ -37,3 +37,4 @@ def test_cdk_json_object_and_flat_override() -> None:
 def test_bad_settings_say_which_and_how_to_fix(values: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         StackSettings.from_context(_context(values))
+
