@@ -26,7 +26,9 @@ def test_one_endpoint_serves_the_moto_services(local_aws):
     assert local_aws.client("ssm").get_parameter(Name="/local/p")["Parameter"]["Value"] == "v"
     assert "Buckets" in local_aws.client("s3").list_buckets()
     assert "StackSummaries" in local_aws.client("cloudformation").list_stacks()
-    assert "QueueUrls" in local_aws.client("sqs").list_queues() or True
+    sqs = local_aws.client("sqs")
+    url = sqs.create_queue(QueueName="local-server-check")["QueueUrl"]
+    assert url in sqs.list_queues(QueueNamePrefix="local-server-check")["QueueUrls"]
     assert "logGroups" in local_aws.client("logs").describe_log_groups()
     assert "Roles" in local_aws.client("iam").list_roles()
     assert "Functions" in local_aws.client("lambda").list_functions()
