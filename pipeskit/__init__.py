@@ -22,7 +22,9 @@ from .channels.cloudwatch import PipesLambdaLogsMessageReader
 from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda_client
 from .cloudwatch_logs import InvocationLogReader
 from .errors import (
+    FanOutFailedError,
     InvalidEventError,
+    InvalidFanOutError,
     InvokeThrottledError,
     LambdaFunctionError,
     LogsNotReadableError,
@@ -30,11 +32,12 @@ from .errors import (
     PayloadTooLargeError,
     PipesContextReusedError,
     PipesKitError,
+    PipesKitFailure,
     PipesSessionNotOpenedError,
     S3NotUsableError,
     UnsupportedComponentError,
 )
-from .fan_out import FanOutFailedError, FanOutSummary, ItemResult
+from .fan_out import FanOutSummary, ItemResult
 from .injectors import LambdaEventContextInjector, PipesLambdaEventContextInjector, S3ContextInjector
 from .invocation import LambdaInvocation
 from .rate_limit import RateBudget, shared_logs_budget
@@ -64,6 +67,7 @@ __all__ = [
     "FanOutSummary",
     "ItemResult",
     "InvalidEventError",
+    "InvalidFanOutError",
     "S3ContextInjector",
     "MessagesLostError",
     "PipesContextReusedError",
@@ -81,6 +85,7 @@ __all__ = [
     "LogsReaderSettings",
     "PayloadTooLargeError",
     "PipesKitError",
+    "PipesKitFailure",
     "PipesLambdaClient",
     "PipesLambdaEventContextInjector",
     "PipesSessionNotOpenedError",

@@ -20,16 +20,12 @@ from typing import Any
 
 from pipeskit_lambda.protocol import ENTRYPOINT_HANDLER, HANDLER_ENV_VAR, LAYER_DESCRIPTION
 
-from .errors import PipesKitError
+from .errors import AdoptError
 
 ADOPTED_LAYER_ENV_VAR = "PIPESKIT_ADOPTED_LAYER"
 """Records the layer ``pipeskit adopt`` attached, so ``--undo`` removes that one and no other."""
 LAYER_OUTPUT = "PipesLayerArn"
 MAX_LAYERS = 5
-
-
-class AdoptError(PipesKitError):
-    """The function cannot be adopted (or given back) as asked; the message says why and what to do."""
 
 
 @dataclass

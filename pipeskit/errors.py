@@ -1,14 +1,57 @@
-"""Errors of the orchestration side: each says what happened, with the AWS request id, and what to do."""
+"""The kit's errors, one hierarchy: each says what happened, with the AWS request id, and what to do.
+
+Every error derives from `PipesKitError` (its root lives on the Lambda side, which stands alone, so
+both sides share it). The errors that fail a Dagster step are also Dagster ``Failure``s, through one
+base, `PipesKitFailure`: Dagster shows their description and metadata on the step. Nothing of the
+public API raises a bare built-in exception; where a caller may expect one (a bad value), the kit's
+error also derives from it (`InvalidEventError` is a ``ValueError``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from dagster import Failure, MetadataValue
 
+from pipeskit_lambda.errors import HandlerConfigurationError, PipesKitError, SettingsError, UnknownChannelError
 
-class PipesKitError(Exception):
-    """Base of the kit's orchestration-side errors that are not Dagster step failures."""
+__all__ = [
+    "AdoptError",
+    "FanOutFailedError",
+    "HandlerConfigurationError",
+    "InvalidEventError",
+    "InvalidFanOutError",
+    "InvokeThrottledError",
+    "LambdaFunctionError",
+    "LogsNotReadableError",
+    "MessagesLostError",
+    "PayloadTooLargeError",
+    "PipesContextReusedError",
+    "PipesKitError",
+    "PipesKitFailure",
+    "PipesSessionNotOpenedError",
+    "S3NotUsableError",
+    "SettingsError",
+    "UnknownChannelError",
+    "UnsupportedComponentError",
+]
+
+
+class PipesKitFailure(PipesKitError, Failure):
+    """Base of the kit's errors that fail a Dagster step: a Dagster ``Failure`` with its description
+    and metadata shown on the step.
+
+    Args:
+        description: what happened and what to do.
+        metadata: shown on the step's failure.
+        allow_retries: whether Dagster's retry policies may retry the step.
+    """
+
+    def __init__(
+        self, description: str, metadata: dict[str, Any] | None = None, *, allow_retries: bool = True
+    ) -> None:
+        Failure.__init__(self, description=description, metadata=metadata, allow_retries=allow_retries)
 
 
 class PayloadTooLargeError(PipesKitError):
@@ -40,7 +83,7 @@ class UnsupportedComponentError(PipesKitError, TypeError):
     """A context injector or message reader the kit's client cannot use; the message names the kit's."""
 
 
-class LambdaFunctionError(Failure):
+class LambdaFunctionError(PipesKitFailure):
     """The function raised (or timed out, or crashed): Lambda answered with a ``FunctionError``.
 
     The function's own error always comes first: when its messages could not all be read back
@@ -111,7 +154,7 @@ class PipesContextReusedError(LambdaFunctionError):
     """
 
 
-class PipesSessionNotOpenedError(Failure):
+class PipesSessionNotOpenedError(PipesKitFailure):
     """The function returned without ever opening Dagster Pipes (dagster#17868)."""
 
     def __init__(self, *, function_name: str, request_id: str, hint: str) -> None:
@@ -128,3 +171,16 @@ class PipesSessionNotOpenedError(Failure):
             },
             allow_retries=False,
         )
+
+
+class FanOutFailedError(PipesKitFailure):
+    """More fan-out items failed than tolerated; the summary is in the failure's metadata."""
+
+
+class InvalidFanOutError(PipesKitError, ValueError):
+    """A fan-out cannot start as asked (no work queue, no function); nothing was sent."""
+
+
+class AdoptError(PipesKitError):
+    """``pipeskit adopt``: the function cannot be adopted (or given back) as asked; the message says why
+    and what to do."""

@@ -26,7 +26,6 @@ from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetMaterialization,
-    Failure,
     MaterializeResult,
     MetadataValue,
     OpExecutionContext,
@@ -54,6 +53,8 @@ from pipeskit_lambda.protocol import (
 )
 
 from ._dagster import build_context_data
+from .channels.chunks import chunk_key, chunk_messages, closing
+from .errors import FanOutFailedError, InvalidFanOutError
 from .settings import DeploymentSettings, FanOutSettings
 
 MARKER = "done.json"
@@ -139,10 +140,6 @@ class FanOutSummary:
             "wall_s": MetadataValue.float(round(self.wall_s, 3)),
             "failures": MetadataValue.json(failures[:100]),
         }
-
-
-class FanOutFailedError(Failure):
-    """More items failed than tolerated; the summary is in the failure's metadata."""
 
 
 @dataclass
@@ -232,12 +229,15 @@ class FanOut:
     def stream(self) -> Generator[AssetMaterialization | AssetCheckResult, None, FanOutSummary]:
         """The fan-out, yielding each item's events as it ends; returns the summary."""
         if self.transport == "sqs" and not self.queue_url:
-            raise ValueError(
+            raise InvalidFanOutError(
                 "fan_out over SQS needs the work queue: pass queue_url=..., or set "
                 f"{DeploymentSettings.env_var('work_queue_url')} (the stack's WorkQueueUrl output)"
             )
         if self.transport == "invoke" and not self.function_name:
-            raise ValueError("fan_out with transport='invoke' needs function_name")
+            raise InvalidFanOutError(
+                "fan_out with transport='invoke' needs function_name=...: the function each item is invoked on; "
+                "nothing was sent"
+            )
         started = time.monotonic()
         resumed = self._resume()
         base = build_context_data(self.context, self.extras)
@@ -336,14 +336,16 @@ class FanOut:
         chunks: dict[int, dict[str, dict[int, str]]] = {}
         results: dict[tuple[int, str], str] = {}
         for key in self._list():
-            parts = key[len(self.prefix) + 1 :].split("/")
-            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].startswith(ATTEMPT_PREFIX):
+            index, _, relative = key[len(self.prefix) + 1 :].partition("/")
+            if not index.isdigit():
                 continue
-            index, attempt, name = int(parts[0]), parts[1], parts[2]
-            if name == RESULT_OBJECT:
-                results[(index, attempt)] = key
-            elif name.endswith(".json") and name[:-5].isdigit():
-                chunks.setdefault(index, {}).setdefault(attempt, {})[int(name[:-5])] = key
+            attempt, _, name = relative.partition("/")
+            if name == RESULT_OBJECT and attempt.startswith(ATTEMPT_PREFIX):
+                results[(int(index), attempt)] = key
+                continue
+            chunk = chunk_key(relative)
+            if chunk is not None and chunk.attempt:  # the kit's writer: every attempt has its folder
+                chunks.setdefault(int(index), {}).setdefault(chunk.attempt, {})[chunk.number] = key
         for index, attempts in chunks.items():
             if index >= len(self.items):
                 continue
@@ -371,17 +373,14 @@ class FanOut:
 
     def _take(self, item: _Item, attempt: _Attempt, body: bytes) -> None:
         assert item.handler is not None
-        for line in body.decode("utf-8").splitlines():
-            if not line.strip():
-                continue
-            message = json.loads(line)
+        for message in chunk_messages(body):
             if message.get("method") == "log" and item.result.status == "pending":
                 item.handler.handle_message(message)
             else:
                 attempt.held.append(message)
-            if message.get("method") == "closed":
-                attempt.closed = True
-                attempt.exception = (message.get("params") or {}).get("exception")
+            closed, exception = closing(message)
+            if closed:
+                attempt.closed, attempt.exception = True, exception
                 if attempt.exception:
                     item.result.error = f"{attempt.exception.get('name')}: {attempt.exception.get('message')}"
 

@@ -47,7 +47,7 @@ def budget_rates(rate: float, burst: float | None = None) -> list[Rate]:
     ``burst`` below that, also at most ``burst`` in any ``burst / rate`` seconds.
     """
     if rate <= 0:
-        raise ValueError(f"rate must be positive, got {rate}")
+        raise SettingsError(f"a read budget's rate must be positive, got {rate}; set PIPESKIT_LOGS_READ_TPS above 0")
     guard_ms = GUARD_S * 1000
     if rate >= 1:
         limit, interval_ms = math.floor(rate), 1000 + guard_ms

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TextIO, TypeVar
 
 from dagster_pipes import PipesMessage, PipesMessageWriter, PipesMessageWriterChannel, PipesParams
 
+from .errors import UnknownChannelError
 from .protocol import (
     ATTEMPT_PREFIX,
     BUCKET_PARAM,
@@ -287,11 +288,11 @@ def register_writer(writer: W) -> W:
     entrypoint looks the writer up when each invocation begins.
 
     Raises:
-        ValueError: another writer already has that name.
+        UnknownChannelError: another writer already has that name.
     """
     known = WRITERS.get(writer.channel)
     if known is not None and known is not writer:
-        raise ValueError(f"the channel name {writer.channel!r} is taken by {known.__qualname__}")
+        raise UnknownChannelError(f"the channel name {writer.channel!r} is taken by {known.__qualname__}")
     WRITERS[writer.channel] = writer
     return writer
 

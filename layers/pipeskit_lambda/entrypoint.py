@@ -13,13 +13,10 @@ import importlib
 from functools import cache
 from typing import Any
 
+from .errors import HandlerConfigurationError
 from .protocol import HANDLER_ENV_VAR
 from .session import Handler, run_invocation
 from .settings import FunctionSettings
-
-
-class HandlerConfigurationError(RuntimeError):
-    """``PIPESKIT_HANDLER`` is missing or does not name an importable function."""
 
 
 @cache

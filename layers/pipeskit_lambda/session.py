@@ -35,6 +35,7 @@ from dagster_pipes import (
 )
 
 from .channels import LambdaMessageWriter, writer_for
+from .errors import UnknownChannelError
 
 # The standard library's logging: under Lambda's runtime its records carry the request id and follow
 # the function's log format (text or JSON) and application log level.
@@ -192,14 +193,14 @@ def open_pipes(event: dict[str, Any], writer: LambdaMessageWriter | None = None)
         An open ``PipesContext``, also ``PipesContext.get()`` for this invocation.
 
     Raises:
-        ValueError: the bootstrap names no kit channel (use ``open_dagster_pipes`` then).
+        UnknownChannelError: the bootstrap names no kit channel (use ``open_dagster_pipes`` then).
     """
     current = _current.get()
     if current is not None and writer is None:
         return current.open()
     writer = writer or writer_for(PipesMappingParamsLoader(event).load_messages_params())
     if writer is None:
-        raise ValueError(
+        raise UnknownChannelError(
             "the Pipes bootstrap does not name a pipes-lambda-kit channel; open the session with "
             "dagster_pipes.open_dagster_pipes for other orchestrators"
         )

@@ -22,16 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
+from .errors import SettingsError
 from .protocol import DEFAULT_RESPONSE_BUDGET_BYTES, SYNC_PAYLOAD_LIMIT_BYTES
 
 S = TypeVar("S", bound="Settings")
 
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
-
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot work; the message names it, the value and what is allowed."""
 
 
 def setting(

@@ -12,7 +12,6 @@ copy in its log.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -25,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
-from pipeskit_lambda.protocol import ATTEMPT_PREFIX, BUCKET_PARAM, CHANNEL_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
+from pipeskit_lambda.protocol import BUCKET_PARAM, CHANNEL_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
 
 from .._boto import DEFAULT_TARGET, AwsTarget
 from .._lazy import LazyClient
@@ -33,6 +32,7 @@ from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..invocation import LambdaInvocation
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
 from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
+from .chunks import chunk_key, chunk_messages, closing
 
 
 class S3MessageReader(LogReadingMessageReader):
@@ -313,13 +313,9 @@ class S3ChannelSession(ChannelSession):
             keys = self._list()
             by_attempt: dict[str, dict[int, str]] = {}
             for key in keys:
-                relative = key[len(self._prefix) + 1 :]
-                folder, _, name = relative.rpartition("/")
-                if not name.endswith(".json") or not name[:-5].isdigit():
-                    continue
-                if folder and not folder.startswith(ATTEMPT_PREFIX):
-                    continue
-                by_attempt.setdefault(folder, {})[int(name[:-5])] = key
+                chunk = chunk_key(key[len(self._prefix) + 1 :])
+                if chunk is not None:
+                    by_attempt.setdefault(chunk.attempt, {})[chunk.number] = key
             read = 0
             for folder, chunks in by_attempt.items():
                 attempt = self._state.attempts.setdefault(folder, _Attempt(folder))
@@ -347,17 +343,15 @@ class S3ChannelSession(ChannelSession):
             body = self.reader.client.get_object(Bucket=self.reader.bucket, Key=key)["Body"].read()
             self._state.requests += 1
             self._state.keys_read.append(key)
-            for line in body.decode("utf-8").splitlines():
-                if line.strip():
-                    message = json.loads(line)
-                    if self.asynchronous and message.get("method") != "log":
-                        attempt.held.append(message)
-                    else:
-                        self.handler.handle_message(message)
-                    attempt.delivered += 1
-                    if message.get("method") == "closed":
-                        attempt.closed = True
-                        attempt.exception = (message.get("params") or {}).get("exception")
+            for message in chunk_messages(body):
+                if self.asynchronous and message.get("method") != "log":
+                    attempt.held.append(message)
+                else:
+                    self.handler.handle_message(message)
+                attempt.delivered += 1
+                closed, exception = closing(message)
+                if closed:
+                    attempt.closed, attempt.exception = True, exception
             attempt.next_chunk += 1
             read += 1
 

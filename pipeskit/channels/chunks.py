@@ -1,0 +1,60 @@
+"""The S3 channel's chunk layout, read once for every follower of it (a run's session, fan-out items).
+
+A session's chunks are ``{prefix}/{n}.json`` (dagster-pipes' own ``PipesS3MessageWriter``) or
+``{prefix}/attempt-{token}/{n}.json`` (the kit's writer, one folder per attempt of an invocation),
+``n`` counting from 1; each chunk is JSON lines, one Pipes message per line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pipeskit_lambda.protocol import ATTEMPT_PREFIX
+
+CHUNK_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class ChunkKey:
+    """Where a chunk stands in its session: its attempt's folder (``""``: none) and its number."""
+
+    attempt: str
+    number: int
+
+
+def chunk_key(relative: str) -> ChunkKey | None:
+    """The chunk a key names, relative to its session's prefix (``attempt-x/3.json``, ``3.json``).
+
+    Returns:
+        None for any other object (a result, a marker, a folder that is not an attempt's).
+    """
+    folder, _, name = relative.rpartition("/")
+    number = name[: -len(CHUNK_SUFFIX)] if name.endswith(CHUNK_SUFFIX) else ""
+    if not number.isdigit() or "/" in folder or (folder and not folder.startswith(ATTEMPT_PREFIX)):
+        return None
+    return ChunkKey(folder, int(number))
+
+
+def chunk_messages(body: bytes) -> list[dict[str, Any]]:
+    """The Pipes messages of one chunk, in order (blank lines skipped).
+
+    Raises:
+        ValueError: a line is not a JSON object (the chunk was not written by a Pipes writer).
+    """
+    messages = []
+    for line in body.decode("utf-8").splitlines():
+        if line.strip():
+            message = json.loads(line)
+            if not isinstance(message, dict):
+                raise ValueError(f"a chunk line is not a Pipes message: {line[:200]!r}")
+            messages.append(message)
+    return messages
+
+
+def closing(message: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    """``(True, exception or None)`` for the session's ``closed`` message, else ``(False, None)``."""
+    if message.get("method") != "closed":
+        return False, None
+    return True, (message.get("params") or {}).get("exception")

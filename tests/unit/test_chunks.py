@@ -1,0 +1,44 @@
+"""The S3 channel's chunk layout: which keys are chunks, and the messages a chunk holds."""
+
+import json
+
+import pytest
+
+from pipeskit.channels.chunks import ChunkKey, chunk_key, chunk_messages, closing
+
+
+@pytest.mark.parametrize(
+    "relative, expected",
+    [
+        ("1.json", ChunkKey("", 1)),  # dagster-pipes' own writer: no attempt folder
+        ("attempt-3f2a/12.json", ChunkKey("attempt-3f2a", 12)),
+        ("attempt-3f2a/result.json", None),  # the return value, not a chunk
+        ("done.json", None),  # a fan-out's resume marker
+        ("other/1.json", None),  # a folder that is not an attempt's
+        ("attempt-a/b/1.json", None),  # nested deeper than an attempt
+        ("attempt-a/1.txt", None),
+        ("attempt-a/-1.json", None),
+        ("attempt-a/.json", None),
+    ],
+)
+def test_which_keys_are_chunks(relative: str, expected: ChunkKey | None) -> None:
+    assert chunk_key(relative) == expected
+
+
+def test_a_chunk_holds_its_messages_in_order_blank_lines_skipped() -> None:
+    messages = [{"method": "opened", "params": {}}, {"method": "log", "params": {"message": "hi"}}]
+    body = ("\n".join(json.dumps(m) for m in messages) + "\n\n").encode()
+    assert chunk_messages(body) == messages
+
+
+def test_a_line_that_is_not_a_message_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"not a Pipes message: '\[1, 2\]'"):
+        chunk_messages(b'{"method": "opened"}\n[1, 2]\n')
+
+
+def test_closed_tells_the_exception_it_carries() -> None:
+    assert closing({"method": "log", "params": {}}) == (False, None)
+    assert closing({"method": "closed", "params": {}}) == (True, None)
+    assert closing({"method": "closed"}) == (True, None)
+    error = {"name": "ValueError", "message": "boom"}
+    assert closing({"method": "closed", "params": {"exception": error}}) == (True, error)
