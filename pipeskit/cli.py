@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def _layer(args: argparse.Namespace) -> int:
-    from .cdk.layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
+    from .layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
 
     try:
         settings = LayerBuildSettings.from_env(requirements=args.requirements)

@@ -6,10 +6,11 @@
 - `WorkQueue`: the SQS work queue and its dead-letter queue;
 - `OrchestratorPolicy`: the managed policy for the role that runs Dagster.
 
-`build_layer` builds the layer zip outside CDK (``pipeskit layer``).
+`build_layer`, `export_layer`, `LayerBuildSettings` and `LayerBuildError` are re-exported from
+`pipeskit.layer_build`, where they live: the layer build needs no CDK (``pipeskit layer``).
 """
 
-from .layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
+from ..layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
 from .orchestrator_policy import OrchestratorPolicy
 from .pipes_function import PipesFunction
 from .pipes_layer import LAMBDA_RUNTIME, PipesLayer

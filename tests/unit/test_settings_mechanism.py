@@ -13,11 +13,11 @@ import pytest
 from infra.constants import PROJECT_DIR
 from infra.settings import StackSettings
 from orchestration.definitions import DeploymentSettings
-from pipeskit.cdk.layer_build import LayerBuildSettings
 from pipeskit.cdk_cli import CdkCliSettings
 from pipeskit.channels import S3ReaderSettings
 from pipeskit.fan_out import FanOutSettings
 from pipeskit.injectors import ContextSettings
+from pipeskit.layer_build import LayerBuildSettings
 from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.settings import LambdaClientSettings, LogsReaderSettings
 from pipeskit_lambda.settings import FunctionSettings, Settings, SettingsError, setting
