@@ -64,7 +64,7 @@ synth: install ## synthesize the reference stack with the pinned CDK CLI
 	cdk synth --quiet
 
 demo: install ## the main job: local AWS → cdk deploy → Dagster materializes assets on Lambda → summary (PORT=…)
-	$(BIN)/pipeskit demo $(PORT_FLAG)
+	$(BIN)/python -m infra.demo $(PORT_FLAG)
 
 test: install ## run the whole test suite (in parallel)
 	$(BIN)/python -m pytest -n auto --dist loadscope $(PYTEST_ARGS)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench.results import median_p95, record
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
-from pipeskit.cdk.layer_build import LayerBuildSettings, build_layer
 from pipeskit.cdk_cli import CdkCli
+from pipeskit.layer_build import LayerBuildSettings, build_layer
 from pipeskit_lambda.protocol import LAMBDA_RUNTIME
 
 NAME = "bench_build"

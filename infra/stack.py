@@ -8,8 +8,7 @@ from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
-from pipeskit.cdk import OrchestratorPolicy, PipesFunction, PipesLayer, SessionBuckets, WorkQueue
-from pipeskit.cdk.work_queue import last_stop_queue
+from pipeskit.cdk import FailureQueue, OrchestratorPolicy, PipesFunction, PipesLayer, SessionBuckets, WorkQueue
 from pipeskit_lambda.protocol import CONTEXT_PREFIX, MESSAGES_PREFIX
 
 from .constants import EXAMPLE_FUNCTIONS, LAMBDAS_DIR, LAYER_REQUIREMENTS, ExampleFunction, OutputNames
@@ -51,11 +50,7 @@ class PipesKitStack(Stack):
             max_receive_count=settings.max_receive_count,
             removal_policy=removal,
         )
-        self.failure_queue = last_stop_queue(
-            self, "FailureQueue", removal_policy=removal,
-            reason="This queue is itself the on-failure destination of asynchronous invocations; the orchestrator "
-            "consumes it.",
-        )  # fmt: skip
+        self.failure_queue = FailureQueue(self, "FailureQueue", removal_policy=removal)
         self.functions = {spec.construct_id: self._function(spec, removal) for spec in functions}
         self.orchestrator_policy = OrchestratorPolicy(
             self,
@@ -66,7 +61,7 @@ class PipesKitStack(Stack):
             context_bucket=self.buckets.context_bucket,
             messages_bucket=self.buckets.messages_bucket,
             work_queue=self.work_queue.queue,
-            failure_queue=self.failure_queue,
+            failure_queue=self.failure_queue.queue,
         )
         self._outputs()
 
@@ -105,7 +100,7 @@ class PipesKitStack(Stack):
             )
         # Asynchronous invocations: Lambda's retries and event age from settings, failures to the queue.
         function.function.configure_async_invoke(
-            on_failure=destinations.SqsDestination(self.failure_queue),
+            on_failure=destinations.SqsDestination(self.failure_queue.queue),
             retry_attempts=settings.async_retry_attempts,
             max_event_age=Duration.seconds(settings.async_max_event_age_s),
         )
@@ -139,8 +134,8 @@ class PipesKitStack(Stack):
             OutputNames.DEAD_LETTER_QUEUE_ARN: self.work_queue.dead_letter_queue.queue_arn,
             OutputNames.ORCHESTRATOR_POLICY_ARN: self.orchestrator_policy.policy.managed_policy_arn,
             OutputNames.PIPES_LAYER_ARN: self.layer.layer.layer_version_arn,
-            OutputNames.FAILURE_QUEUE_URL: self.failure_queue.queue_url,
-            OutputNames.FAILURE_QUEUE_ARN: self.failure_queue.queue_arn,
+            OutputNames.FAILURE_QUEUE_URL: self.failure_queue.queue.queue_url,
+            OutputNames.FAILURE_QUEUE_ARN: self.failure_queue.queue.queue_arn,
         }
         for construct_id, function in self.functions.items():
             values[OutputNames.function_name(construct_id)] = function.function.function_name

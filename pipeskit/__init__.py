@@ -3,7 +3,8 @@
 The Dagster-side API. ``from pipeskit import PipesLambdaClient`` is a drop-in for
 ``dagster_aws.pipes.PipesLambdaClient``; pick a channel with ``message_reader=``.
 
-- ``pipeskit.cdk``: AWS CDK constructs and the layer build (``pip install 'pipes-lambda-kit[cdk]'``);
+- ``pipeskit.layer_build``: the pipes layer build (``pipeskit layer``), with the core dependencies only;
+- ``pipeskit.cdk``: AWS CDK constructs (``pip install 'pipes-lambda-kit[cdk]'``);
 - ``pipeskit.local``: a local AWS that really runs your functions (``pipes-lambda-kit[local]``);
 - ``pipeskit_lambda``: the Lambda side, inside the pipes layer.
 """

@@ -1,6 +1,6 @@
 """Install wheels for a Lambda platform into a directory with pip, without Docker.
 
-Shared by the pipes layer build (``pipeskit.cdk``) and the local AWS's runtime image
+Shared by the pipes layer build (``pipeskit.layer_build``) and the local AWS's runtime image
 (``pipeskit.local``): pip resolves binary wheels for the target platform and Python version
 (``--platform``, ``--python-version``, ``--only-binary=:all:``), whatever the host runs.
 """

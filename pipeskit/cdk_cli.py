@@ -1,4 +1,7 @@
-"""Run the AWS CDK CLI: the one place the kit calls ``cdk`` (the demo, the tests, the benchmarks).
+"""Run the AWS CDK CLI from Python: ``cdk bootstrap``, ``deploy`` and ``synth`` in a CDK project.
+
+For a deployment's own scripts and tests (the reference deployment's demo, tests and benchmarks use
+it). It needs no extra: it runs the CLI as a subprocess.
 
 The CLI is found in this order: the ``cdk`` argument or ``PIPESKIT_CDK``; the project's pinned
 ``node_modules/.bin/cdk`` (``npm ci`` in a directory with the kit's ``package.json``); ``cdk`` on
@@ -74,8 +77,9 @@ class CdkCli:
         if found:
             return found
         raise CdkCliError(
-            f"the AWS CDK CLI is not installed: no {pinned} and no `cdk` on PATH. Run `make install` "
-            f"(npm ci) in {self.project_dir}, or set {CdkCliSettings.env_var('cdk')} to a cdk executable."
+            f"the AWS CDK CLI is not installed: no {pinned} and no `cdk` on PATH. Install it in "
+            f"{self.project_dir} (npm install aws-cdk, or npm ci where a package.json pins it), "
+            f"or set {CdkCliSettings.env_var('cdk')} to a cdk executable."
         )
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:

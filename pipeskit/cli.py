@@ -1,5 +1,5 @@
-"""``pipeskit``: the kit's one command — build the layer, run the local AWS, invoke a function and read its
-logs, run the demo.
+"""``pipeskit``: the kit's one command — build the layer, run the local AWS, adopt a function, invoke a
+function and read its logs.
 
 Each subcommand imports what it needs lazily, so ``pipeskit --help`` works with only the core
 dependencies installed, and a subcommand whose extra is missing says which extra to install.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 
 def _layer(args: argparse.Namespace) -> int:
-    from .cdk.layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
+    from .layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
 
     try:
         settings = LayerBuildSettings.from_env(requirements=args.requirements)
@@ -34,16 +34,6 @@ def _local(args: argparse.Namespace) -> int:
     from .local.cli import run
 
     return run(args)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from .demo import DemoError, run_demo
-
-    try:
-        return run_demo(args.project, port=args.port, cdk=args.cdk or "")
-    except DemoError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
 
 
 def _adopt(args: argparse.Namespace) -> int:
@@ -264,28 +254,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs.set_defaults(handler=_logs)
 
-    demo = commands.add_parser(
-        "demo",
-        help="the main job: deploy the reference deployment to a local AWS and materialize its assets",
-        description="Start the local AWS, `cdk deploy` the project's stack to it with the pinned CDK CLI, "
-        "materialize the demo assets with Dagster (the functions really run), print a summary, stop. "
-        "Run it in a checkout of pipes-lambda-kit (or pass --project).",
-    )
-    demo.add_argument(
-        "--port",
-        type=int,
-        default=None,
-        help="port of the local AWS (default: PIPESKIT_LOCAL_PORT, else 4566; 0 picks a free one)",
-    )
-    demo.add_argument(
-        "--project",
-        type=Path,
-        default=Path.cwd(),
-        metavar="DIR",
-        help="the reference deployment: cdk.json, infra/, orchestration/ (default: the current directory)",
-    )
-    demo.add_argument("--cdk", help="CDK CLI to run (default: PIPESKIT_CDK, else the project's node_modules/.bin/cdk)")
-    demo.set_defaults(handler=_demo)
     return parser
 
 

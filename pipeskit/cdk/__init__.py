@@ -4,12 +4,15 @@
 - `PipesFunction`: a Python function with the layer, behind the kit's entrypoint, least-privilege role;
 - `SessionBuckets`: the context and messages buckets;
 - `WorkQueue`: the SQS work queue and its dead-letter queue;
+- `FailureQueue`: the on-failure destination queue of asynchronous runs;
 - `OrchestratorPolicy`: the managed policy for the role that runs Dagster.
 
-`build_layer` builds the layer zip outside CDK (``pipeskit layer``).
+`build_layer`, `export_layer`, `LayerBuildSettings` and `LayerBuildError` are re-exported from
+`pipeskit.layer_build`, where they live: the layer build needs no CDK (``pipeskit layer``).
 """
 
-from .layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
+from ..layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
+from .failure_queue import FailureQueue
 from .orchestrator_policy import OrchestratorPolicy
 from .pipes_function import PipesFunction
 from .pipes_layer import LAMBDA_RUNTIME, PipesLayer
@@ -17,6 +20,7 @@ from .session_buckets import SessionBuckets
 from .work_queue import WorkQueue
 
 __all__ = [
+    "FailureQueue",
     "LAMBDA_RUNTIME",
     "LayerBuildError",
     "LayerBuildSettings",

@@ -36,7 +36,7 @@ class OrchestratorPolicy(Construct):
         context_bucket: where it writes large contexts.
         messages_bucket: where it reads message chunks.
         work_queue: queue it may send work items to.
-        failure_queue: the on-failure destination of asynchronous runs.
+        failure_queue: the on-failure destination of asynchronous runs (`FailureQueue.queue`).
     """
 
     def __init__(

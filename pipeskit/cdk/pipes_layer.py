@@ -11,7 +11,7 @@ from constructs import Construct
 from pipeskit_lambda.protocol import LAMBDA_RUNTIME as RUNTIME_NAME
 from pipeskit_lambda.protocol import LAYER_DESCRIPTION
 
-from .layer_build import LayerBuildSettings, build_layer
+from ..layer_build import LayerBuildSettings, build_layer
 
 LAMBDA_RUNTIME = lambda_.Runtime(RUNTIME_NAME, lambda_.RuntimeFamily.PYTHON)
 
@@ -19,7 +19,7 @@ LAMBDA_RUNTIME = lambda_.Runtime(RUNTIME_NAME, lambda_.RuntimeFamily.PYTHON)
 class PipesLayer(Construct):
     """A Lambda layer carrying ``dagster-pipes`` and the kit's ``pipeskit_lambda``.
 
-    The zip is built (or taken from the cache) at synth time by `pipeskit.cdk.build_layer`, from
+    The zip is built (or taken from the cache) at synth time by `pipeskit.layer_build.build_layer`, from
     pinned PyPI wheels, without Docker.
 
     Args:

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_sqs as sqs
-from cdk_nag import NagSuppressions
 from constructs import Construct
 
-
-def last_stop_queue(scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy, reason: str) -> sqs.Queue:
-    """An encrypted, TLS-only queue kept 14 days, where failed work ends (a dead-letter queue or an
-    on-failure destination): it has no dead-letter queue of its own, for the ``reason`` given to cdk-nag.
-    """
-    queue = sqs.Queue(
-        scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
-        retention_period=Duration.days(14), removal_policy=removal_policy,
-    )  # fmt: skip
-    NagSuppressions.add_resource_suppressions(queue, [{"id": "AwsSolutions-SQS3", "reason": reason}])
-    return queue
+from .failure_queue import FailureQueue
 
 
 class WorkQueue(Construct):
@@ -42,10 +31,10 @@ class WorkQueue(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = last_stop_queue(
+        self.dead_letter_queue = FailureQueue(
             self, "DeadLetterQueue", removal_policy=removal_policy,
             reason="This queue is itself the dead-letter queue of the work queue.",
-        )  # fmt: skip
+        ).queue  # fmt: skip
         self.queue = sqs.Queue(
             self,
             "Queue",

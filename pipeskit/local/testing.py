@@ -41,7 +41,7 @@ def publish_pipes_layer(lambda_client: Any, requirements_file: Path | None = Non
         lambda_client: boto3 Lambda client.
         requirements_file: pinned requirements the layer carries; default: the library's.
     """
-    from pipeskit.cdk.layer_build import LayerBuildSettings, build_layer
+    from pipeskit.layer_build import LayerBuildSettings, build_layer
 
     settings = LayerBuildSettings.from_env(requirements=requirements_file)
     return lambda_client.publish_layer_version(

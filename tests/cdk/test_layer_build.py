@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.constants import LAYER_REQUIREMENTS
-from pipeskit.cdk.layer_build import LayerBuildSettings, build_layer, layer_zip_path
+from pipeskit.layer_build import LayerBuildSettings, build_layer, layer_zip_path
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_the_cache_lives_in_the_users_cache_dir_unless_set(monkeypatch: pytest.M
 
 
 def test_a_missing_requirements_file_is_named(tmp_path: Path) -> None:
-    from pipeskit.cdk.layer_build import LayerBuildError
+    from pipeskit.layer_build import LayerBuildError
 
     missing = tmp_path / "nope.txt"
     with pytest.raises(LayerBuildError, match=r"nope\.txt.*PIPESKIT_LAYER_REQUIREMENTS"):

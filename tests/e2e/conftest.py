@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 
 from infra.constants import PROJECT_DIR
+from infra.demo import DemoReport, deploy
 from pipeskit.cdk_cli import CdkCli
-from pipeskit.demo import DemoReport, deploy
 from pipeskit.local import LocalAWS
 
 

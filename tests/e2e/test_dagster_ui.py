@@ -1,7 +1,7 @@
 """The Dagster UI on the deployed stack: ``dagster dev`` serves ``orchestration/``, a run goes through its GraphQL API.
 
 The stack is deployed to the local AWS with the real CDK CLI (as in ``test_deploy.py``); ``dagster dev`` runs
-as a subprocess with the local AWS's environment (as ``pipeskit demo`` sets it); the run is launched and read
+as a subprocess with the local AWS's environment (as the demo, ``infra/demo.py``, sets it); the run is launched and read
 back through the webserver's GraphQL API, as the UI's launch button and run page do.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from infra.constants import PROJECT_DIR
-from pipeskit.demo import DEMO_MODULE, DemoReport
+from infra.demo import DEMO_MODULE, DemoReport
 from pipeskit.local import LocalAWS
 from pipeskit.local.testing import free_port
 
@@ -243,7 +243,7 @@ def dagster_ui(
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
     ui = DagsterUI(port=free_port(), log_file=home / "dagster-dev.log")
-    # what `pipeskit demo` gives the code location: the local AWS's endpoint, dummy credentials, region
+    # what the demo (infra/demo.py) gives the code location: the local AWS's endpoint, dummy credentials, region
     env = {**os.environ, **local_aws.env(), "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     command = [str(executable), "dev", "-m", DEMO_MODULE, "-d", str(PROJECT_DIR),
                "-h", "127.0.0.1", "-p", str(ui.port)]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
-from pipeskit.demo import DemoReport, materialize_demo
+from infra.demo import DemoReport, materialize_demo
 from pipeskit.local import LocalAWS
 
 pytestmark = pytest.mark.e2e

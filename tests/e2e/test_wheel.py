@@ -84,9 +84,10 @@ class UserProject:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from the sdist as a release is: no stale ``build/`` of the checkout gets into it."""
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(PROJECT_DIR)],
+        [sys.executable, "-m", "build", "--outdir", str(out), str(PROJECT_DIR)],
         check=True,
         capture_output=True,
     )
@@ -95,13 +96,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def project(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
-    root = tmp_path_factory.mktemp("user-project")
-    for package in ("orchestration", "infra"):
-        (root / package).mkdir()
-        (root / package / "__init__.py").write_text(f"OWNER = 'user'  # the user's own {package}\n")
-    (root / "src").mkdir()
-    (root / "src" / "report.py").write_text(DOCS_STYLE_HANDLER)
+def pip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One pip cache for the module's virtualenvs: the second install downloads nothing again."""
+    return tmp_path_factory.mktemp("pip-cache")
+
+
+def user_project(root: Path, requirement: str, pip_cache: Path) -> UserProject:
+    """A project in ``root`` with a fresh virtualenv where only ``requirement`` (the wheel) is installed."""
     environment = root / ".venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
@@ -109,13 +110,32 @@ def project(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProjec
         **os.environ,
         "XDG_CACHE_HOME": str(root / ".cache"),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_CACHE_DIR": str(pip_cache),
         "VIRTUAL_ENV": str(environment),
     }
     env.pop("PIPESKIT_LAYER_BUILD_DIR", None)
     env.pop("PYTHONPATH", None)
     project = UserProject(root, python, env)
-    project.run(str(python), "-m", "pip", "install", "--quiet", f"{wheel}[cdk,local]")
+    project.run(str(python), "-m", "pip", "install", "--quiet", requirement)
     return project
+
+
+@pytest.fixture(scope="module")
+def project(wheel: Path, pip_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
+    """The wheel with both extras, next to the user's own packages and handler."""
+    root = tmp_path_factory.mktemp("user-project")
+    for package in ("orchestration", "infra"):
+        (root / package).mkdir()
+        (root / package / "__init__.py").write_text(f"OWNER = 'user'  # the user's own {package}\n")
+    (root / "src").mkdir()
+    (root / "src" / "report.py").write_text(DOCS_STYLE_HANDLER)
+    return user_project(root, f"{wheel}[cdk,local]", pip_cache)
+
+
+@pytest.fixture(scope="module")
+def core_project(wheel: Path, pip_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
+    """The wheel without extras: what a Dagster code location installs."""
+    return user_project(tmp_path_factory.mktemp("core-project"), str(wheel), pip_cache)
 
 
 def test_the_wheel_ships_two_import_names_typed_and_licensed(wheel: Path) -> None:
@@ -153,6 +173,21 @@ def test_pipeskit_layer_writes_the_zip_where_asked_and_caches_in_the_users_cache
     assert not (site_packages / "build").exists(), "nothing is written into site-packages"
 
 
+def test_pipeskit_layer_builds_the_layer_without_any_extra(core_project: UserProject) -> None:
+    extras = "('aws_cdk', 'constructs', 'cdk_nag', 'moto')"
+    absent = f"import importlib.util as u; print([m for m in {extras} if u.find_spec(m)])"
+    assert core_project.run(str(core_project.python), "-c", absent).stdout.strip() == "[]", "no extra installed"
+    pipeskit = str(core_project.bin / "pipeskit")
+    assert "--requirements" in core_project.run(pipeskit, "layer", "--help").stdout
+    printed = core_project.run(pipeskit, "layer", "--output", "dist").stdout.strip()
+    zip_path = Path(printed) if Path(printed).is_absolute() else core_project.root / printed
+    assert zip_path.parent == core_project.root / "dist" and zip_path.exists()
+    names = set(zipfile.ZipFile(zip_path).namelist())
+    assert {"python/pipeskit_lambda/entrypoint.py", "python/dagster_pipes/__init__.py"} <= names
+    script = "from pipeskit.layer_build import build_layer, LayerBuildSettings; print(build_layer())"
+    assert Path(core_project.run(str(core_project.python), "-c", script).stdout.strip()).name == zip_path.name
+
+
 def test_pipeskit_local_serves_from_the_wheel(project: UserProject) -> None:
     process = subprocess.Popen(
         [str(project.bin / "pipeskit"), "local", "--port", "0"],
@@ -186,11 +221,11 @@ def test_pipeskit_local_serves_from_the_wheel(project: UserProject) -> None:
             process.wait()
 
 
-def test_pipeskit_demo_outside_the_reference_deployment_says_what_it_needs(project: UserProject) -> None:
+def test_the_reference_deployments_demo_is_not_in_the_wheel(wheel: Path, project: UserProject) -> None:
+    assert not [name for name in zipfile.ZipFile(wheel).namelist() if "demo" in name]
     result = project.run(str(project.bin / "pipeskit"), "demo", check=False)
     assert result.returncode == 2
-    assert "not a pipes-lambda-kit deployment (missing cdk.json)" in result.stderr
-    assert "--project DIR" in result.stderr
+    assert "invalid choice: 'demo'" in result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def role_arn(local_aws: LocalAWS) -> str:
 
 @pytest.fixture(scope="session")
 def pipes_layer_arn(local_aws: LocalAWS) -> str:
-    """The real pipes layer zip (built by pipeskit.cdk.build_layer), published to the local AWS."""
+    """The real pipes layer zip (built by pipeskit.layer_build.build_layer), published to the local AWS."""
     return publish_pipes_layer(local_aws.client("lambda"), LAYER_REQUIREMENTS)
 
 

@@ -1,4 +1,4 @@
-"""The one `pipeskit` command: its commands, its version, and where the demo's port comes from."""
+"""The one `pipeskit` command: its commands, its version, its options."""
 
 from __future__ import annotations
 
@@ -10,13 +10,19 @@ import pytest
 
 from pipeskit import __version__
 from pipeskit.cli import build_parser, main
-from pipeskit.local.settings import LocalAWSSettings
 
 
 def test_help_lists_every_command() -> None:
     result = subprocess.run([sys.executable, "-m", "pipeskit", "--help"], capture_output=True, text=True, check=True)
-    for command in ("layer", "local", "adopt", "invoke", "logs", "demo"):
+    for command in ("layer", "local", "adopt", "invoke", "logs"):
         assert command in result.stdout
+
+
+def test_the_reference_deployments_demo_is_not_a_library_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'demo'" in capsys.readouterr().err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -71,20 +77,3 @@ def test_invoke_refuses_a_payload_that_is_not_json_before_any_aws_call(
     assert main(["invoke", "fn", "--payload", "{oops}"]) == 2
     err = capsys.readouterr().err
     assert "--payload '{oops}' is not valid JSON" in err and "Nothing was invoked" in err
-
-
-def test_the_demo_port_comes_from_the_flag_else_the_environment() -> None:
-    parser = build_parser()
-    unset = parser.parse_args(["demo"]).port
-    assert unset is None
-    assert LocalAWSSettings.from_env({"PIPESKIT_LOCAL_PORT": "4600"}, port=unset).port == 4600
-    flagged = parser.parse_args(["demo", "--port", "4700"]).port
-    assert LocalAWSSettings.from_env({"PIPESKIT_LOCAL_PORT": "4600"}, port=flagged).port == 4700
-
-
-def test_the_demo_outside_a_deployment_refuses_before_starting_anything(
-    tmp_path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["demo", "--project", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "missing cdk.json, infra, orchestration" in err and "make demo" in err

@@ -13,8 +13,8 @@ import pytest
 from infra.constants import PROJECT_DIR
 from infra.settings import StackSettings
 from orchestration.definitions import DeploymentSettings as ReferenceDeploymentSettings
-from pipeskit.cdk.layer_build import LayerBuildSettings
 from pipeskit.cdk_cli import CdkCliSettings
+from pipeskit.layer_build import LayerBuildSettings
 from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.settings import (
     ContextSettings,

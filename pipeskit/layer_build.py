@@ -28,8 +28,8 @@ from typing import ClassVar
 from pipeskit_lambda.protocol import LAMBDA_RUNTIME
 from pipeskit_lambda.settings import Settings, setting
 
-from .. import _pip
-from .._pip import PipInstallError, pip_install_for_platform
+from . import _pip
+from ._pip import PipInstallError, pip_install_for_platform
 
 # Shipped by the Lambda Python runtime itself; bundling them only grows the layer.
 RUNTIME_PROVIDED = frozenset(
@@ -48,7 +48,7 @@ class LayerBuildError(RuntimeError):
 
 def default_requirements_file() -> Path:
     """The requirements the library's own layer carries: ``dagster-pipes``, pinned."""
-    return Path(str(resources.files("pipeskit.cdk") / "layer-requirements.txt"))
+    return Path(str(resources.files("pipeskit") / "layer-requirements.txt"))
 
 
 def default_cache_dir() -> Path:

@@ -1,38 +1,37 @@
-"""``pipeskit demo``: the main job — local AWS → ``cdk deploy`` → Dagster materializes assets on Lambda.
+"""The reference deployment's demo (``make demo``, or ``python -m infra.demo [--port N]``): the main job —
+local AWS → ``cdk deploy`` → Dagster materializes assets on Lambda.
 
 1. start the local AWS (moto plus the kit's Lambda runtime) on ``localhost``;
-2. ``cdk bootstrap`` and ``cdk deploy`` the project's stack with the pinned CDK CLI (`pipeskit.cdk_cli`);
-3. materialize the project's ``orchestration.definitions`` assets with real Dagster — every partition
-   of the partitioned asset, the multi-asset and the Dagster-docs-style handler;
+2. ``cdk bootstrap`` and ``cdk deploy`` this deployment's stack with the pinned CDK CLI (`pipeskit.cdk_cli`);
+3. materialize ``orchestration.definitions``' assets with real Dagster — every partition of the
+   partitioned asset, the multi-asset and the Dagster-docs-style handler;
 4. print what happened, then stop the local AWS.
 
-It runs the reference deployment: a directory with ``cdk.json``, ``infra/`` and ``orchestration/``
-(a checkout of pipes-lambda-kit, or a project copied from it).
+It is part of the reference deployment, not of the library: it knows this deployment's modules,
+assets and functions by name.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .cdk_cli import CdkCli, CdkCliError
+from pipeskit.cdk_cli import CdkCli, CdkCliError
+
+from .constants import PROJECT_DIR
 
 # The summary is the demo's output; Dagster's console logger would print every event above it.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 DEMO_MODULE = "orchestration.definitions"
-
-
-class DemoError(RuntimeError):
-    """The demo cannot run here; the message says why and what to do."""
 
 
 @dataclass
@@ -135,42 +134,30 @@ def print_summary(report: DemoReport) -> None:
     print()
 
 
-def check_project(project_dir: Path) -> None:
-    """Refuse early, with what to do, when ``project_dir`` is not the reference deployment."""
-    missing = [name for name in ("cdk.json", "infra", "orchestration") if not (project_dir / name).exists()]
-    if missing:
-        raise DemoError(
-            f"{project_dir} is not a pipes-lambda-kit deployment (missing {', '.join(missing)}). "
-            "`pipeskit demo` deploys the reference deployment: run it in a checkout of "
-            "pipes-lambda-kit (`make demo`), or pass --project DIR."
-        )
-
-
-def run_demo(project_dir: Path, port: int | None = None, cdk: str = "") -> int:
+def run_demo(port: int | None = None, cdk: str = "") -> int:
     """The whole main job; returns the exit status.
 
     Args:
-        project_dir: the reference deployment (``cdk.json``, ``infra/``, ``orchestration/``).
         port: port of the local AWS; default from ``PIPESKIT_LOCAL_PORT`` (4566); 0 picks a free one.
-        cdk: the CDK CLI to run; default: the project's pinned one.
+        cdk: the CDK CLI to run; default: ``PIPESKIT_CDK``, else the project's pinned one.
 
-    Raises:
-        DemoError: ``project_dir`` is not the reference deployment.
+    Returns:
+        0 when every run succeeded and something was materialized, else 1.
     """
-    from .local import LocalAWS, LocalAWSSettings
+    from pipeskit.local import LocalAWS, LocalAWSSettings
 
-    project_dir = project_dir.resolve()
-    check_project(project_dir)
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))  # the deployment's own packages: orchestration, infra
     # moto reports every template resource it does not model (CDK metadata, bucket policies); the
     # kit's stack does not depend on them locally, so keep the demo's output to what matters.
     warnings.filterwarnings("ignore", module=r"moto\..*")
     warnings.filterwarnings("ignore", message=r".*(preview|beta|deprecated).*")
     logging.getLogger("moto").setLevel(logging.ERROR)
     report = DemoReport()
-    cli = CdkCli(project_dir, cdk)
-    cli.executable()  # fail before starting anything when the CLI is missing
+    cli = CdkCli(PROJECT_DIR, cdk)
+    try:
+        cli.executable()  # fail before starting anything when the CLI is missing
+    except CdkCliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     settings = LocalAWSSettings.from_env(port=port, quiet=True)
     with LocalAWS(settings) as aws:
         report.endpoint = aws.endpoint_url
@@ -191,3 +178,32 @@ def run_demo(project_dir: Path, port: int | None = None, cdk: str = "") -> int:
     print_summary(report)
     sys.stdout.flush()
     return 0 if report.runs_failed == 0 and report.materializations else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's arguments."""
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.demo",
+        description="Start the local AWS, `cdk deploy` this deployment's stack to it with the pinned CDK CLI, "
+        "materialize the demo assets with Dagster (the functions really run), print a summary, stop.",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="port of the local AWS (default: PIPESKIT_LOCAL_PORT, else 4566; 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--cdk", help="CDK CLI to run (default: PIPESKIT_CDK, else the project's node_modules/.bin/cdk)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo with the command line's arguments; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return run_demo(port=args.port, cdk=args.cdk or "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
