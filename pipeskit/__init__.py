@@ -21,9 +21,11 @@ from .channels.cloudwatch import PipesLambdaLogsMessageReader
 from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda_client
 from .cloudwatch_logs import InvocationLogReader
 from .errors import (
+    FunctionNotFoundError,
     InvalidEventError,
     InvokeThrottledError,
     LambdaFunctionError,
+    LambdaInvokeError,
     LogsNotReadableError,
     MessagesLostError,
     PayloadTooLargeError,
@@ -50,6 +52,7 @@ __all__ = [
     "FanOutFailedError",
     "FanOutSettings",
     "FanOutSummary",
+    "FunctionNotFoundError",
     "ItemResult",
     "InvalidEventError",
     "S3ContextInjector",
@@ -64,6 +67,7 @@ __all__ = [
     "LambdaEventContextInjector",
     "LambdaFunctionError",
     "LambdaInvocation",
+    "LambdaInvokeError",
     "LambdaMessageReader",
     "LogsNotReadableError",
     "LogsReaderSettings",

@@ -128,3 +128,38 @@ class PipesSessionNotOpenedError(Failure):
             },
             allow_retries=False,
         )
+
+
+class FunctionNotFoundError(PipesKitError):
+    """Lambda has no such function (or no such version or alias): nothing was invoked.
+
+    The message names the function and qualifier, the region and endpoint the call went to, and
+    what to check.
+
+    Attributes:
+        function_name: the function as it was invoked (name, ``name:alias`` or ARN).
+        qualifier: the version or alias asked for, or None.
+        where: the region and endpoint the call went to.
+    """
+
+    def __init__(self, message: str, *, function_name: str = "", qualifier: str | None = None, where: str = "") -> None:
+        super().__init__(message)
+        self.function_name = function_name
+        self.qualifier = qualifier
+        self.where = where
+
+
+class LambdaInvokeError(PipesKitError):
+    """Lambda refused the invoke, or it never reached Lambda (no connection, no credentials).
+
+    The message names what was being done and what AWS answered (its error code and message).
+
+    Attributes:
+        action: what was being done, e.g. ``invoking my-fn:live``.
+        code: AWS's error code, or None when the call never got an answer.
+    """
+
+    def __init__(self, message: str, *, action: str = "", code: str | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+        self.code = code
