@@ -55,6 +55,8 @@ from pipeskit_lambda.protocol import (
 from pipeskit_lambda.settings import Settings, setting
 
 from ._dagster import build_context_data
+from .invoke import invoke_function
+from .settings import LambdaClientSettings
 
 MARKER = "done.json"
 
@@ -204,6 +206,7 @@ class FanOut:
         deadline_s: float | None,
         extras: dict[str, Any] | None,
         session_prefix: str,
+        invoke_settings: LambdaClientSettings | None = None,
     ) -> None:
         self.context = context
         self.function_name = function_name
@@ -212,6 +215,7 @@ class FanOut:
         self.s3 = s3
         self.sqs = sqs
         self.invoke = invoke
+        self.invoke_settings = invoke_settings or LambdaClientSettings.from_env()
         self.settings = settings
         self.queue_url = queue_url or settings.work_queue_url
         self.max_concurrency = max_concurrency
@@ -334,7 +338,10 @@ class FanOut:
             list(pool.map(lambda pair: self._invoke_event(*pair), bodies))
 
     def _invoke_event(self, item: _Item, body: str) -> None:
-        self.invoke.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=body.encode())
+        """Queue one item's asynchronous invoke; a 429 backs off and is tried again (`invoke_function`)."""
+        assert self.function_name is not None  # checked by stream()
+        settings = self.invoke_settings
+        invoke_function(self.invoke, self.function_name, body.encode(), invocation_type="Event", settings=settings)
 
     # -- following -----------------------------------------------------------------------------
 

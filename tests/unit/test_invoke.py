@@ -5,11 +5,13 @@ A real boto3 Lambda client answers through botocore's `Stubber`: the kit's own c
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -34,6 +36,7 @@ from pipeskit_lambda.protocol import CONTEXT_REUSED_MESSAGE
 
 RID = "8f5c1f9e-1111-4c2b-9d55-0123456789ab"
 FAST = LambdaClientSettings(throttle_max_attempts=4, throttle_base_delay_s=0.2, throttle_max_delay_s=0.3)
+PACKAGE = Path(__file__).resolve().parents[2] / "pipeskit"
 
 
 def lambda_client(**kwargs: Any) -> Any:
@@ -261,3 +264,18 @@ def test_the_cli_outcome_is_built_from_the_invocation(client, stub) -> None:
     }  # fmt: skip
     assert queued.as_json() == {"function": "fn", "request_id": RID, "status_code": 202}
 
+
+# --- one mechanism --------------------------------------------------------------------------------
+
+
+def test_only_pipeskit_invoke_calls_lambda_invoke() -> None:
+    """Every invoke goes through `pipeskit.invoke` (the local AWS, which serves invokes, aside)."""
+    callers = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).as_posix()
+        if relative == "pipeskit/invoke.py" or relative.startswith("pipeskit/local/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), relative)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "invoke":
+                callers.append(f"{relative}:{node.lineno}")
+    assert callers == [], f"call pipeskit.invoke.invoke_function instead of a client's invoke: {callers}"
