@@ -24,10 +24,12 @@ from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda
 from .cloudwatch_logs import InvocationLogReader
 from .errors import (
     FanOutFailedError,
+    FunctionNotFoundError,
     InvalidEventError,
     InvalidFanOutError,
     InvokeThrottledError,
     LambdaFunctionError,
+    LambdaInvokeError,
     LogsNotReadableError,
     MessagesLostError,
     PayloadTooLargeError,
@@ -66,6 +68,7 @@ __all__ = [
     "FanOutFailedError",
     "FanOutSettings",
     "FanOutSummary",
+    "FunctionNotFoundError",
     "ItemResult",
     "InvalidEventError",
     "InvalidFanOutError",
@@ -81,6 +84,7 @@ __all__ = [
     "LambdaEventContextInjector",
     "LambdaFunctionError",
     "LambdaInvocation",
+    "LambdaInvokeError",
     "LambdaMessageReader",
     "LogsNotReadableError",
     "LogsReaderSettings",

@@ -19,11 +19,13 @@ from pipeskit_lambda.errors import HandlerConfigurationError, PipesKitError, Set
 __all__ = [
     "AdoptError",
     "FanOutFailedError",
+    "FunctionNotFoundError",
     "HandlerConfigurationError",
     "InvalidEventError",
     "InvalidFanOutError",
     "InvokeThrottledError",
     "LambdaFunctionError",
+    "LambdaInvokeError",
     "LogsNotReadableError",
     "MessagesLostError",
     "PayloadTooLargeError",
@@ -184,3 +186,38 @@ class InvalidFanOutError(PipesKitError, ValueError):
 class AdoptError(PipesKitError):
     """``pipeskit adopt``: the function cannot be adopted (or given back) as asked; the message says why
     and what to do."""
+
+
+class FunctionNotFoundError(PipesKitError):
+    """Lambda has no such function (or no such version or alias): nothing was invoked.
+
+    The message names the function and qualifier, the region and endpoint the call went to, and
+    what to check.
+
+    Attributes:
+        function_name: the function as it was invoked (name, ``name:alias`` or ARN).
+        qualifier: the version or alias asked for, or None.
+        where: the region and endpoint the call went to.
+    """
+
+    def __init__(self, message: str, *, function_name: str = "", qualifier: str | None = None, where: str = "") -> None:
+        super().__init__(message)
+        self.function_name = function_name
+        self.qualifier = qualifier
+        self.where = where
+
+
+class LambdaInvokeError(PipesKitError):
+    """Lambda refused the invoke, or it never reached Lambda (no connection, no credentials).
+
+    The message names what was being done and what AWS answered (its error code and message).
+
+    Attributes:
+        action: what was being done, e.g. ``invoking my-fn:live``.
+        code: AWS's error code, or None when the call never got an answer.
+    """
+
+    def __init__(self, message: str, *, action: str = "", code: str | None = None) -> None:
+        super().__init__(message)
+        self.action = action
+        self.code = code

@@ -55,7 +55,8 @@ from pipeskit_lambda.protocol import (
 from ._dagster import build_context_data
 from .channels.chunks import chunk_key, chunk_messages, closing
 from .errors import FanOutFailedError, InvalidFanOutError
-from .settings import DeploymentSettings, FanOutSettings
+from .invoke import invoke_function
+from .settings import DeploymentSettings, FanOutSettings, LambdaClientSettings
 
 MARKER = "done.json"
 
@@ -180,6 +181,7 @@ class FanOut:
         tolerated_failures: int | float,
         deadline_s: float | None,
         extras: dict[str, Any] | None,
+        invoke_settings: LambdaClientSettings,
     ) -> None:
         self.context = context
         self.function_name = function_name
@@ -188,6 +190,7 @@ class FanOut:
         self.s3 = channel.client
         self.sqs = sqs
         self.invoke = invoke
+        self.invoke_settings = invoke_settings
         self.settings = settings
         self.queue_url = queue_url or deployment.work_queue_url
         self.dead_letter_queue_url = deployment.dead_letter_queue_url
@@ -315,7 +318,10 @@ class FanOut:
             list(pool.map(lambda pair: self._invoke_event(*pair), bodies))
 
     def _invoke_event(self, item: _Item, body: str) -> None:
-        self.invoke.invoke(FunctionName=self.function_name, InvocationType="Event", Payload=body.encode())
+        """Queue one item's asynchronous invoke; a 429 backs off and is tried again (`invoke_function`)."""
+        assert self.function_name is not None  # checked by stream()
+        settings = self.invoke_settings
+        invoke_function(self.invoke, self.function_name, body.encode(), invocation_type="Event", settings=settings)
 
     # -- following -----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,16 +21,17 @@ def function_base_name(function_name: str) -> str:
 
 @dataclass
 class LambdaInvocation:
-    """One synchronous invoke and what Lambda answered.
+    """One invoke and what Lambda answered (built by `pipeskit.invoke.invoke_function`).
 
     Attributes:
         function_name: name or ARN invoked.
         request_id: the invocation's request id (``x-amzn-RequestId``).
-        payload: the raw response payload.
+        payload: the raw response payload (empty for an asynchronous invoke).
         function_error: ``Unhandled`` / ``Handled`` when the function failed, else None.
-        executed_version: the version that ran.
-        log_result: base64 log tail, when the reader asked for one.
+        executed_version: the version that ran (synchronous invokes only).
+        log_result: base64 log tail, when the invoke asked for one (``LogType=Tail``).
         started_ms: epoch milliseconds just before the invoke (bounds log reads).
+        status_code: Lambda's status code: 200 (synchronous) or 202 (asynchronous, queued).
     """
 
     function_name: str
@@ -39,6 +41,14 @@ class LambdaInvocation:
     executed_version: str | None = None
     log_result: str | None = None
     started_ms: int = 0
+    status_code: int = 200
+
+    @property
+    def log_tail(self) -> str | None:
+        """The log tail (the last 4 KB of the invocation's log) decoded, when the invoke asked for it."""
+        if not self.log_result:
+            return None
+        return base64.b64decode(self.log_result).decode("utf-8", errors="replace")
 
     @cached_property
     def decoded(self) -> Any:

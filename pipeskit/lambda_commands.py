@@ -14,10 +14,8 @@ handler prints between them does not carry the request id.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
-import random
 import re
 import shlex
 import time
@@ -31,7 +29,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .client import default_lambda_client
 from .cloudwatch_logs import default_logs_client, is_report_line, is_start_line, log_group_of
-from .errors import PipesKitError
+from .errors import FunctionNotFoundError, InvokeThrottledError, LambdaInvokeError, PipesKitError
+from .invocation import LambdaInvocation
+from .invoke import aws_error_message, invoke_function
+from .invoke import client_location as _where
+from .invoke import error_code as _error_code
 from .settings import LambdaClientSettings, LogsReaderSettings
 
 DEFAULT_SINCE = "10m"
@@ -94,26 +96,9 @@ def _setup_advice(error: Exception) -> str:
     return str(error)
 
 
-def _where(client: Any) -> str:
-    """``us-east-1 (endpoint http://localhost:4566)``: where a client sends its calls."""
-    return f"{client.meta.region_name} (endpoint {client.meta.endpoint_url})"
-
-
 def _aws_error(error: ClientError | BotoCoreError, action: str) -> LambdaCommandError:
     """A `LambdaCommandError` naming what was being done and what AWS answered."""
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = details.get("Code", "Error")
-        message = details.get("Message", "") or str(error)
-        hint = ""
-        if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException"):
-            hint = "; check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions"
-        return LambdaCommandError(f"{action}: AWS answered {code}: {message}{hint}")
-    return LambdaCommandError(f"{action}: {error}")
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
+    return LambdaCommandError(aws_error_message(error, action))
 
 
 # --- pipeskit invoke ----------------------------------------------------------------------------
@@ -182,6 +167,26 @@ class InvokeOutcome:
     payload: bytes = b""
     log_tail: str | None = None
 
+    @classmethod
+    def of(cls, invocation: LambdaInvocation) -> InvokeOutcome:
+        """The CLI's view of what `pipeskit.invoke.invoke_function` answered.
+
+        Args:
+            invocation: the invoke's record.
+
+        Returns:
+            The outcome, ``function`` being the function as it was invoked.
+        """
+        return cls(
+            function=invocation.function_name,
+            request_id=invocation.request_id,
+            status_code=invocation.status_code,
+            executed_version=invocation.executed_version,
+            function_error=invocation.function_error,
+            payload=invocation.payload,
+            log_tail=invocation.log_tail,
+        )
+
     @property
     def payload_is_json(self) -> bool:
         """Whether the payload is a JSON document."""
@@ -229,61 +234,44 @@ def call_invoke(
     settings: LambdaClientSettings | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> InvokeOutcome:
-    """Invoke ``function`` once; a 429 (the function did not run) is tried again with back-off.
+    """Invoke ``function`` once through `pipeskit.invoke.invoke_function` (429s back off and retry).
 
     Synchronous invokes ask for the log tail (``LogType=Tail``). The client should not retry by
     itself (see `default_lambda_client`): a retried invoke runs the function twice.
+
+    Args:
+        client: a boto3 Lambda client.
+        function: name, ``name:alias`` or ARN, as given on the command line.
+        payload: the event, as JSON bytes.
+        asynchronous: an ``Event`` invoke (202, queued) instead of a synchronous one.
+        qualifier: the version or alias to invoke.
+        settings: the throttle settings; defaults from ``PIPESKIT_*`` environment variables.
+        sleep: the pause between throttled attempts (tests pass their own).
+
+    Returns:
+        What Lambda answered.
 
     Raises:
         LambdaCommandError: the function does not exist, Lambda refused the call, or every attempt
             was throttled.
     """
     settings = settings or LambdaClientSettings.from_env()
-    arguments: dict[str, Any] = {
-        "FunctionName": function,
-        "InvocationType": "Event" if asynchronous else "RequestResponse",
-        "Payload": payload,
-    }
-    if not asynchronous:
-        arguments["LogType"] = "Tail"
-    if qualifier:
-        arguments["Qualifier"] = qualifier
-    named = f"{function}:{qualifier}" if qualifier else function
-    for attempt in range(1, settings.throttle_max_attempts + 1):
-        try:
-            response = client.invoke(**arguments)
-        except ClientError as error:
-            code = _error_code(error)
-            if code == "TooManyRequestsException" and attempt < settings.throttle_max_attempts:
-                cap = min(settings.throttle_max_delay_s, settings.throttle_base_delay_s * 2 ** (attempt - 1))
-                sleep(random.uniform(0, cap))  # full jitter
-                continue
-            if code == "ResourceNotFoundException":
-                raise LambdaCommandError(
-                    f"function {named} not found in {_where(client)}: {error.response['Error'].get('Message', '')}. "
-                    "Check the name and qualifier, the region (AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE) and "
-                    "AWS_ENDPOINT_URL. Nothing was invoked."
-                ) from error
-            if code == "TooManyRequestsException":
-                raise LambdaCommandError(
-                    f"Lambda throttled {named} on all {attempt} attempts (429 TooManyRequestsException); the "
-                    "function did not run. Try again later, or raise its reserved concurrency."
-                ) from error
-            raise _aws_error(error, f"invoking {named}") from error
-        except BotoCoreError as error:
-            raise _aws_error(error, f"invoking {named} in {_where(client)}") from error
-        metadata = response.get("ResponseMetadata", {})
-        tail = response.get("LogResult")
-        return InvokeOutcome(
-            function=function,
-            request_id=metadata.get("HTTPHeaders", {}).get("x-amzn-requestid") or metadata.get("RequestId", ""),
-            status_code=int(response.get("StatusCode", 0)),
-            executed_version=response.get("ExecutedVersion"),
-            function_error=response.get("FunctionError"),
-            payload=response["Payload"].read() if response.get("Payload") is not None else b"",
-            log_tail=base64.b64decode(tail).decode("utf-8", errors="replace") if tail else None,
-        )
-    raise AssertionError("unreachable")
+    try:
+        invocation = invoke_function(
+            client, function, payload, invocation_type="Event" if asynchronous else "RequestResponse",
+            qualifier=qualifier, arguments=None if asynchronous else {"LogType": "Tail"}, settings=settings,
+            sleep=sleep,
+        )  # fmt: skip
+    except InvokeThrottledError as error:
+        named = f"{function}:{qualifier}" if qualifier else function
+        attempts = settings.throttle_max_attempts
+        raise LambdaCommandError(
+            f"Lambda throttled {named} on all {attempts} attempts (429 TooManyRequestsException); the function "
+            "did not run. Try again later, or raise its reserved concurrency."
+        ) from error
+    except (FunctionNotFoundError, LambdaInvokeError) as error:
+        raise LambdaCommandError(str(error)) from error
+    return InvokeOutcome.of(invocation)
 
 
 def invoke_command(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,7 +21,6 @@ from dagster import (
 
 from pipeskit_lambda.protocol import (
     ASYNC_PAYLOAD_LIMIT_BYTES,
-    CONTEXT_REUSED_MESSAGE,
     RESPONSE_CHANNEL,
     S3_CHANNEL,
     SYNC_PAYLOAD_LIMIT_BYTES,
@@ -33,9 +30,7 @@ from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
 from .channels import EventFollowing, LambdaMessageReader, reader_class
 from .errors import (
-    InvokeThrottledError,
     LambdaFunctionError,
-    PipesContextReusedError,
     PipesKitError,
     PipesSessionNotOpenedError,
     UnsupportedComponentError,
@@ -43,7 +38,8 @@ from .errors import (
 from .failures import failure_watcher
 from .fan_out import FanOut
 from .injectors import S3ContextInjector, SizedContextInjector
-from .invocation import LambdaInvocation, function_base_name
+from .invocation import LambdaInvocation
+from .invoke import function_error, invoke_function
 from .payload import build_payload, check_event, check_json
 from .settings import ClientSettings, DeploymentSettings, LambdaClientSettings
 
@@ -291,6 +287,7 @@ class SessionRunner:
         return FanOut(
             context=context, items=items, channel=self._fan_out_channel(), sqs=self._sqs.get(),
             invoke=self.lambda_client, settings=self._all_settings.fan_out, deployment=self._deployment,
+            invoke_settings=self._settings,
             extras=dict(extras or {}), **options,
         )  # fmt: skip
 
@@ -321,72 +318,17 @@ class SessionRunner:
         payload: bytes,
         extra: Mapping[str, Any],
         qualifier: str | None,
-        invocation_type: str = "RequestResponse",
+        invocation_type: Literal["RequestResponse", "Event"] = "RequestResponse",
     ) -> LambdaInvocation:
-        arguments: dict[str, Any] = {
-            "FunctionName": function_name,
-            "InvocationType": invocation_type,
-            "Payload": payload,
-            **extra,
-        }
-        if qualifier:
-            arguments["Qualifier"] = qualifier
-        settings = self._settings
-        client = self.lambda_client
-        for attempt in range(1, settings.throttle_max_attempts + 1):
-            started_ms = int(time.time() * 1000)
-            try:
-                response = client.invoke(**arguments)
-            except client.exceptions.TooManyRequestsException as error:
-                if attempt == settings.throttle_max_attempts:
-                    raise InvokeThrottledError(
-                        f"Lambda throttled {function_name} on all {attempt} attempts (429 "
-                        f"TooManyRequestsException: {error}). Lower the fan-out concurrency, raise the "
-                        "function's reserved concurrency, or raise PIPESKIT_THROTTLE_MAX_ATTEMPTS."
-                    ) from error
-                cap = min(settings.throttle_max_delay_s, settings.throttle_base_delay_s * 2 ** (attempt - 1))
-                time.sleep(random.uniform(0, cap))  # full jitter
-                continue
-            headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-            return LambdaInvocation(
-                function_name=function_name,
-                request_id=headers.get("x-amzn-requestid") or response["ResponseMetadata"]["RequestId"],
-                payload=response["Payload"].read(),
-                function_error=response.get("FunctionError"),
-                executed_version=response.get("ExecutedVersion"),
-                log_result=response.get("LogResult"),
-                started_ms=started_ms,
-            )
-        raise AssertionError("unreachable")
+        """The invoke (`pipeskit.invoke.invoke_function`) with this client's Lambda client and settings."""
+        return invoke_function(
+            self.lambda_client, function_name, payload, invocation_type=invocation_type, qualifier=qualifier,
+            arguments=extra, settings=self._settings,
+        )  # fmt: skip
 
-    @staticmethod
-    def _function_error(invocation: LambdaInvocation, read_error: BaseException | None) -> LambdaFunctionError:
-        details = invocation.error_details
-        message = str(details.get("errorMessage", invocation.payload[:2000].decode(errors="replace")))
-        arguments: dict[str, Any] = {
-            "function_name": invocation.function_name,
-            "request_id": invocation.request_id,
-            "function_error": str(invocation.function_error),
-            "error_type": str(details.get("errorType", "Unknown")),
-            "error_message": message,
-            "stack_trace": [str(line) for line in details.get("stackTrace") or []],
-            "log_group_name": f"/aws/lambda/{function_base_name(invocation.function_name)}",
-            "read_error": read_error,
-        }
-        if CONTEXT_REUSED_MESSAGE in message:
-            return PipesContextReusedError(
-                **arguments,
-                advice=(
-                    "The handler is not behind the kit's entrypoint, and dagster-pipes reused the context "
-                    "a previous invocation of this warm environment had closed (dagster#22094): only the "
-                    "first invocation of each environment can report to Dagster. Fix: "
-                    f"`pipeskit adopt {invocation.function_name}` puts the function behind "
-                    "pipeskit_lambda.entrypoint.handler, which gives each invocation its own context "
-                    "(add --dry-run to see the change first)."
-                ),
-            )
-        return LambdaFunctionError(**arguments)
-
+    def _function_error(self, invocation: LambdaInvocation, read_error: BaseException | None) -> LambdaFunctionError:
+        """The failure of ``invocation`` (`pipeskit.invoke.function_error`), its log group found by the channel."""
+        return function_error(invocation, read_error, logs=self._message_reader.log_reader())
 
 
 def checked_injector(injector: PipesContextInjector) -> PipesContextInjector:

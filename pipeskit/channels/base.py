@@ -89,6 +89,10 @@ class LambdaMessageReader(ABC):
         """Extra keyword arguments for ``lambda.invoke`` that this channel needs."""
         return {}
 
+    def log_reader(self) -> InvocationLogReader | None:
+        """The reader of the function's log this channel reads back from, if any (it names log groups)."""
+        return None
+
     @abstractmethod
     def no_messages_debug_text(self) -> str:
         """What Dagster says when no message arrived."""
@@ -166,6 +170,9 @@ class LogReadingMessageReader(LambdaMessageReader):
         aws: AwsTarget = DEFAULT_TARGET,
     ) -> None:
         self.logs = InvocationLogReader(logs_client, lambda_client, settings, budget, aws=aws)
+
+    def log_reader(self) -> InvocationLogReader:
+        return self.logs
 
     @classmethod
     def configured(
