@@ -62,3 +62,25 @@ def test_the_code_passes_ruff() -> None:
     paths = ["pipeskit", "layers", "infra", "orchestration", "lambdas", "tests", "bench"]
     result = subprocess.run([ruff, "check", *paths], cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+ENVIRONMENT_READERS = {
+    "pipeskit/cdk_cli.py": "hands the process's environment on to the CDK CLI it starts",
+    "pipeskit/rate_limit.py": "names the budget's directory after the user where there is no uid",
+}
+
+
+def test_only_the_settings_mechanism_reads_the_environment() -> None:
+    """Settings come from ``Settings.from_env`` (resolved once per client by ``ClientSettings.resolve``);
+    no module of the library reads ``os.environ`` on its own (the local AWS has its own settings)."""
+    import ast
+
+    readers = []
+    for path in sorted((PROJECT_DIR / "pipeskit").rglob("*.py")):
+        relative = path.relative_to(PROJECT_DIR).as_posix()
+        if relative.startswith("pipeskit/local/") or relative in ENVIRONMENT_READERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+                readers.append(f"{relative}:{node.lineno}")
+    assert not readers, f"read the environment through a settings class instead: {readers}"
