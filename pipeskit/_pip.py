@@ -12,9 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-
-class PipInstallError(RuntimeError):
-    """pip could not install the requirements; the message holds pip's own words."""
+from .errors import PipInstallError
 
 
 def pip_install_for_platform(

@@ -22,11 +22,9 @@ from pathlib import Path
 
 from pipeskit_lambda.settings import Settings, setting
 
+from .errors import CdkCliError
+
 __all__ = ["CdkCli", "CdkCliError", "CdkCliSettings"]
-
-
-class CdkCliError(RuntimeError):
-    """The CDK CLI is missing or a ``cdk`` command failed; the message holds its output."""
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,10 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
             InvalidEventError: the event or extras cannot be sent; nothing was invoked.
             PayloadTooLargeError: the event plus bootstrap exceeds Lambda's 6 MB; nothing was invoked.
             InvokeThrottledError: Lambda throttled every attempt.
+            FunctionNotFoundError: no such function, version or alias; nothing was invoked.
+            LambdaInvokeError: Lambda refused the invoke, or it never reached Lambda.
             MessagesLostError: a message split over log events could not be put back together.
+            UnsupportedComponentError: an asynchronous run on a channel that cannot follow one.
         """
         return self._runner.run(context, function_name, event, extras, qualifier, invocation_type)
 
@@ -282,6 +285,8 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
 
         Raises:
             InvalidEventError: an item or the extras are not JSON; nothing was sent.
+            InvalidFanOutError: no work queue (``sqs``) or no ``function_name`` (``invoke``); nothing was sent.
+            PipesKitError: no messages bucket is configured; nothing was sent.
         """
         return self._runner.fan_out(
             context, items, extras, function_name=function_name, transport=transport, queue_url=queue_url,

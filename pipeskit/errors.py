@@ -18,6 +18,7 @@ from pipeskit_lambda.errors import HandlerConfigurationError, PipesKitError, Set
 
 __all__ = [
     "AdoptError",
+    "CdkCliError",
     "FanOutFailedError",
     "FunctionNotFoundError",
     "HandlerConfigurationError",
@@ -26,9 +27,11 @@ __all__ = [
     "InvokeThrottledError",
     "LambdaFunctionError",
     "LambdaInvokeError",
+    "LayerBuildError",
     "LogsNotReadableError",
     "MessagesLostError",
     "PayloadTooLargeError",
+    "PipInstallError",
     "PipesContextReusedError",
     "PipesKitError",
     "PipesKitFailure",
@@ -221,3 +224,15 @@ class LambdaInvokeError(PipesKitError):
         super().__init__(message)
         self.action = action
         self.code = code
+
+
+class CdkCliError(PipesKitError, RuntimeError):
+    """The CDK CLI is missing or a ``cdk`` command failed; the message holds its output."""
+
+
+class LayerBuildError(PipesKitError, RuntimeError):
+    """The pipes layer could not be built; the message says which step failed and what to do."""
+
+
+class PipInstallError(PipesKitError, RuntimeError):
+    """pip could not install the requirements; the message holds pip's own words."""

@@ -30,6 +30,7 @@ from pipeskit_lambda.settings import Settings, setting
 
 from . import _pip
 from ._pip import PipInstallError, pip_install_for_platform
+from .errors import LayerBuildError
 
 # Shipped by the Lambda Python runtime itself; bundling them only grows the layer.
 RUNTIME_PROVIDED = frozenset(
@@ -40,10 +41,6 @@ HELPER_PACKAGE = "pipeskit_lambda"
 
 # 1980-01-01 is the earliest timestamp a zip can hold.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class LayerBuildError(RuntimeError):
-    """The layer could not be built; the message says which step failed and what to do."""
 
 
 def default_requirements_file() -> Path:

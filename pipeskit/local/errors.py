@@ -6,9 +6,11 @@ error code a real service would use, so the front app can shape the response.
 
 from __future__ import annotations
 
+from pipeskit_lambda.errors import PipesKitError
 
-class LocalAWSError(Exception):
-    """Base class for every error raised by :mod:`pipeskit.local`."""
+
+class LocalAWSError(PipesKitError):
+    """Base class for every error raised by :mod:`pipeskit.local` (a kit error, like every other)."""
 
 
 class ServerStateError(LocalAWSError):

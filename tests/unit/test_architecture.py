@@ -84,3 +84,30 @@ def test_only_the_settings_mechanism_reads_the_environment() -> None:
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
                 readers.append(f"{relative}:{node.lineno}")
     assert not readers, f"read the environment through a settings class instead: {readers}"
+
+
+def test_every_error_of_the_library_is_a_kit_error() -> None:
+    """One hierarchy: each exception class the library defines derives from PipesKitError, and the ones
+    that fail a Dagster step are PipesKitFailures."""
+    import importlib
+    import pkgutil
+
+    from dagster import Failure
+
+    import pipeskit
+    import pipeskit_lambda
+    from pipeskit.errors import PipesKitError, PipesKitFailure
+
+    strays = []
+    for package in (pipeskit, pipeskit_lambda):
+        for module_info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if module_info.name.endswith(".__main__") or module_info.name == "pipeskit.local.runtime.bootstrap":
+                continue  # running them is what they do
+            module = importlib.import_module(module_info.name)
+            for value in vars(module).values():
+                if isinstance(value, type) and issubclass(value, BaseException) and value.__module__ == module.__name__:
+                    if not issubclass(value, PipesKitError) or (
+                        issubclass(value, Failure) and not issubclass(value, PipesKitFailure)
+                    ):
+                        strays.append(f"{module.__name__}.{value.__name__}")
+    assert not strays, f"exceptions outside the kit's hierarchy: {strays}"

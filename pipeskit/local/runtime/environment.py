@@ -29,6 +29,8 @@ from pipeskit.local.runtime.runtime_api import ApiEvent, NextInvocation, Runtime
 from pipeskit.local.runtime.sandbox import Confinement, Layout, isolated_command
 from pipeskit.local.runtime.specs import FunctionSpec, InvocationResult
 
+from ..errors import LocalAWSError
+
 _READ_CHUNK = 65536
 _FRAME = struct.Struct(">IIQ")  # frame type, length, timestamp in microseconds
 
@@ -42,7 +44,7 @@ def new_log_stream_name(version: str) -> str:
     return f"{day}/[{version}]{secrets.token_hex(16)}"
 
 
-class EnvironmentBroken(Exception):
+class EnvironmentBroken(LocalAWSError):
     """The environment died, timed out or failed to initialise; it must be discarded.
 
     Attributes:

@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from ..._pip import PipInstallError, pip_install_for_platform
+from ..errors import LocalAWSError
 
 RUNTIME_PACKAGES = ("awslambdaric==4.2.2", "boto3==1.40.4", "botocore==1.40.4")
 """AWS's runtime interface client, and the SDK at a version the managed python3.12 runtime shipped
@@ -32,7 +33,7 @@ BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 _RUNTIME = re.compile(r"^python(3\.\d+)$")
 
 
-class RuntimeImageError(RuntimeError):
+class RuntimeImageError(LocalAWSError, RuntimeError):
     """The runtime image could not be prepared; the message says why and what to do."""
 
 
