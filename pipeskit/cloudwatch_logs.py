@@ -398,8 +398,18 @@ class InvocationLogReader:
 
         Each event names its ``logStreamName``: the first one is where the request's lines are.
 
+        Args:
+            group: the log group.
+            request_id: the invocation's request id (searched for quoted, then checked in each event).
+            start_ms: the earliest event time (epoch milliseconds); None: the whole group.
+            limit: events per page; None: CloudWatch's default.
+            on_throttled: see `filter_pages`.
+
         Yields:
             The events, in the order ``FilterLogEvents`` gives them.
+
+        Raises:
+            botocore.exceptions.ClientError: what CloudWatch answered (see `filter_pages`).
         """
         pages = self.filter_pages(
             group, start_ms=start_ms, pattern=f'"{request_id}"', limit=limit, on_throttled=on_throttled
@@ -418,7 +428,18 @@ class InvocationLogReader:
         empty_pages: int = 1,
         on_throttled: OnThrottled | None = None,
     ) -> StreamCursor:
-        """A forward read of one stream from ``start_ms`` (see `StreamCursor`)."""
+        """A forward read of one stream from ``start_ms``, through this reader's client and budget.
+
+        Args:
+            group: the log group.
+            stream: the log stream.
+            start_ms: the earliest event time (epoch milliseconds).
+            empty_pages: empty pages in a row (each with a new token) taken as caught up.
+            on_throttled: see `filter_pages`.
+
+        Returns:
+            A `StreamCursor` at the start of the stream.
+        """
         return StreamCursor(self, group, stream, start_ms, empty_pages=empty_pages, on_throttled=on_throttled)
 
     def find_stream(self, group: str, invocation: LambdaInvocation) -> str:
