@@ -8,7 +8,10 @@ late ingestion and of streams that do not exist yet. Every read request first ta
 process only, ``PIPESKIT_LOGS_BUDGET_SCOPE=process``); botocore's standard retry mode backs off on
 ``ThrottlingException``, and its retries take tokens too (CloudWatch counts them against the quota).
 
-Used by the readers of ``pipeskit.channels``; each reader owns one `InvocationLogReader`.
+The one way the kit reads CloudWatch Logs: the readers of ``pipeskit.channels`` (each owns one
+`InvocationLogReader`) and ``pipeskit logs`` (`pipeskit.lambda_commands`) page a group with
+`InvocationLogReader.filter_pages`, find a request's events with
+`InvocationLogReader.request_events` and read a stream forward with a `StreamCursor`.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from dagster import DagsterLogManager, PipesMessageHandler
 
 from pipeskit_lambda.protocol import Envelope
@@ -41,6 +45,25 @@ def default_logs_client(settings: LogsReaderSettings, aws: AwsTarget = DEFAULT_T
 
 READ_OPERATIONS = ("GetLogEvents", "FilterLogEvents")
 """The CloudWatch Logs read operations the reader calls, each request of which takes a budget token."""
+
+THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
+"""The error codes with which AWS says a caller is over its rate."""
+
+OnThrottled = Callable[[ClientError, int], None]
+"""Called with the error and the number of times in a row the request was throttled, when a read is
+still throttled after botocore's retries: return to send the request again, raise to give up."""
+
+
+def is_throttling(error: BaseException) -> bool:
+    """Whether ``error`` is AWS answering that the caller is over its rate (see `THROTTLING_CODES`).
+
+    Args:
+        error: what a boto3 call raised.
+
+    Returns:
+        True for a `ClientError` whose code is one of `THROTTLING_CODES`.
+    """
+    return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in THROTTLING_CODES
 
 
 def quota_key(logs_client: Any) -> str:
@@ -188,6 +211,16 @@ class InvocationLogReader:
         return self._settings
 
     @property
+    def logs_client(self) -> Any:
+        """The CloudWatch Logs client, its read requests metered by the budget (created on first use)."""
+        return self._logs
+
+    @property
+    def lambda_client(self) -> Any:
+        """The Lambda client that resolves log groups (created on first use)."""
+        return self._lambda
+
+    @property
     def _logs(self) -> Any:
         client = self._logs_client.get()
         if self._metered is not client:
@@ -286,11 +319,20 @@ class InvocationLogReader:
             )
         return self._budget
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, operation: str, on_throttled: OnThrottled | None = None, **kwargs: Any) -> dict[str, Any]:
+        """One read request (botocore's retries inside it); ``on_throttled`` decides past those."""
         client = self._logs
-        if not self._per_request:
-            self.budget.acquire()
-        return getattr(client, operation)(**kwargs)
+        throttled = 0
+        while True:
+            if not self._per_request:
+                self.budget.acquire()
+            try:
+                return getattr(client, operation)(**kwargs)
+            except ClientError as error:
+                if on_throttled is None or not is_throttling(error):
+                    raise
+                throttled += 1
+                on_throttled(error, throttled)
 
     def _log_group_for(self, function_name: str) -> str:
         try:
@@ -302,30 +344,117 @@ class InvocationLogReader:
     def _deadline(self) -> float:
         return time.monotonic() + self._settings.ingestion_timeout_s
 
+    def filter_pages(
+        self,
+        group: str,
+        *,
+        start_ms: int | None = None,
+        pattern: str | None = None,
+        limit: int | None = None,
+        on_throttled: OnThrottled | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of ``FilterLogEvents`` over ``group``, following ``nextToken`` to the last page.
+
+        Args:
+            group: the log group.
+            start_ms: the earliest event time (epoch milliseconds); None: the whole group.
+            pattern: a CloudWatch filter pattern, e.g. a quoted request id.
+            limit: events per page; None: CloudWatch's default.
+            on_throttled: what to do when a request is still throttled after botocore's retries;
+                None: raise.
+
+        Yields:
+            Each page's events, as the API gives them.
+
+        Raises:
+            botocore.exceptions.ClientError: what CloudWatch answered, e.g. ``ResourceNotFoundException``
+                for a group that does not exist.
+        """
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"logGroupName": group}
+            if start_ms is not None:
+                kwargs["startTime"] = max(0, start_ms)
+            if pattern:
+                kwargs["filterPattern"] = pattern
+            if limit:
+                kwargs["limit"] = limit
+            if token:
+                kwargs["nextToken"] = token
+            page = self._call("filter_log_events", on_throttled, **kwargs)
+            yield page.get("events", [])
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def request_events(
+        self,
+        group: str,
+        request_id: str,
+        *,
+        start_ms: int | None = None,
+        limit: int | None = None,
+        on_throttled: OnThrottled | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The events of ``group`` that contain ``request_id``, paged lazily (see `filter_pages`).
+
+        Each event names its ``logStreamName``: the first one is where the request's lines are.
+
+        Args:
+            group: the log group.
+            request_id: the invocation's request id (searched for quoted, then checked in each event).
+            start_ms: the earliest event time (epoch milliseconds); None: the whole group.
+            limit: events per page; None: CloudWatch's default.
+            on_throttled: see `filter_pages`.
+
+        Yields:
+            The events, in the order ``FilterLogEvents`` gives them.
+
+        Raises:
+            botocore.exceptions.ClientError: what CloudWatch answered (see `filter_pages`).
+        """
+        pages = self.filter_pages(
+            group, start_ms=start_ms, pattern=f'"{request_id}"', limit=limit, on_throttled=on_throttled
+        )
+        for page in pages:
+            for event in page:
+                if request_id in str(event.get("message", "")):  # the filter pattern's match, checked
+                    yield event
+
+    def stream(
+        self,
+        group: str,
+        stream: str,
+        start_ms: int,
+        *,
+        empty_pages: int = 1,
+        on_throttled: OnThrottled | None = None,
+    ) -> StreamCursor:
+        """A forward read of one stream from ``start_ms``, through this reader's client and budget.
+
+        Args:
+            group: the log group.
+            stream: the log stream.
+            start_ms: the earliest event time (epoch milliseconds).
+            empty_pages: empty pages in a row (each with a new token) taken as caught up.
+            on_throttled: see `filter_pages`.
+
+        Returns:
+            A `StreamCursor` at the start of the stream.
+        """
+        return StreamCursor(self, group, stream, start_ms, empty_pages=empty_pages, on_throttled=on_throttled)
+
     def find_stream(self, group: str, invocation: LambdaInvocation) -> str:
         """The stream holding ``invocation``'s lines, found by its request id."""
         deadline = self._deadline()
         while True:
-            token: str | None = None
-            while True:
-                kwargs: dict[str, Any] = {
-                    "logGroupName": group,
-                    "filterPattern": f'"{invocation.request_id}"',
-                    "startTime": invocation.started_ms - 5_000,
-                    "limit": 50,
-                }
-                if token:
-                    kwargs["nextToken"] = token
-                try:
-                    page = self._call("filter_log_events", **kwargs)
-                except self._logs.exceptions.ResourceNotFoundException:
-                    break
-                for event in page.get("events", []):
-                    if invocation.request_id in event.get("message", ""):
-                        return str(event["logStreamName"])
-                token = page.get("nextToken")
-                if not token:
-                    break
+            events = self.request_events(group, invocation.request_id, start_ms=invocation.started_ms - 5_000, limit=50)
+            try:
+                event = next(events, None)
+            except self._logs.exceptions.ResourceNotFoundException:
+                event = None
+            if event is not None:
+                return str(event["logStreamName"])
             if time.monotonic() > deadline:
                 raise LogsNotReadableError(
                     f"no log line of request {invocation.request_id} appeared in {group} within "
@@ -338,46 +467,103 @@ class InvocationLogReader:
         """Yield the lines between the invocation's start and end lines, waiting for late ones."""
         request_id = invocation.request_id
         deadline = self._deadline()
-        token: str | None = None
+        cursor = self.stream(group, stream, invocation.started_ms - 5_000)
         inside = False
-        stream_found = False
+        while True:
+            for events in cursor.pages():
+                for event in events:
+                    for line in str(event.get("message", "")).splitlines():
+                        if not inside:
+                            inside = is_start_line(line, request_id)
+                        elif is_end_line(line, request_id):
+                            return
+                        else:
+                            yield line
+            if time.monotonic() > deadline:
+                if not cursor.found:
+                    what = f"the log stream {group}/{stream} did not appear"
+                else:
+                    what = f"{'its END' if inside else 'its START'} line did not appear in {group}/{stream}"
+                missing = "messages after the last line read are missing" if inside else "no message was read"
+                raise LogsNotReadableError(
+                    f"request {request_id}: {what} within {self._settings.ingestion_timeout_s:g} s; {missing}. "
+                    "Raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
+                )
+            time.sleep(self._settings.poll_interval_s)
+
+
+class StreamCursor:
+    """Where a forward read of one log stream stands: ``GetLogEvents(startFromHead=True)`` from a
+    start time, following ``nextForwardToken``.
+
+    `pages` reads until caught up; calling it again reads what arrived since, from the token it
+    stopped at. Built by `InvocationLogReader.stream`.
+
+    Args:
+        reader: the reader whose client, budget and retries the requests go through.
+        group: the log group.
+        stream: the log stream.
+        start_ms: the earliest event time (epoch milliseconds).
+        empty_pages: empty pages in a row (each with a new token) taken as caught up.
+        on_throttled: see `InvocationLogReader.filter_pages`.
+    """
+
+    def __init__(
+        self,
+        reader: InvocationLogReader,
+        group: str,
+        stream: str,
+        start_ms: int,
+        *,
+        empty_pages: int = 1,
+        on_throttled: OnThrottled | None = None,
+    ) -> None:
+        self._reader = reader
+        self.group = group
+        self.stream = stream
+        self._start_ms = start_ms
+        self._empty_pages = max(1, empty_pages)
+        self._on_throttled = on_throttled
+        self.token: str | None = None
+        """The forward token the next read starts from (None: the start time)."""
+        self.found = False
+        """Whether the stream has answered once (it may not exist yet)."""
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Each page's events until caught up with the stream.
+
+        Caught up: the forward token repeats (CloudWatch's end of the stream) or is missing, or
+        ``empty_pages`` pages in a row were empty; a stream that does not exist (yet) is caught up
+        at once.
+
+        Raises:
+            botocore.exceptions.ClientError: what CloudWatch answered, but ``ResourceNotFoundException``.
+        """
+        empty = 0
         while True:
             kwargs: dict[str, Any] = {
-                "logGroupName": group,
-                "logStreamName": stream,
+                "logGroupName": self.group,
+                "logStreamName": self.stream,
                 "startFromHead": True,
-                "startTime": invocation.started_ms - 5_000,
+                "startTime": self._start_ms,
             }
-            if token:
-                kwargs["nextToken"] = token
+            if self.token:
+                kwargs["nextToken"] = self.token
             try:
-                page = self._call("get_log_events", **kwargs)
-                stream_found = True
-            except self._logs.exceptions.ResourceNotFoundException:
-                page = {"events": [], "nextForwardToken": token}
-            for event in page.get("events", []):
-                for line in str(event.get("message", "")).splitlines():
-                    if not inside:
-                        inside = is_start_line(line, request_id)
-                    elif is_end_line(line, request_id):
-                        return
-                    else:
-                        yield line
+                page = self._reader._call("get_log_events", self._on_throttled, **kwargs)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return
+                raise
+            self.found = True
+            events = page.get("events", [])
+            yield events
             next_token = page.get("nextForwardToken")
-            if next_token == token or not page.get("events"):
-                if time.monotonic() > deadline:
-                    if not stream_found:
-                        what = f"the log stream {group}/{stream} did not appear"
-                    else:
-                        what = f"{'its END' if inside else 'its START'} line did not appear in {group}/{stream}"
-                    missing = "messages after the last line read are missing" if inside else "no message was read"
-                    raise LogsNotReadableError(
-                        f"request {request_id}: {what} within {self._settings.ingestion_timeout_s:g} s; {missing}. "
-                        "Raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
-                    )
-                time.sleep(self._settings.poll_interval_s)
-            if next_token:
-                token = next_token
+            empty = 0 if events else empty + 1
+            caught_up = not next_token or next_token == self.token or empty >= self._empty_pages
+            self.token = next_token or self.token
+            if caught_up:
+                return
 
 
 class _Delivery:

@@ -25,6 +25,7 @@ __all__ = [
     "InvalidEventError",
     "InvalidFanOutError",
     "InvokeThrottledError",
+    "LambdaCommandError",
     "LambdaFunctionError",
     "LambdaInvokeError",
     "LayerBuildError",
@@ -236,3 +237,8 @@ class LayerBuildError(PipesKitError, RuntimeError):
 
 class PipInstallError(PipesKitError, RuntimeError):
     """pip could not install the requirements; the message holds pip's own words."""
+
+
+class LambdaCommandError(PipesKitError, ValueError):
+    """``pipeskit invoke``/``pipeskit logs`` cannot go on: bad input, or what AWS answered. The message
+    says what to do."""

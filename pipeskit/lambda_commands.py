@@ -9,7 +9,9 @@ clients from boto3's usual credential chain, region and endpoint (``AWS_PROFILE`
 Reading one invocation's lines: its request id is found with ``FilterLogEvents``, which names the
 stream; the stream is then read with ``GetLogEvents`` from the invocation's ``START`` line to its
 ``REPORT`` line (``platform.start`` / ``platform.report`` in the JSON log format), because what the
-handler prints between them does not carry the request id.
+handler prints between them does not carry the request id. ``pipeskit logs`` reads through the
+kit's one log reader (`pipeskit.cloudwatch_logs.InvocationLogReader`): the same read budget, the
+same botocore retries and the same log-group rule as the client's channels.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,13 +31,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .client import default_lambda_client
-from .cloudwatch_logs import default_logs_client, is_report_line, is_start_line, log_group_of
-from .errors import FunctionNotFoundError, InvokeThrottledError, LambdaInvokeError, PipesKitError
+from .cloudwatch_logs import InvocationLogReader, default_logs_client, is_report_line, is_start_line, log_group_of
+from .errors import FunctionNotFoundError, InvokeThrottledError, LambdaCommandError, LambdaInvokeError, PipesKitError
 from .invocation import LambdaInvocation
 from .invoke import aws_error_message, invoke_function
 from .invoke import client_location as _where
 from .invoke import error_code as _error_code
-from .settings import LambdaClientSettings, LogsReaderSettings
+from .rate_limit import RateBudget
+from .settings import LambdaClientSettings, LogsReaderSettings, SettingsError
 
 DEFAULT_SINCE = "10m"
 """How far back ``pipeskit logs`` starts without ``--request-id`` (as ``aws logs tail`` does)."""
@@ -49,18 +53,11 @@ REQUEST_SEARCH_LOOKBACK_MS = 300_000
 """When ``--follow`` waits for a request id, later searches start this long before the first one."""
 
 MAX_THROTTLE_DELAY_S = 30.0
-"""Longest pause after CloudWatch Logs answers ``ThrottlingException``."""
+"""Longest pause of ``--follow`` when a read is still throttled after botocore's retries."""
 
-_MAX_THROTTLED_CALLS = 5
-"""Without ``--follow``, throttled calls in a row before giving up (the client retried each already)."""
-
-_THROTTLE_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"})
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
-
-class LambdaCommandError(PipesKitError):
-    """A command cannot go on: bad input, or what AWS answered. The message says what to do."""
 
 
 # --- clients ----------------------------------------------------------------------------------
@@ -79,13 +76,19 @@ def lambda_client_from_env() -> Any:
 
 
 def logs_clients_from_env() -> tuple[Any, Any]:
-    """``(logs, lambda)`` clients of ``pipeskit logs``; the logs client backs off on throttling.
+    """``(logs, lambda)`` clients of ``pipeskit logs``, as the log reader has them.
+
+    The logs client is `default_logs_client` (botocore's standard retries back off on throttling),
+    and each of its read requests takes a token from the read budget of the ``PIPESKIT_LOGS_*``
+    settings, shared with the host's other readers.
 
     Raises:
         LambdaCommandError: no region is configured, or a ``PIPESKIT_*`` setting is invalid.
     """
     try:
-        return default_logs_client(LogsReaderSettings.from_env()), boto3.client("lambda")
+        settings = LogsReaderSettings.from_env()
+        reader = InvocationLogReader(default_logs_client(settings), boto3.client("lambda"), settings=settings)
+        return reader.logs_client, reader.lambda_client
     except (BotoCoreError, ValueError) as error:
         raise LambdaCommandError(_setup_advice(error)) from error
 
@@ -337,7 +340,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     ``1w``; a bare number is seconds) or an ISO-8601 time (UTC when it has no offset).
 
     Raises:
-        ValueError: neither form; the message shows the accepted ones.
+        LambdaCommandError: neither form (a ValueError); the message shows the accepted ones.
     """
     text = text.strip()
     match = _DURATION.fullmatch(text)
@@ -346,7 +349,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(
+        raise LambdaCommandError(
             f"{text!r} is not a duration or a time: use e.g. 30s, 10m, 2h, 1d, or 2025-01-31T12:00:00Z"
         ) from None
     if moment.tzinfo is None:
@@ -436,7 +439,7 @@ def mentions_request(message: str, request_id: str) -> bool:
     return request_id in message
 
 
-class _NoLogGroup(Exception):
+class _NoLogGroup(PipesKitError):
     """CloudWatch Logs answered ResourceNotFoundException: the group (or stream) does not exist."""
 
 
@@ -483,6 +486,8 @@ def logs_command(
     poll_interval_s: float = POLL_INTERVAL_S,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
+    settings: LogsReaderSettings | None = None,
+    budget: RateBudget | None = None,
 ) -> int:
     """``pipeskit logs``: print a function's recent log events, or one invocation's lines.
 
@@ -492,8 +497,12 @@ def logs_command(
     is searched). ``follow`` keeps reading new events until Ctrl-C, or, for a request, until its
     ``REPORT`` line arrives; it waits for a log group that does not exist yet.
 
+    Reads go through the kit's log reader: each request takes a token from the read budget, and a
+    read still throttled after the client's own retries fails the command, or, with ``follow``, is
+    sent again after a pause, without end.
+
     Args:
-        logs_client: a boto3 ``logs`` client.
+        logs_client: a boto3 ``logs`` client (`logs_clients_from_env`).
         lambda_client: a boto3 ``lambda`` client (for the function's ``LoggingConfig.LogGroup``).
         function: name, ``name:alias`` or ARN.
         request_id: the invocation to show.
@@ -505,6 +514,8 @@ def logs_command(
         poll_interval_s: pause between reads once caught up.
         sleep: the pause (tests pass their own).
         clock: epoch seconds now.
+        settings: the read settings (the budget's rate and scope); default: ``PIPESKIT_*`` variables.
+        budget: the read budget; default: the one ``settings`` name, shared by the host's readers.
 
     Returns:
         0, also when Ctrl-C ends ``follow``.
@@ -513,8 +524,14 @@ def logs_command(
         LambdaCommandError: the log group does not exist (and ``follow`` cannot wait for it), the
             request id is not in it, or CloudWatch Logs refused the call.
     """
+    if settings is None:
+        try:
+            settings = LogsReaderSettings.from_env()
+        except ValueError as error:
+            raise LambdaCommandError(_setup_advice(error)) from error
+    reader = InvocationLogReader(logs_client, lambda_client, settings=settings, budget=budget)
     tail = _LogTail(
-        logs_client, lambda_client, function, follow=follow, as_json=as_json, out=out, err=err,
+        reader, function, follow=follow, as_json=as_json, out=out, err=err,
         poll_interval_s=poll_interval_s, sleep=sleep, clock=clock,
     )  # fmt: skip
     start_ms = None if since is None else int(since * 1000)
@@ -529,14 +546,14 @@ def logs_command(
 
 
 class _LogTail:
-    """One run of ``pipeskit logs``: the group, the reads (throttling backs off), the output."""
+    """One run of ``pipeskit logs`` over the log reader: what to read next, what to print, when to wait."""
 
     def __init__(
-        self, logs_client: Any, lambda_client: Any, function: str, *, follow: bool, as_json: bool, out: TextIO,
+        self, reader: InvocationLogReader, function: str, *, follow: bool, as_json: bool, out: TextIO,
         err: TextIO, poll_interval_s: float, sleep: Callable[[float], None], clock: Callable[[], float],
     ) -> None:  # fmt: skip
-        self._logs = logs_client
-        self._lambda = lambda_client
+        self._reader = reader
+        self._lambda = reader.lambda_client
         self._function = function
         self._follow = follow
         self._as_json = as_json
@@ -545,48 +562,39 @@ class _LogTail:
         self._poll_interval_s = poll_interval_s
         self._sleep = sleep
         self._clock = clock
-        self._throttled = 0
         self._notes: set[str] = set()
         self.printed = 0
-        self.group, self._exists = function_log_group(lambda_client, function)
+        self.group, self._exists = function_log_group(self._lambda, function)
+        # past botocore's retries, a throttled read fails the command, or --follow waits it out
+        self._on_throttled = self._wait_out_throttling if follow else None
 
     # reading
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """One CloudWatch Logs call; ThrottlingException backs off (without end when following)."""
-        while True:
-            try:
-                response: dict[str, Any] = getattr(self._logs, operation)(**kwargs)
-            except ClientError as error:
-                code = _error_code(error)
-                if code == "ResourceNotFoundException":
-                    raise _NoLogGroup from error
-                if code in _THROTTLE_CODES and (self._follow or self._throttled < _MAX_THROTTLED_CALLS):
-                    self._throttled += 1
-                    self._sleep(min(MAX_THROTTLE_DELAY_S, 2 ** min(self._throttled, 6) / 2))
-                    continue
-                raise _aws_error(error, f"reading {self.group}") from error
-            except BotoCoreError as error:
-                raise _aws_error(error, f"reading {self.group} in {_where(self._logs)}") from error
-            self._throttled = 0
-            return response
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Say what went wrong reading the group: a missing group is `_NoLogGroup`, the rest a `LambdaCommandError`."""
+        try:
+            yield
+        except ClientError as error:
+            if _error_code(error) == "ResourceNotFoundException":
+                raise _NoLogGroup from error
+            raise _aws_error(error, f"reading {self.group}") from error
+        except BotoCoreError as error:
+            raise _aws_error(error, f"reading {self.group} in {_where(self._reader.logs_client)}") from error
+        except SettingsError as error:  # the read budget's directory cannot be used
+            raise LambdaCommandError(str(error)) from error
+
+    def _wait_out_throttling(self, error: ClientError, times: int) -> None:
+        """With ``--follow``, a read still throttled after botocore's retries: pause, then it is sent again."""
+        self._sleep(min(MAX_THROTTLE_DELAY_S, 2 ** min(times, 6) / 2))
 
     def _filter_pages(self, start_ms: int | None, pattern: str | None = None) -> Iterator[list[LogEvent]]:
         """The pages of ``FilterLogEvents`` over the group (raises `_NoLogGroup`)."""
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"logGroupName": self.group}
-            if start_ms is not None:
-                kwargs["startTime"] = max(0, start_ms)
-            if pattern:
-                kwargs["filterPattern"] = pattern
-            if token:
-                kwargs["nextToken"] = token
-            response = self._call("filter_log_events", **kwargs)
-            yield [LogEvent.from_api(event) for event in response.get("events", [])]
-            token = response.get("nextToken")
-            if not token:
-                return
+        with self._reading():
+            for page in self._reader.filter_pages(
+                self.group, start_ms=start_ms, pattern=pattern, on_throttled=self._on_throttled
+            ):
+                yield [LogEvent.from_api(event) for event in page]
 
     # output
 
@@ -677,10 +685,11 @@ class _LogTail:
     def _find(self, request_id: str, start_ms: int | None) -> _Found | None:
         """The stream holding the request (the one with its start line, else its first line)."""
         matches: list[LogEvent] = []
-        for page in self._filter_pages(start_ms, f'"{request_id}"'):
-            for event in page:
-                if request_id not in event.message:  # the filter pattern's match, checked
-                    continue
+        with self._reading():
+            for raw in self._reader.request_events(
+                self.group, request_id, start_ms=start_ms, on_throttled=self._on_throttled
+            ):
+                event = LogEvent.from_api(raw)
                 if is_start_line(event.message, request_id):
                     return _Found(event.log_stream, event.timestamp_ms)
                 matches.append(event)
@@ -695,42 +704,25 @@ class _LogTail:
         Where the stream has no start line for it (e.g. a JSON-format function whose system log
         level leaves platform records out), the lines that name the request are printed.
         """
-        token: str | None = None
+        cursor = self._reader.stream(
+            self.group, found.stream, found.first_ms, empty_pages=_MAX_EMPTY_PAGES, on_throttled=self._on_throttled
+        )
         inside = False
-        empty_pages = 0
         while True:
-            kwargs: dict[str, Any] = {
-                "logGroupName": self.group,
-                "logStreamName": found.stream,
-                "startFromHead": True,
-                "startTime": found.first_ms,
-            }
-            if token:
-                kwargs["nextToken"] = token
-            try:
-                page = self._call("get_log_events", **kwargs)
-            except _NoLogGroup:  # deleted meanwhile, or not visible yet
-                page = {"events": [], "nextForwardToken": token}
-            events = [LogEvent.from_api(event, found.stream) for event in page.get("events", [])]
-            for event in events:
-                inside = inside or is_start_line(event.message, request_id)
-                if inside or mentions_request(event.message, request_id):
-                    self._print(event)
-                if is_report_line(event.message, request_id):
-                    return
-            next_token = page.get("nextForwardToken")
-            # the end of the stream answers with the token it was given; a page may be empty before it
-            empty_pages = 0 if events else empty_pages + 1
-            caught_up = not next_token or next_token == token or empty_pages >= _MAX_EMPTY_PAGES
-            token = next_token or token
-            if caught_up:
-                empty_pages = 0
-                if not self._follow:
-                    print(
-                        f"# no REPORT line of request {request_id} yet in {self.group}: it may still be running "
-                        "(add --follow to wait for its end)",
-                        file=self._err,
-                    )
-                    return
-                self._note(f"following request {request_id} until its REPORT line")
-                self._sleep(self._poll_interval_s)
+            with self._reading():  # a stream deleted meanwhile, or not visible yet, reads as caught up
+                for page in cursor.pages():
+                    for event in (LogEvent.from_api(raw, found.stream) for raw in page):
+                        inside = inside or is_start_line(event.message, request_id)
+                        if inside or mentions_request(event.message, request_id):
+                            self._print(event)
+                        if is_report_line(event.message, request_id):
+                            return
+            if not self._follow:
+                print(
+                    f"# no REPORT line of request {request_id} yet in {self.group}: it may still be running "
+                    "(add --follow to wait for its end)",
+                    file=self._err,
+                )
+                return
+            self._note(f"following request {request_id} until its REPORT line")
+            self._sleep(self._poll_interval_s)

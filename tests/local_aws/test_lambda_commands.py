@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pipeskit.cli import main
-from pipeskit.lambda_commands import logs_command
+from pipeskit.lambda_commands import logs_clients_from_env, logs_command
 from tests.local_aws.conftest import log_messages, unique, wait_until
 
 ECHO = """
@@ -304,6 +304,27 @@ def test_logs_read_the_configured_log_group(deploy, aws_env, capsys):
 
 
 def test_logs_back_off_when_cloudwatch_throttles(echo, local_aws, capsys):
+    """``pipeskit logs``' own client (botocore's standard retries) backs off; the command succeeds."""
+    value = marker()
+    request_id = invoke_json(capsys, echo, "--payload", json.dumps({"marker": value}))["request_id"]
+    logs_client, lambda_client = logs_clients_from_env()
+    throttled: list[str] = []
+
+    def count_throttled(response: Any = None, **_: Any) -> None:
+        if response is not None and response[1].get("Error", {}).get("Code") == "ThrottlingException":
+            throttled.append("throttled")
+
+    logs_client.meta.events.register("needs-retry.logs", count_throttled)
+    out, err = io.StringIO(), io.StringIO()
+    with local_aws.override(logs_read_tps=1):
+        time.sleep(1.0)  # start with an empty one-second window
+        code = logs_command(logs_client, lambda_client, echo, request_id=request_id, out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert throttled, "the second read in the same second was throttled and retried"
+    assert value in out.getvalue() and f"REPORT RequestId: {request_id}" in out.getvalue()
+
+
+def test_logs_follow_waits_out_throttling_past_the_clients_retries(echo, local_aws, capsys):
     value = marker()
     request_id = invoke_json(capsys, echo, "--payload", json.dumps({"marker": value}))["request_id"]
     out, err = io.StringIO(), io.StringIO()
@@ -317,8 +338,8 @@ def test_logs_back_off_when_cloudwatch_throttles(echo, local_aws, capsys):
         time.sleep(1.0)  # start with an empty one-second window
         code = logs_command(
             local_aws.client("logs", retries=0), local_aws.client("lambda"), echo,
-            request_id=request_id, out=out, err=err, sleep=sleep,
+            request_id=request_id, follow=True, out=out, err=err, sleep=sleep,
         )  # fmt: skip
     assert code == 0
-    assert pauses, "the second read in the same second was throttled and retried"
+    assert pauses, "the second read in the same second was throttled, waited out and sent again"
     assert value in out.getvalue() and f"REPORT RequestId: {request_id}" in out.getvalue()
