@@ -148,83 +148,38 @@ def read_payload(value: str, stdin: TextIO | None = None) -> bytes:
     return data
 
 
-@dataclass(frozen=True)
-class InvokeOutcome:
-    """What Lambda answered to one invoke.
+def _shown_payload(invocation: LambdaInvocation) -> Any:
+    """The payload as JSON when it is JSON, else as text (None when empty)."""
+    if not invocation.payload:
+        return None
+    return invocation.decoded if invocation.decoded is not None else invocation.payload.decode("utf-8", "replace")
 
-    Attributes:
-        function: the function as named on the command line.
-        request_id: the invocation's request id.
-        status_code: 200 (synchronous) or 202 (asynchronous, queued).
-        executed_version: the version that ran (synchronous only).
-        function_error: ``Unhandled``/``Handled`` when the function failed, else None.
-        payload: the raw response payload (empty for an asynchronous invoke).
-        log_tail: the last 4 KB of the invocation's log, decoded (synchronous only).
+
+def invocation_document(invocation: LambdaInvocation) -> dict[str, Any]:
+    """The ``--json`` document of ``pipeskit invoke``: what Lambda answered to one invoke.
+
+    Args:
+        invocation: the invoke's record.
+
+    Returns:
+        ``function``, ``request_id`` and ``status_code``; for a synchronous invoke also
+        ``executed_version``, ``function_error``, ``payload`` (JSON, else text) and ``log_tail``.
     """
-
-    function: str
-    request_id: str
-    status_code: int
-    executed_version: str | None = None
-    function_error: str | None = None
-    payload: bytes = b""
-    log_tail: str | None = None
-
-    @classmethod
-    def of(cls, invocation: LambdaInvocation) -> InvokeOutcome:
-        """The CLI's view of what `pipeskit.invoke.invoke_function` answered.
-
-        Args:
-            invocation: the invoke's record.
-
-        Returns:
-            The outcome, ``function`` being the function as it was invoked.
-        """
-        return cls(
-            function=invocation.function_name,
-            request_id=invocation.request_id,
-            status_code=invocation.status_code,
-            executed_version=invocation.executed_version,
-            function_error=invocation.function_error,
-            payload=invocation.payload,
-            log_tail=invocation.log_tail,
-        )
-
-    @property
-    def payload_is_json(self) -> bool:
-        """Whether the payload is a JSON document."""
-        return self._decoded[0]
-
-    @property
-    def decoded_payload(self) -> Any:
-        """The payload as JSON, else as text (None when empty)."""
-        return self._decoded[1]
-
-    @property
-    def _decoded(self) -> tuple[bool, Any]:
-        if not self.payload:
-            return False, None
-        text = self.payload.decode("utf-8", errors="replace")
-        try:
-            return True, json.loads(text)
-        except ValueError:
-            return False, text
-
-    def as_json(self) -> dict[str, Any]:
-        """The ``--json`` document."""
-        if self.status_code == 202:
-            return {"function": self.function, "request_id": self.request_id, "status_code": self.status_code}
-        document: dict[str, Any] = {
-            "function": self.function,
-            "request_id": self.request_id,
-            "status_code": self.status_code,
-            "executed_version": self.executed_version,
-            "function_error": self.function_error,
-            "payload": self.decoded_payload,
-        }
-        if self.log_tail is not None:
-            document["log_tail"] = self.log_tail
+    document: dict[str, Any] = {
+        "function": invocation.function_name,
+        "request_id": invocation.request_id,
+        "status_code": invocation.status_code,
+    }
+    if invocation.status_code == 202:
         return document
+    document.update(
+        executed_version=invocation.executed_version,
+        function_error=invocation.function_error,
+        payload=_shown_payload(invocation),
+    )
+    if invocation.log_tail is not None:
+        document["log_tail"] = invocation.log_tail
+    return document
 
 
 def call_invoke(
@@ -236,7 +191,7 @@ def call_invoke(
     qualifier: str | None = None,
     settings: LambdaClientSettings | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> InvokeOutcome:
+) -> LambdaInvocation:
     """Invoke ``function`` once through `pipeskit.invoke.invoke_function` (429s back off and retry).
 
     Synchronous invokes ask for the log tail (``LogType=Tail``). The client should not retry by
@@ -274,7 +229,7 @@ def call_invoke(
         ) from error
     except (FunctionNotFoundError, LambdaInvokeError) as error:
         raise LambdaCommandError(str(error)) from error
-    return InvokeOutcome.of(invocation)
+    return invocation
 
 
 def invoke_command(
@@ -293,7 +248,7 @@ def invoke_command(
 
     Human output: the response payload on ``out`` (indented when it is JSON; the request id for an
     asynchronous invoke), a status line on ``err`` with the command that shows the invocation's log.
-    With ``as_json``, one JSON object on ``out`` (`InvokeOutcome.as_json`).
+    With ``as_json``, one JSON object on ``out`` (`invocation_document`).
 
     Returns:
         0 on success, 1 when the function failed (a ``FunctionError``).
@@ -303,22 +258,23 @@ def invoke_command(
     """
     outcome = call_invoke(client, function, payload, asynchronous=asynchronous, qualifier=qualifier, settings=settings)
     logs_hint = f"pipeskit logs {shlex.quote(function)} --request-id {outcome.request_id}"
+    shown = _shown_payload(outcome)
     if as_json:
-        print(json.dumps(outcome.as_json(), ensure_ascii=False), file=out)
+        print(json.dumps(invocation_document(outcome), ensure_ascii=False), file=out)
     elif asynchronous:
         print(outcome.request_id, file=out)
         print(f"# {function}: queued (202), request id {outcome.request_id}; follow it: {logs_hint} --follow", file=err)
     else:
-        if outcome.payload_is_json:
-            print(json.dumps(outcome.decoded_payload, indent=2, ensure_ascii=False), file=out)
+        if outcome.decoded is not None:
+            print(json.dumps(shown, indent=2, ensure_ascii=False), file=out)
         elif outcome.payload:
-            print(outcome.decoded_payload, file=out)
+            print(shown, file=out)
         version = f", version {outcome.executed_version}" if outcome.executed_version else ""
         print(f"# {function}: request id {outcome.request_id}{version}; its log: {logs_hint}", file=err)
     if not outcome.function_error:
         return 0
     if not as_json:
-        details = outcome.decoded_payload if isinstance(outcome.decoded_payload, dict) else {}
+        details = outcome.error_details
         error_type = details.get("errorType", "Unknown")
         message = details.get("errorMessage", "")
         print(

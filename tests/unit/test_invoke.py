@@ -31,7 +31,7 @@ from pipeskit import (
     PipesContextReusedError,
 )
 from pipeskit.invoke import function_error, invoke_function
-from pipeskit.lambda_commands import LambdaCommandError, call_invoke
+from pipeskit.lambda_commands import LambdaCommandError, call_invoke, invocation_document
 from pipeskit_lambda.protocol import CONTEXT_REUSED_MESSAGE
 
 RID = "8f5c1f9e-1111-4c2b-9d55-0123456789ab"
@@ -258,11 +258,11 @@ def test_the_cli_outcome_is_built_from_the_invocation(client, stub) -> None:
     outcome = call_invoke(client, "fn", b"{}", settings=FAST)
     queued = call_invoke(client, "fn", b"{}", asynchronous=True, settings=FAST)
 
-    assert outcome.as_json() == {
+    assert invocation_document(outcome) == {
         "function": "fn", "request_id": RID, "status_code": 200, "executed_version": "$LATEST",
         "function_error": None, "payload": {"ok": True}, "log_tail": tail,
     }  # fmt: skip
-    assert queued.as_json() == {"function": "fn", "request_id": RID, "status_code": 202}
+    assert invocation_document(queued) == {"function": "fn", "request_id": RID, "status_code": 202}
 
 
 # --- one mechanism --------------------------------------------------------------------------------
