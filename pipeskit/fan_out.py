@@ -53,7 +53,7 @@ from pipeskit_lambda.protocol import (
 )
 
 from ._dagster import build_context_data
-from .channels.chunks import chunk_key, chunk_messages, closing
+from .channels.chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys
 from .errors import FanOutFailedError, InvalidFanOutError
 from .invoke import invoke_function
 from .settings import DeploymentSettings, FanOutSettings, LambdaClientSettings
@@ -326,17 +326,9 @@ class FanOut:
     # -- following -----------------------------------------------------------------------------
 
     def _list(self) -> list[str]:
-        keys, token = [], None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self.s3.list_objects_v2(**kwargs)
-            self.requests += 1
-            keys += [o["Key"] for o in page.get("Contents", [])]
-            token = page.get("NextContinuationToken")
-            if not token:
-                return keys
+        keys, requests = list_keys(self.s3, self.bucket, self.prefix)
+        self.requests += requests
+        return keys
 
     def _poll(self) -> None:
         chunks: dict[int, dict[str, dict[int, str]]] = {}
@@ -505,10 +497,7 @@ class FanOut:
 
     def _clean_up(self, keep_markers: bool) -> None:
         keys = [k for k in self._list() if not (keep_markers and k.endswith("/" + MARKER) and self._succeeded(k))]
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
-            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-            self.requests += 1
+        self.requests += delete_keys(self.s3, self.bucket, keys)
 
     def _succeeded(self, marker_key: str) -> bool:
         index = int(marker_key[len(self.prefix) + 1 :].split("/")[0])

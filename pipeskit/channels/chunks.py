@@ -1,4 +1,5 @@
-"""The S3 channel's chunk layout, read once for every follower of it (a run's session, fan-out items).
+"""The S3 channel's chunk layout and its S3 calls, written once for every follower of it (a run's session,
+fan-out items).
 
 A session's chunks are ``{prefix}/{n}.json`` (dagster-pipes' own ``PipesS3MessageWriter``) or
 ``{prefix}/attempt-{token}/{n}.json`` (the kit's writer, one folder per attempt of an invocation),
@@ -8,6 +9,7 @@ A session's chunks are ``{prefix}/{n}.json`` (dagster-pipes' own ``PipesS3Messag
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,3 +60,49 @@ def closing(message: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
     if message.get("method") != "closed":
         return False, None
     return True, (message.get("params") or {}).get("exception")
+
+
+DELETE_BATCH = 1000
+"""Keys per ``DeleteObjects`` request (S3's limit)."""
+
+
+def list_keys(client: Any, bucket: str, prefix: str) -> tuple[list[str], int]:
+    """Every key under ``prefix/`` (``ListObjectsV2``, following continuation tokens).
+
+    Returns:
+        The keys, and the number of requests made.
+    """
+    keys: list[str] = []
+    token: str | None = None
+    requests = 0
+    while True:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix.rstrip("/") + "/"}
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = client.list_objects_v2(**kwargs)
+        requests += 1
+        keys += [item["Key"] for item in page.get("Contents", [])]
+        token = page.get("NextContinuationToken")
+        if not token:
+            return keys, requests
+
+
+def delete_keys(client: Any, bucket: str, keys: Sequence[str], *, keep_going: bool = False) -> int:
+    """Delete ``keys`` in batches of `DELETE_BATCH` (``DeleteObjects``, quiet).
+
+    Args:
+        keep_going: a refused batch does not stop the others (cleaning up must never hide a run's outcome).
+
+    Returns:
+        The number of requests made.
+    """
+    requests = 0
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = [{"Key": key} for key in keys[start : start + DELETE_BATCH]]
+        try:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            requests += 1
+        except Exception:
+            if not keep_going:
+                raise
+    return requests

@@ -32,7 +32,7 @@ from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..invocation import LambdaInvocation
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
 from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
-from .chunks import chunk_key, chunk_messages, closing
+from .chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys
 
 
 class S3MessageReader(LogReadingMessageReader):
@@ -356,18 +356,9 @@ class S3ChannelSession(ChannelSession):
             read += 1
 
     def _list(self) -> list[str]:
-        keys: list[str] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Bucket": self.reader.bucket, "Prefix": self._prefix + "/"}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self.reader.client.list_objects_v2(**kwargs)
-            self._state.requests += 1
-            keys += [item["Key"] for item in page.get("Contents", [])]
-            token = page.get("NextContinuationToken")
-            if not token:
-                return keys
+        keys, requests = list_keys(self.reader.client, self.reader.bucket, self._prefix)
+        self._state.requests += requests
+        return keys
 
     def _any_closed(self) -> bool:
         return any(a.closed for a in self._state.attempts.values())
@@ -382,10 +373,4 @@ class S3ChannelSession(ChannelSession):
             keys = self._list()
         except Exception:  # noqa: BLE001 - cleaning up must never hide the run's outcome
             keys = list(self._state.keys_read)
-        for start in range(0, len(keys), 1000):
-            batch = [{"Key": key} for key in keys[start : start + 1000]]
-            try:
-                self.reader.client.delete_objects(Bucket=self.reader.bucket, Delete={"Objects": batch, "Quiet": True})
-                self._state.requests += 1
-            except Exception:  # noqa: BLE001
-                pass
+        self._state.requests += delete_keys(self.reader.client, self.reader.bucket, keys, keep_going=True)

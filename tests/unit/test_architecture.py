@@ -111,3 +111,29 @@ def test_every_error_of_the_library_is_a_kit_error() -> None:
                     ):
                         strays.append(f"{module.__name__}.{value.__name__}")
     assert not strays, f"exceptions outside the kit's hierarchy: {strays}"
+
+
+ONE_PLACE = {
+    "invoke": "pipeskit/invoke.py",  # back-off, request ids, AWS errors translated
+    "get_log_events": "pipeskit/cloudwatch_logs.py",  # the read budget, the log-group rule
+    "filter_log_events": "pipeskit/cloudwatch_logs.py",
+    "list_objects_v2": "pipeskit/channels/chunks.py",  # the S3 channel's layout
+    "delete_objects": "pipeskit/channels/chunks.py",
+}
+
+
+@pytest.mark.parametrize("operation, home", sorted(ONE_PLACE.items()))
+def test_each_aws_mechanism_is_written_once(operation: str, home: str) -> None:
+    """A client call with its loop around it (back-off, paging, budget) lives in one module; the others
+    call that module (the local AWS, which serves these calls, aside)."""
+    import ast
+
+    callers = []
+    for path in sorted((PROJECT_DIR / "pipeskit").rglob("*.py")):
+        relative = path.relative_to(PROJECT_DIR).as_posix()
+        if relative == home or relative.startswith("pipeskit/local/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), relative)):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == operation:
+                callers.append(f"{relative}:{node.lineno}")
+    assert callers == [], f"call {home} instead of a client's {operation}: {callers}"

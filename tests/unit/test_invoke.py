@@ -5,7 +5,6 @@ A real boto3 Lambda client answers through botocore's `Stubber`: the kit's own c
 
 from __future__ import annotations
 
-import ast
 import base64
 import io
 import json
@@ -266,16 +265,3 @@ def test_the_cli_outcome_is_built_from_the_invocation(client, stub) -> None:
 
 
 # --- one mechanism --------------------------------------------------------------------------------
-
-
-def test_only_pipeskit_invoke_calls_lambda_invoke() -> None:
-    """Every invoke goes through `pipeskit.invoke` (the local AWS, which serves invokes, aside)."""
-    callers = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        relative = path.relative_to(PACKAGE.parent).as_posix()
-        if relative == "pipeskit/invoke.py" or relative.startswith("pipeskit/local/"):
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), relative)):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "invoke":
-                callers.append(f"{relative}:{node.lineno}")
-    assert callers == [], f"call pipeskit.invoke.invoke_function instead of a client's invoke: {callers}"
