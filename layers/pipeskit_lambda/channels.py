@@ -10,6 +10,7 @@ written to a file, so no session file can outlive its invocation.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -231,7 +232,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
     are uploaded with the runtime's boto3.
 
     Args:
-        client: a boto3 S3 client (default: ``boto3.client("s3")``).
+        client: a boto3 S3 client (default: the execution environment's one, `environment_s3_client`).
         settings: flush interval and chunk size (default: `FunctionSettings` from the environment).
     """
 
@@ -246,9 +247,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
         if self._client is None:
-            import boto3  # the Lambda runtime's own; pipeskit_lambda itself needs only dagster-pipes
-
-            self._client = boto3.client("s3")
+            self._client = environment_s3_client()
         prefix = f"{params[KEY_PREFIX_PARAM]}/{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
         self._upload_result = bool(params.get(RESULT_PARAM))
         settings = self._settings
@@ -273,6 +272,19 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
                     Metadata={REQUEST_ID_METADATA: str(getattr(context, "aws_request_id", "") or "")},
                 )
         return envelope
+
+
+@functools.cache
+def environment_s3_client() -> Any:
+    """The execution environment's S3 client, created on its first session and kept for the next ones.
+
+    A boto3 client costs tens of milliseconds and a new connection to create; an environment serves
+    many invocations (a fan-out worker many items per batch) with the same role's credentials, so one
+    client serves them all (boto3 clients are thread-safe).
+    """
+    import boto3  # the Lambda runtime's own; pipeskit_lambda itself needs only dagster-pipes
+
+    return boto3.client("s3")
 
 
 WRITERS: dict[str, type[LambdaMessageWriter]] = {}

@@ -63,9 +63,16 @@ class S3MessageReader(LogReadingMessageReader):
     ) -> None:
         super().__init__(**logs)
         aws: AwsTarget = logs.get("aws", DEFAULT_TARGET)
-        self.s3_settings = s3_settings or S3ReaderSettings.from_env()
-        self._given_bucket = bucket if bucket is not None else DeploymentSettings.from_env().messages_bucket
+        # What was not given is read from the environment on first use, once: a code location builds
+        # its resources at import, possibly before its environment is complete.
+        self._s3_settings = LazyClient(s3_settings, S3ReaderSettings.from_env)
+        self._bucket = LazyClient(bucket, lambda: DeploymentSettings.from_env().messages_bucket)
         self._client = LazyClient(client, lambda: aws.client("s3"))
+
+    @property
+    def s3_settings(self) -> S3ReaderSettings:
+        """The polling, waiting and deletion settings."""
+        return self._s3_settings.get()
 
     @classmethod
     def configured(
@@ -80,7 +87,7 @@ class S3MessageReader(LogReadingMessageReader):
     @property
     def bucket_name(self) -> str:
         """The messages bucket, or ``""`` when none is configured."""
-        return self._given_bucket or ""
+        return self._bucket.get() or ""
 
     @property
     def bucket(self) -> str:
@@ -89,7 +96,7 @@ class S3MessageReader(LogReadingMessageReader):
         Raises:
             PipesKitError: none given and none configured (before anything is invoked).
         """
-        bucket = self._given_bucket
+        bucket = self._bucket.get()
         if not bucket:
             raise PipesKitError(
                 "S3MessageReader needs the messages bucket: pass bucket=..., set the client's messages_bucket, "

@@ -321,7 +321,7 @@ def test_the_client_resource_shows_its_configuration_in_the_ui(dagster_ui: Dagst
             "messages_bucket", "context_bucket"} <= set(fields)  # fmt: skip
     assert "CloudWatch Logs" in fields["channel"]
     configured = {v["key"]: v["value"] for v in logs["configuredValues"]}
-    assert configured["channel"].strip('"') == "LOGS", configured
+    assert configured["channel"].strip('"') == "logs", configured
 
 
 def test_run_launched_through_the_ui_shows_metadata_check_and_request_id(
