@@ -137,3 +137,15 @@ def test_each_aws_mechanism_is_written_once(operation: str, home: str) -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == operation:
                 callers.append(f"{relative}:{node.lineno}")
     assert callers == [], f"call {home} instead of a client's {operation}: {callers}"
+
+
+def test_no_test_mocks_aws_in_process() -> None:
+    """moto's in-process mock resets moto's state when it stops, and the session's local AWS (in the
+    same test process) keeps its state there: a test that mocked would wipe the roles, layers and
+    functions other tests of the process rely on. Tests use the ``local_aws`` fixture instead."""
+    offenders = [
+        path.relative_to(PROJECT_DIR).as_posix()
+        for path in sorted((PROJECT_DIR / "tests").rglob("*.py"))
+        if path.name != "test_architecture.py" and "mock_aws" in path.read_text()
+    ]
+    assert not offenders, f"use the local_aws fixture instead of moto's mock_aws: {offenders}"

@@ -43,35 +43,3 @@ def test_closed_tells_the_exception_it_carries() -> None:
     error = {"name": "ValueError", "message": "boom"}
     assert closing({"method": "closed", "params": {"exception": error}}) == (True, error)
 
-
-def test_listing_follows_continuation_tokens_and_deleting_goes_in_batches() -> None:
-    import boto3
-    from moto import mock_aws
-
-    from pipeskit.channels.chunks import DELETE_BATCH, delete_keys, list_keys
-
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket="chunks")
-        keys = [f"session/attempt-a/{n}.json" for n in range(1, DELETE_BATCH + 6)]
-        for key in keys:
-            s3.put_object(Bucket="chunks", Key=key, Body=b"{}")
-        s3.put_object(Bucket="chunks", Key="sessionless/1.json", Body=b"{}")  # shares the prefix's text, not its folder
-        listed, requests = list_keys(s3, "chunks", "session")
-        assert sorted(listed) == sorted(keys) and requests == 2, "1,005 keys: two pages of at most 1,000"
-        assert delete_keys(s3, "chunks", listed) == 2, "two batches of at most 1,000"
-        assert list_keys(s3, "chunks", "session") == ([], 1)
-
-
-def test_a_refused_delete_stops_unless_told_to_keep_going() -> None:
-    import boto3
-    from botocore.exceptions import ClientError
-    from moto import mock_aws
-
-    from pipeskit.channels.chunks import delete_keys
-
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")  # no such bucket: every batch is refused
-        with pytest.raises(ClientError, match="NoSuchBucket"):
-            delete_keys(s3, "missing", ["a"])
-        assert delete_keys(s3, "missing", ["a"], keep_going=True) == 0

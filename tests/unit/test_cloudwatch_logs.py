@@ -1,25 +1,18 @@
 """Reading an invocation back from CloudWatch Logs: line framing, paging, waiting, the read budget, forwarding;
 and ``pipeskit logs`` reading through the same reader."""
 
-import io
 import json
 import re
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from pipeskit import rate_limit
-from pipeskit.cloudwatch_logs import READ_OPERATIONS, InvocationLogReader, LogForwarder, is_end_line, is_start_line
+from pipeskit.cloudwatch_logs import InvocationLogReader, LogForwarder, is_end_line, is_start_line
 from pipeskit.errors import LogsNotReadableError
 from pipeskit.invocation import LambdaInvocation
-from pipeskit.lambda_commands import LambdaCommandError, logs_clients_from_env, logs_command
 from pipeskit.rate_limit import RateBudget
 from pipeskit.settings import LogsReaderSettings
 
@@ -199,140 +192,3 @@ def test_find_stream_waits_for_a_group_and_a_request_that_appear_late() -> None:
         )
         assert _reader(logs).find_stream(GROUP, INVOCATION) == STREAM
         stub.assert_no_pending_responses()
-
-
-# --- the read budget, and pipeskit logs over the same reader (CloudWatch Logs by moto) ----------------
-
-
-class _CountingBudget(RateBudget):
-    def __init__(self) -> None:
-        super().__init__(1_000)
-        self.taken = 0
-
-    def acquire(self) -> float:
-        self.taken += 1
-        return 0.0
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
-
-
-def _throttle(client: Any, times: int) -> list[str]:
-    """Answer the client's first ``times`` read requests with ThrottlingException, as CloudWatch does
-    over its quota; every request sent, answered or not, is listed in the returned list."""
-    sent: list[str] = []
-    body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-
-    def answer(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
-        sent.append(event_name.rpartition(".")[2])
-        if len(sent) > times:
-            return None  # on to moto
-        headers = {"x-amzn-RequestId": f"throttled-{len(sent)}", "Content-Type": "application/x-amz-json-1.1"}
-        return AWSResponse(request.url, 400, headers, _Body(body))
-
-    for operation in READ_OPERATIONS:
-        client.meta.events.register(f"before-send.logs.{operation}", answer)
-    return sent
-
-
-def _write_invocation(logs: Any, *lines: str) -> None:
-    """An invocation of ``fn`` in its log group: START, ``lines``, END, REPORT (now)."""
-    now = int(time.time() * 1000)
-    logs.create_log_group(logGroupName=GROUP)
-    logs.create_log_stream(logGroupName=GROUP, logStreamName=STREAM)
-    messages = [f"START RequestId: {RID} Version: $LATEST", *lines, f"END RequestId: {RID}",
-                f"REPORT RequestId: {RID}\tDuration: 1.00 ms"]  # fmt: skip
-    events = [{"timestamp": now + i, "message": message} for i, message in enumerate(messages)]
-    logs.put_log_events(logGroupName=GROUP, logStreamName=STREAM, logEvents=events)
-
-
-def _moto_client(service: str, attempts: int = 1) -> Any:
-    return boto3.client(
-        service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing",
-        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
-    )  # fmt: skip
-
-
-@mock_aws
-def test_each_read_request_takes_one_token_botocores_retries_included(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
-    logs = _moto_client("logs", attempts=3)
-    _write_invocation(logs, "hello")
-    budget = _CountingBudget()
-    reader = _reader(logs, budget)
-    sent = _throttle(reader.logs_client, times=2)  # the budget's hook comes first: registered when the reader met it
-    invocation = LambdaInvocation(function_name="fn", request_id=RID, payload=b"", started_ms=int(time.time() * 1000))
-    stream = reader.find_stream(GROUP, invocation)  # throttled twice, retried by botocore, answered
-    assert list(reader.lines(GROUP, stream, invocation)) == ["hello"]
-    assert sent == ["FilterLogEvents"] * 3 + ["GetLogEvents"]
-    assert budget.taken == len(sent), "CloudWatch counts every attempt against the quota"
-
-
-@mock_aws
-def test_pipeskit_logs_reads_through_the_budget() -> None:
-    logs = _moto_client("logs")
-    _write_invocation(logs, "hello")
-    sent = _throttle(logs, times=0)
-    budget = _CountingBudget()
-    out, err = io.StringIO(), io.StringIO()
-    assert logs_command(logs, _moto_client("lambda"), "fn", request_id=RID, out=out, err=err, budget=budget) == 0
-    assert (
-        logs_command(logs, _moto_client("lambda"), "fn", since=time.time() - 60, out=out, err=err, budget=budget) == 0
-    )
-    assert [line.split("  ", 2)[2] for line in out.getvalue().splitlines()].count("hello") == 2
-    assert sent == ["FilterLogEvents", "GetLogEvents", "FilterLogEvents"]
-    assert budget.taken == len(sent)
-
-
-@mock_aws
-def test_pipeskit_logs_clients_from_the_environment_take_the_settings_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "AWS_ENDPOINT_URL_LAMBDA"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("PIPESKIT_LOGS_BUDGET_SCOPE", "process")
-    monkeypatch.setenv("PIPESKIT_LOGS_READ_TPS", "997")
-    budget = _CountingBudget()
-    monkeypatch.setitem(rate_limit._shared, (997.0, ""), budget)  # the budget the settings name, in this process
-    logs, lambda_client = logs_clients_from_env()
-    _write_invocation(logs, "hello")
-    logs.filter_log_events(logGroupName=GROUP)
-    assert budget.taken == 1, "the client itself is metered, whoever reads with it"
-    out, err = io.StringIO(), io.StringIO()
-    assert logs_command(logs, lambda_client, "fn", request_id=RID, out=out, err=err) == 0
-    assert "hello" in out.getvalue()
-    assert budget.taken == 3, "then FilterLogEvents and GetLogEvents, each through the budget"
-
-
-@mock_aws
-def test_pipeskit_logs_follow_waits_out_throttling_without_end() -> None:
-    logs = _moto_client("logs")  # botocore gives up at once: the command's own patience is tested
-    _write_invocation(logs, "hello")
-    sent = _throttle(logs, times=8)
-    pauses: list[float] = []
-    out, err = io.StringIO(), io.StringIO()
-    budget = _CountingBudget()
-    code = logs_command(
-        logs, _moto_client("lambda"), "fn", request_id=RID, follow=True, out=out, err=err, sleep=pauses.append,
-        budget=budget,
-    )  # fmt: skip
-    assert code == 0
-    assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0], "backing off up to 30 s, never giving up"
-    assert [line.split("  ", 2)[2] for line in out.getvalue().splitlines()][1] == "hello"
-    assert budget.taken == len(sent) == 10
-
-
-@mock_aws
-def test_pipeskit_logs_without_follow_fails_clearly_when_still_throttled() -> None:
-    logs = _moto_client("logs")
-    _write_invocation(logs, "hello")
-    _throttle(logs, times=1)
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.raises(LambdaCommandError) as failed:
-        logs_command(logs, _moto_client("lambda"), "fn", request_id=RID, out=out, err=err, budget=_CountingBudget())
-    assert str(failed.value) == f"reading {GROUP}: AWS answered ThrottlingException: Rate exceeded"
-    assert out.getvalue() == ""
