@@ -1,9 +1,11 @@
 """Message fidelity and AWS calls per session: this kit's client against dagster-aws's.
 
-One function (a Dagster-docs-style handler, no kit code) emits 10, 1,000 or 100,000 custom
-messages interleaved with 2 MB of ordinary log lines, on the local AWS. Each client runs it as a
-Dagster asset; the figures are the share of messages delivered (target: 100 % for the kit at every
-size), AWS API calls per session and wall time. dagster-aws reads the 4 KB log tail.
+One function (a Dagster-docs-style handler, no kit code) emits 10, 1,000, 100,000 or 1,000,000
+custom messages interleaved with 2 MB of ordinary log lines, on the local AWS. Each client runs it
+as a Dagster asset; the figures are the share of messages delivered (target: 100 % for the kit at
+every size), AWS API calls per session, wall time and messages delivered per second. dagster-aws
+reads the 4 KB log tail. The kit's CloudWatch channel is left out at a million messages (it pages
+over 100 MB of log); the response channel carries them compressed in the response.
 """
 
 import contextlib
@@ -24,7 +26,8 @@ from pipeskit.local.testing import ApiCallCounter, deploy_pipes_function, lambda
 
 NOISY_HANDLER = PROJECT_DIR / "tests" / "integration" / "handlers" / "noisy.py"
 NOISE_BYTES = 2_000_000
-SIZES = {10: 5, 1000: 3, 100_000: 1}  # messages: sessions per client
+SIZES = {10: 5, 1000: 3, 100_000: 1, 1_000_000: 1}  # messages: sessions per client
+CLOUDWATCH_UP_TO = 100_000
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 NAME = "bench_pipes_delivery"
 KIT, KIT_CLOUDWATCH, PEER = "kit response payload", "kit CloudWatch Logs", "dagster-aws PipesLambdaClient"
@@ -51,21 +54,21 @@ def run_session(client: Any, function_name: str, messages: int) -> tuple[int, bo
 def main() -> None:
     warnings.filterwarnings("ignore")
     with LocalAWS(port=0, quiet=True) as aws:
-        lam = aws.client("lambda", retries=0, read_timeout=300)
+        lam = aws.client("lambda", retries=0, read_timeout=900)
         function = deploy_pipes_function(
-            lam, code=NOISY_HANDLER, user_handler="noisy.lambda_handler", timeout_s=300, memory_mb=1024,
+            lam, code=NOISY_HANDLER, user_handler="noisy.lambda_handler", timeout_s=600, memory_mb=3008,
             layer_arn=publish_pipes_layer(lam, LAYER_REQUIREMENTS), role_arn=lambda_role(aws.client("iam")),
         )  # fmt: skip
 
         def kit(reader: Any) -> tuple[Any, ApiCallCounter]:
             counter = ApiCallCounter()
-            lambda_client = counter.attach(aws.client("lambda", retries=0, read_timeout=300))
+            lambda_client = counter.attach(aws.client("lambda", retries=0, read_timeout=900))
             message_reader = reader(logs_client=counter.attach(aws.client("logs")), lambda_client=lambda_client)
             return PipesLambdaClient(client=lambda_client, message_reader=message_reader), counter
 
         def peer() -> tuple[Any, ApiCallCounter]:
             counter = ApiCallCounter()
-            return PeerPipesLambdaClient(client=counter.attach(aws.client("lambda", read_timeout=300))), counter
+            return PeerPipesLambdaClient(client=counter.attach(aws.client("lambda", read_timeout=900))), counter
 
         contenders = {
             KIT: lambda: kit(ResponsePayloadMessageReader),
@@ -78,6 +81,8 @@ def main() -> None:
         figures: dict[tuple[str, int], dict[str, float]] = {}
         for messages, repeats in SIZES.items():
             for name, make in contenders.items():
+                if name == KIT_CLOUDWATCH and messages > CLOUDWATCH_UP_TO:
+                    continue
                 delivered, ok, calls, walls = [], [], [], []
                 for _ in range(repeats):
                     client, counter = make()
@@ -95,13 +100,23 @@ def main() -> None:
     for messages in SIZES:
         peer = figures[PEER, messages]
         for name in (KIT, KIT_CLOUDWATCH):
+            if (name, messages) not in figures:
+                continue
             kit_figures = figures[name, messages]
             record(NAME, f"messages delivered, {messages:,} + 2 MB of log lines ({name})", "%", kit_figures["share"],
                    peer=peer["share"], target="100 %", met=kit_figures["share"] == 100, higher_is_better=True)
         record(NAME, f"AWS API calls per session, {messages:,} messages (kit response payload)", "calls",
                figures[KIT, messages]["calls"], peer=peer["calls"])  # fmt: skip
-        record(NAME, f"session wall time, {messages:,} messages (kit response payload)", "s",
-               figures[KIT, messages]["wall"], peer=peer["wall"])  # fmt: skip
+        kit_wall = figures[KIT, messages]["wall"]
+        target = {"target": "≤ 2 × peer", "met": kit_wall <= 2 * peer["wall"]} if messages == 100_000 else {}
+        record(NAME, f"session wall time, {messages:,} messages (kit response payload)", "s", kit_wall,
+               peer=peer["wall"], **target)  # fmt: skip
+        delivered_per_s = {name: figures[name, messages]["share"] / 100 * messages / figures[name, messages]["wall"]
+                           for name in (KIT, PEER)}  # fmt: skip
+        record(NAME, f"messages delivered per second, {messages:,} messages (kit response payload)", "msg/s",
+               delivered_per_s[KIT], peer=delivered_per_s[PEER], higher_is_better=True)  # fmt: skip
+    record(NAME, "AWS API calls, 100,000 messages + 2 MB of log lines (kit response payload)", "calls",
+           figures[KIT, 100_000]["calls"], target="1 (Invoke)", met=figures[KIT, 100_000]["calls"] == 1)
 
 
 if __name__ == "__main__":

@@ -127,20 +127,31 @@ def log_group_of(configuration: dict[str, Any] | None, function_name: str) -> st
     )
 
 
+EVENTLESS_METHODS = frozenset({"report_custom_message", "report_asset_materialization", "report_asset_check"})
+"""Pipes methods that create no Dagster event when handled (their results are yielded after the session):
+ordinary lines before them need not be flushed first, so a chatty function costs a few log events."""
+
+
 class LogForwarder:
     """Forward an invocation's ordinary log lines to the Dagster step's log.
 
     Structured records at WARNING and above are forwarded one by one at their level; everything else
-    goes in batches (one Dagster log event per ``batch_bytes``), so megabytes of output stay cheap.
+    goes in batches (one Dagster log event per ``batch_bytes``, or once a batch is ``batch_s`` old), so
+    megabytes of output stay cheap. Whoever creates a Dagster event of its own flushes first, so the
+    step's log keeps the order the function wrote.
     """
 
-    def __init__(self, log: DagsterLogManager, prefix: str, batch_bytes: int) -> None:
+    def __init__(self, log: DagsterLogManager, prefix: str, batch_bytes: int, batch_s: float = 1.0) -> None:
         self._log = log
         self._prefix = prefix
         self._batch_bytes = batch_bytes
+        self._batch_s = batch_s
         self._batch: list[str] = []
         self._size = 0
+        self._started = 0.0
         self.forwarded = 0
+        self.events = 0
+        """Dagster log events created (batches and single records)."""
 
     def add(self, line: str) -> None:
         self.forwarded += 1
@@ -148,16 +159,20 @@ class LogForwarder:
         if level:
             self.flush()
             getattr(self._log, level)(f"{self._prefix} {line}")
+            self.events += 1
             return
+        if not self._batch:
+            self._started = time.monotonic()
         self._batch.append(line)
         self._size += len(line) + 1
-        if self._size >= self._batch_bytes:
+        if self._size >= self._batch_bytes or time.monotonic() - self._started >= self._batch_s:
             self.flush()
 
     def flush(self) -> None:
         if self._batch:
             self._log.info(f"{self._prefix} log lines:\n" + "\n".join(self._batch))
             self._batch, self._size = [], 0
+            self.events += 1
 
     @staticmethod
     def _structured_level(line: str) -> str | None:
@@ -288,10 +303,11 @@ class InvocationLogReader:
         group = envelope.get("log_group_name") or self.log_group_for(invocation.function_name)
         stream = envelope.get("log_stream_name") or self.find_stream(group, invocation)
         prefix = f"[{function_base_name(invocation.function_name)} {invocation.request_id}]"
-        delivery = _Delivery(handler, log, LogForwarder(log, prefix, self._settings.forward_batch_bytes), prefix)
+        forwarder = LogForwarder(log, prefix, self._settings.forward_batch_bytes, self._settings.forward_batch_s)
+        delivery = _Delivery(handler, log, forwarder, prefix)
         delivery.skip = skip_messages
         scanner = MessageScanner()
-        for line in self.lines(group, stream, invocation):
+        for line in self.lines(group, stream, invocation, started_ms=envelope.get("started_ms")):
             for found in scanner.feed(line):
                 delivery.take(found)
         for found in scanner.close():
@@ -463,18 +479,31 @@ class InvocationLogReader:
                 )
             time.sleep(self._settings.poll_interval_s)
 
-    def lines(self, group: str, stream: str, invocation: LambdaInvocation) -> Iterator[str]:
-        """Yield the lines between the invocation's start and end lines, waiting for late ones."""
+    def lines(
+        self, group: str, stream: str, invocation: LambdaInvocation, *, started_ms: int | None = None
+    ) -> Iterator[str]:
+        """Yield the lines between the invocation's start and end lines, waiting for late ones.
+
+        Args:
+            group: the log group.
+            stream: the stream that holds the invocation.
+            invocation: the invocation.
+            started_ms: when the function says its session began (the envelope's ``started_ms``):
+                reading starts there, past every earlier invocation of a warm stream. Without it,
+                reading starts a little before the invoke and skips to the invocation's start line.
+        """
         request_id = invocation.request_id
         deadline = self._deadline()
-        cursor = self.stream(group, stream, invocation.started_ms - 5_000)
-        inside = False
+        cursor = self.stream(group, stream, started_ms if started_ms is not None else invocation.started_ms - 5_000)
+        inside = started_ms is not None
         while True:
             for events in cursor.pages():
                 for event in events:
                     for line in str(event.get("message", "")).splitlines():
-                        if not inside:
-                            inside = is_start_line(line, request_id)
+                        if is_start_line(line, request_id):
+                            inside = True
+                        elif not inside:
+                            continue
                         elif is_end_line(line, request_id):
                             return
                         else:
@@ -582,14 +611,16 @@ class _Delivery:
         if isinstance(found, Text):
             self.forwarder.add(found.line)
             return
-        self.forwarder.flush()  # keep the step's log in the order the function wrote it
         if isinstance(found, Message):
             if self.skip:
                 self.skip -= 1
                 return
+            if found.message.get("method") not in EVENTLESS_METHODS:
+                self.forwarder.flush()  # it creates a Dagster event: the lines before it go first
             self.handler.handle_message(found.message)  # type: ignore[arg-type]
             self.delivered += 1
             return
+        self.forwarder.flush()
         self.log.warning(f"{self.prefix} skipped {found.describe()}")
         if found.reason == "lost":
             self.lost.append(found)

@@ -122,13 +122,17 @@ class SizedContextInjector(PipesContextInjector):
     @contextmanager
     def inject_context(self, context_data: PipesContextData) -> Iterator[PipesParams]:
         inline = {"data": context_data}
-        fits = _encoded_size_at_most(inline) <= self._budget or len(encode_param(inline)) <= self._budget
-        if self._s3 is None or fits:
+        # Without a context bucket there is no choice to make: no need to size the context (the
+        # payload's own check refuses an event too large, naming the setting).
+        if self._s3 is None or self._fits(inline):
             yield inline
             return
         self.used_s3 = True
         with self._s3.inject_context(context_data) as params:
             yield params
+
+    def _fits(self, inline: dict[str, Any]) -> bool:
+        return _encoded_size_at_most(inline) <= self._budget or len(encode_param(inline)) <= self._budget
 
     def no_messages_debug_text(self) -> str:
         return "Injected the context inline in the event, or via S3 when too large for it."

@@ -105,6 +105,7 @@ class LogsReaderSettings(Settings):
         logs_max_attempts: attempts per call when CloudWatch answers ThrottlingException
             (botocore's standard retry mode backs off between them).
         forward_batch_bytes: ordinary log lines are forwarded to Dagster's log in batches this big.
+        forward_batch_s: a batch is forwarded once it is this old, even when smaller.
     """
 
     logs_read_tps: float = setting(4.0, minimum=0.01)
@@ -114,6 +115,7 @@ class LogsReaderSettings(Settings):
     poll_interval_s: float = setting(0.5, minimum=0.0)
     logs_max_attempts: int = setting(10, minimum=1)
     forward_batch_bytes: int = setting(64_000, minimum=1)
+    forward_batch_s: float = setting(1.0, minimum=0.0)
 
 
 @dataclass(frozen=True)

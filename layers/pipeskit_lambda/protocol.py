@@ -87,7 +87,10 @@ class Envelope(TypedDict, total=False):
         __pipeskit__: the envelope version (`ENVELOPE_VERSION`).
         result: the handler's own return value.
         messages: Pipes messages, for the response channel (absent when they went to the logs).
+        messages_zlib: the same messages compressed, when they did not fit plainly: their JSON lines
+            joined by newlines, zlib-compressed, base64-encoded.
         messages_in_logs: true when the messages were written to the function's log instead.
+        started_ms: when the invocation's session began (epoch ms): its log lines start there.
         log_group_name: the invocation's log group.
         log_stream_name: the invocation's log stream.
         s3_prefix: where the S3 channel's writer put this attempt's chunks.
@@ -97,7 +100,9 @@ class Envelope(TypedDict, total=False):
     __pipeskit__: int
     result: Any
     messages: list[dict[str, Any]]
+    messages_zlib: str
     messages_in_logs: bool
+    started_ms: int
     log_group_name: str
     log_stream_name: str
     s3_prefix: str
@@ -110,7 +115,9 @@ class EnvelopeKeys:
     VERSION: Final = ENVELOPE_KEY
     RESULT: Final = "result"
     MESSAGES: Final = "messages"
+    MESSAGES_ZLIB: Final = "messages_zlib"
     MESSAGES_IN_LOGS: Final = "messages_in_logs"
+    STARTED_MS: Final = "started_ms"
     LOG_GROUP_NAME: Final = "log_group_name"
     LOG_STREAM_NAME: Final = "log_stream_name"
     S3_PREFIX: Final = "s3_prefix"

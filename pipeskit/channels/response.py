@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import zlib
+from typing import Any
+
 from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
@@ -9,6 +13,12 @@ from pipeskit_lambda.protocol import CHANNEL_PARAM, RESPONSE_CHANNEL, STDERR, ST
 
 from ..invocation import LambdaInvocation
 from .base import LogReadingMessageReader
+from .chunks import chunk_messages
+
+
+def unpack_messages(packed: str) -> list[dict[str, Any]]:
+    """The messages of an envelope's ``messages_zlib`` (``pipeskit_lambda.channels.pack_messages``)."""
+    return chunk_messages(zlib.decompress(base64.b64decode(packed)))
 
 
 class ResponsePayloadMessageReader(LogReadingMessageReader):
@@ -16,7 +26,8 @@ class ResponsePayloadMessageReader(LogReadingMessageReader):
     no AWS call beyond the invoke itself.
 
     Twin of ``pipeskit_lambda.ResponsePayloadMessageWriter``, which also writes every message to the
-    function's log as it is reported. When the messages did not fit in the response, or the function
+    function's log as it is reported. Messages too many for the response travel in it compressed.
+    When even those did not fit in the response, or the function
     failed — raised, timed out, crashed, returned what Lambda cannot marshal — they are read back from
     that copy in CloudWatch Logs, so none is lost. A function with no kit code (dagster-pipes alone)
     writes its messages to its log too, and they are read from there.
@@ -35,7 +46,9 @@ class ResponsePayloadMessageReader(LogReadingMessageReader):
     def deliver(self, invocation: LambdaInvocation, handler: PipesMessageHandler, log: DagsterLogManager) -> None:
         envelope = invocation.envelope
         if envelope is not None and not envelope.get("messages_in_logs"):
-            for message in envelope.get("messages", []):
+            packed = envelope.get("messages_zlib")
+            messages = unpack_messages(packed) if packed is not None else envelope.get("messages", [])
+            for message in messages:
                 handler.handle_message(message)  # type: ignore[arg-type]
             return
         # The function failed (Lambda returned only its error), the messages overflowed the response,

@@ -152,23 +152,24 @@ def test_corrupted_and_partial_message_lines_cost_only_themselves(path, handler_
     if path == "logs channel":
         client, _ = make_client(CloudWatchLogsMessageReader)
         function = handler_function("garbled", "lambda_handler")
-    elif path == "response overflow read-back":  # the messages do not fit the response: read from the log
+    elif path == "response overflow read-back":  # not even compressed do they fit the response: read from the log
         client, _ = make_client(ResponsePayloadMessageReader)
         function = fresh_function("garbled", environment={"PIPESKIT_RESPONSE_BUDGET_BYTES": "1024"})
     else:
         client, _ = make_client(ResponsePayloadMessageReader)
         function = handler_function("garbled", "lambda_handler")
-    run = run_asset(client, function, {"messages": 10, "fail": fail})
+    count = 300 if path == "response overflow read-back" else 10  # 300: several KB even compressed
+    run = run_asset(client, function, {"messages": count, "fail": fail})
 
-    assert numbered(run) == expected(10), "every intact log message arrived, once"
+    assert numbered(run) == expected(count), "every intact log message arrived, once"
     if fail:
         assert isinstance(run.error, LambdaFunctionError) and run.error.error_type == "RuntimeError"
         assert run.error.read_error is None
         assert "[pipes] external process pipes closed with exception" in run.engine_events()
     else:
         assert run.result.success, run.error
-        assert list(run.completed.get_custom_messages()) == [{"i": i} for i in range(10)]
-        assert run.metadata()["messages"].value == 10
+        assert list(run.completed.get_custom_messages()) == [{"i": i} for i in range(count)]
+        assert run.metadata()["messages"].value == count
         assert len(run.materializations()) == 1
     warnings = [m for level, m in run.log_messages() if level >= 30]
     assert any("skipped a 'log' message line that is not valid JSON (torn or corrupt)" in m for m in warnings)

@@ -152,3 +152,30 @@ def test_a_thousand_messages_in_two_megabytes_of_logs_all_arrive(
         assert counter.calls[0] == "Invoke" and set(counter.calls[1:]) == {"GetLogEvents"}
     else:  # the response channel costs one call
         assert counter.calls == ["Invoke"]
+
+
+def test_ordinary_lines_are_forwarded_in_a_few_batches_in_order_with_the_events(handler_function, make_client):
+    """Custom messages among the lines create no Dagster event, so they do not split the batches; a
+    Pipes log message does, and the lines printed before it come before it in the step's log."""
+    client, _ = make_client(CloudWatchLogsMessageReader)
+    run = run_asset(client, handler_function("interleaved", "lambda_handler"), {"lines": 500})
+    assert run.result.success, run.error
+    assert len(list(run.completed.get_custom_messages())) == 500
+    logged = [message for _, message in run.log_messages()]
+    batches = [i for i, message in enumerate(logged) if "log lines:" in message]
+    [pipes_log] = [i for i, message in enumerate(logged) if message.endswith("the pipes log message")]
+    before = [i for i in batches if "before " in logged[i]]
+    after = [i for i in batches if "after " in logged[i]]
+    assert len(batches) <= 4, f"500 + 500 short lines in a few batches, not one per line: {len(batches)}"
+    assert before and after and max(before) < pipes_log < min(after), "the step's log keeps the function's order"
+    forwarded = "\n".join(logged[i] for i in batches)
+    assert all(f"before {i}\n" in forwarded and f"after {i}" in forwarded for i in range(500))
+
+
+def test_messages_too_many_for_the_response_travel_in_it_compressed(handler_function, make_client) -> None:
+    """60,000 messages (about 6 MB as JSON) overflow Lambda's response; compressed they fit: one AWS call."""
+    client, counter = make_client(ResponsePayloadMessageReader)
+    run = run_asset(client, handler_function("noisy", "lambda_handler"), {"messages": 60_000, "noise_bytes": 0})
+    assert run.result.success, run.error
+    assert [m["i"] for m in run.completed.get_custom_messages()] == list(range(60_000))
+    assert counter.calls == ["Invoke"]

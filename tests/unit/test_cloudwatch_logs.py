@@ -118,6 +118,23 @@ def test_an_invocations_lines_are_those_between_its_start_and_end_lines_in_the_t
         stub.assert_no_pending_responses()
 
 
+def test_with_the_functions_start_time_reading_begins_there_not_seconds_before() -> None:
+    """The envelope's ``started_ms``: the read starts at the invocation's own first line, so a warm
+    stream's earlier invocations are never paged; its START line, stamped in the same millisecond, is
+    skipped, the lines after it are the invocation's."""
+    logs = _client()
+    started = STARTED_MS + 700
+    page = _page(f"START RequestId: {RID} Version: $LATEST", "one", f"END RequestId: {RID}", token="f/1")
+    with Stubber(logs) as stub:
+        stub.add_response("get_log_events", page, {**READ, "startTime": started})
+        assert list(_reader(logs).lines(GROUP, STREAM, INVOCATION, started_ms=started)) == ["one"]
+        stub.assert_no_pending_responses()
+    lines_only = _page("two", f"END RequestId: {RID}", token="f/1")  # its START line came a millisecond before
+    with Stubber(logs) as stub:
+        stub.add_response("get_log_events", lines_only, {**READ, "startTime": started})
+        assert list(_reader(logs).lines(GROUP, STREAM, INVOCATION, started_ms=started)) == ["two"]
+
+
 def test_an_invocations_lines_in_the_json_format_are_bounded_by_its_platform_records() -> None:
     logs = _client()
     record = json.dumps({"timestamp": "t", "level": "INFO", "message": "hello", "requestId": RID})

@@ -2,6 +2,7 @@
 reverse order under ``toy_reversed`` (its twin reader puts them back in order). Registered when the
 function's code is imported, before the kit's entrypoint looks the writer up."""
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,8 @@ class ToyWriter(LambdaMessageWriter):
     channel = "toy"
 
     def __init__(self) -> None:
-        self._kept: list[Any] = []
+        super().__init__()
+        self._kept: list[str] = []
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[LogLineChannel]:
@@ -25,7 +27,7 @@ class ToyWriter(LambdaMessageWriter):
 
     def finish(self, result: Any, context: Any) -> Any:
         envelope = self._envelope(result, context)
-        envelope["toy_reversed"] = [dict(message) for message, _ in reversed(self._kept)]  # type: ignore[typeddict-unknown-key]
+        envelope["toy_reversed"] = [json.loads(line) for line in reversed(self._kept)]  # type: ignore[typeddict-unknown-key]
         return envelope
 
 

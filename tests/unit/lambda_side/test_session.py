@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from typing import Any
 
 import pytest
@@ -97,7 +99,7 @@ def test_a_failing_handler_writes_its_messages_to_the_log_and_raises(
     assert exception["name"] == "ValueError" and "bad input" in exception["message"]
 
 
-def test_messages_beyond_the_response_budget_go_to_the_log(
+def test_messages_beyond_the_response_budget_even_compressed_go_to_the_log(
     bootstrap_event, lambda_context, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PIPESKIT_RESPONSE_BUDGET_BYTES", "1024")
@@ -105,11 +107,11 @@ def test_messages_beyond_the_response_budget_go_to_the_log(
     def chatty(event: dict[str, Any], context: Any) -> int:
         with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
             for i in range(50):
-                pipes.log.info(f"line {i:03d} " + "x" * 40)
+                pipes.log.info(f"line {i:03d} " + os.urandom(30).hex())  # random: compression cannot help
         return 50
 
     envelope = run_invocation(chatty, bootstrap_event(), lambda_context)
-    assert envelope["messages_in_logs"] is True and "messages" not in envelope
+    assert envelope["messages_in_logs"] is True and "messages" not in envelope and "messages_zlib" not in envelope
     assert envelope["result"] == 50
     logged = [line for line in capsys.readouterr().err.splitlines() if "__dagster_pipes_version" in line]
     assert len(logged) == 52  # opened + 50 logs + closed, in order
@@ -163,3 +165,30 @@ def test_pipes_handler_hands_an_open_context_or_none(bootstrap_event, lambda_con
     assert seen[0] is None and seen[1] is not None
     assert methods(envelope) == ["opened", "report_asset_check", "closed"]
     assert envelope["result"] == "ok"
+
+
+def test_messages_beyond_the_budget_travel_compressed_when_that_fits(
+    bootstrap_event, lambda_context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeskit.channels.response import unpack_messages
+
+    monkeypatch.setenv("PIPESKIT_RESPONSE_BUDGET_BYTES", "4096")
+
+    def repetitive(event: dict[str, Any], context: Any) -> int:
+        with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
+            for i in range(500):
+                pipes.report_custom_message({"row": i, "status": "ok", "note": "the same words again"})
+        return 500
+
+    envelope = run_invocation(repetitive, bootstrap_event(), lambda_context)
+    assert "messages" not in envelope and not envelope.get("messages_in_logs")
+    assert len(json.dumps(envelope)) <= 4096, "within the budget"
+    messages = unpack_messages(envelope["messages_zlib"])  # the orchestrator's end of the round trip
+    assert [m["method"] for m in messages] == ["opened"] + ["report_custom_message"] * 500 + ["closed"]
+    assert [m["params"]["payload"]["row"] for m in messages[1:-1]] == list(range(500))
+
+
+def test_the_envelope_says_when_the_session_began(bootstrap_event, lambda_context) -> None:
+    before = int(time.time() * 1000)
+    envelope = run_invocation(docs_style, bootstrap_event(), lambda_context)
+    assert before <= envelope["started_ms"] <= int(time.time() * 1000)
