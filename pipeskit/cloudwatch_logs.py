@@ -496,6 +496,7 @@ class InvocationLogReader:
         deadline = self._deadline()
         cursor = self.stream(group, stream, started_ms if started_ms is not None else invocation.started_ms - 5_000)
         inside = started_ms is not None
+        read_any = False
         while True:
             for events in cursor.pages():
                 for event in events:
@@ -507,13 +508,14 @@ class InvocationLogReader:
                         elif is_end_line(line, request_id):
                             return
                         else:
+                            read_any = True
                             yield line
             if time.monotonic() > deadline:
                 if not cursor.found:
                     what = f"the log stream {group}/{stream} did not appear"
                 else:
                     what = f"{'its END' if inside else 'its START'} line did not appear in {group}/{stream}"
-                missing = "messages after the last line read are missing" if inside else "no message was read"
+                missing = "messages after the last line read are missing" if read_any else "no message was read"
                 raise LogsNotReadableError(
                     f"request {request_id}: {what} within {self._settings.ingestion_timeout_s:g} s; {missing}. "
                     "Raise PIPESKIT_INGESTION_TIMEOUT_S if ingestion is slow."
