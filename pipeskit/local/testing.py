@@ -166,3 +166,20 @@ class ApiCallCounter:
     def by_operation(self) -> Counter[str]:
         """Calls per operation name."""
         return Counter(self.calls)
+
+
+def counting_budget() -> Any:
+    """A CloudWatch read budget that never waits and counts the tokens taken (``.taken``): tests see how
+    many read requests went through it."""
+    from pipeskit.rate_limit import RateBudget
+
+    class CountingBudget(RateBudget):
+        def __init__(self) -> None:
+            super().__init__(1_000)
+            self.taken = 0
+
+        def acquire(self) -> float:
+            self.taken += 1
+            return 0.0
+
+    return CountingBudget()

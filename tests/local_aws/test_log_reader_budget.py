@@ -14,6 +14,7 @@ from pipeskit import rate_limit
 from pipeskit.cloudwatch_logs import READ_OPERATIONS, InvocationLogReader
 from pipeskit.invocation import LambdaInvocation
 from pipeskit.lambda_commands import LambdaCommandError, logs_clients_from_env, logs_command
+from pipeskit.local.testing import counting_budget
 from pipeskit.rate_limit import RateBudget
 from pipeskit.settings import LogsReaderSettings
 
@@ -26,16 +27,6 @@ def _reader(logs: Any, budget: RateBudget | None = None, **settings: Any) -> Inv
     return InvocationLogReader(logs, object(), LogsReaderSettings(**settings), budget or RateBudget(1_000))
 
 
-
-
-class _CountingBudget(RateBudget):
-    def __init__(self) -> None:
-        super().__init__(1_000)
-        self.taken = 0
-
-    def acquire(self) -> float:
-        self.taken += 1
-        return 0.0
 
 
 class _Body:
@@ -95,7 +86,7 @@ def test_each_read_request_takes_one_token_botocores_retries_included(
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
     logs = aws_client("logs", attempts=3)
     _write_invocation(logs, "hello")
-    budget = _CountingBudget()
+    budget = counting_budget()
     reader = _reader(logs, budget)
     sent = _throttle(reader.logs_client, times=2)  # the budget's hook comes first: registered when the reader met it
     invocation = LambdaInvocation(function_name="fn", request_id=RID, payload=b"", started_ms=int(time.time() * 1000))
@@ -109,7 +100,7 @@ def test_pipeskit_logs_reads_through_the_budget(aws_client: Any) -> None:
     logs = aws_client("logs")
     _write_invocation(logs, "hello")
     sent = _throttle(logs, times=0)
-    budget = _CountingBudget()
+    budget = counting_budget()
     out, err = io.StringIO(), io.StringIO()
     assert logs_command(logs, aws_client("lambda"), "fn", request_id=RID, out=out, err=err, budget=budget) == 0
     assert (
@@ -129,7 +120,7 @@ def test_pipeskit_logs_clients_from_the_environment_take_the_settings_budget(
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PIPESKIT_LOGS_BUDGET_SCOPE", "process")
     monkeypatch.setenv("PIPESKIT_LOGS_READ_TPS", "997")
-    budget = _CountingBudget()
+    budget = counting_budget()
     monkeypatch.setitem(rate_limit._shared, (997.0, ""), budget)  # the budget the settings name, in this process
     logs, lambda_client = logs_clients_from_env()
     _write_invocation(logs, "hello")
@@ -147,7 +138,7 @@ def test_pipeskit_logs_follow_waits_out_throttling_without_end(aws_client: Any) 
     sent = _throttle(logs, times=8)
     pauses: list[float] = []
     out, err = io.StringIO(), io.StringIO()
-    budget = _CountingBudget()
+    budget = counting_budget()
     code = logs_command(
         logs, aws_client("lambda"), "fn", request_id=RID, follow=True, out=out, err=err, sleep=pauses.append,
         budget=budget,
@@ -164,6 +155,6 @@ def test_pipeskit_logs_without_follow_fails_clearly_when_still_throttled(aws_cli
     _throttle(logs, times=1)
     out, err = io.StringIO(), io.StringIO()
     with pytest.raises(LambdaCommandError) as failed:
-        logs_command(logs, aws_client("lambda"), "fn", request_id=RID, out=out, err=err, budget=_CountingBudget())
+        logs_command(logs, aws_client("lambda"), "fn", request_id=RID, out=out, err=err, budget=counting_budget())
     assert str(failed.value) == f"reading {GROUP}: AWS answered ThrottlingException: Rate exceeded"
     assert out.getvalue() == ""

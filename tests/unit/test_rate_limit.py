@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 
 from pipeskit import InvocationLogReader, LambdaInvocation, LogsReaderSettings, RateBudget, SettingsError
-from pipeskit.local.testing import busiest_second
+from pipeskit.local.testing import busiest_second, counting_budget
 from pipeskit.rate_limit import budget_rates, shared_logs_budget
 
 
@@ -142,16 +142,6 @@ def test_an_acquisition_costs_well_under_a_few_milliseconds(tmp_path: Path) -> N
     assert (time.perf_counter() - started) / 200 < 0.003
 
 
-class _CountingBudget(RateBudget):
-    def __init__(self) -> None:
-        super().__init__(1_000)
-        self.taken = 0
-
-    def acquire(self) -> float:
-        self.taken += 1
-        return 0.0
-
-
 def test_each_read_request_takes_a_token_botocore_retries_included(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
     logs = boto3.client(
@@ -161,7 +151,7 @@ def test_each_read_request_takes_a_token_botocore_retries_included(monkeypatch: 
     )  # fmt: skip
     attempts: list[str] = []
     logs.meta.events.register("before-send.logs", lambda **_: attempts.append("sent"))
-    budget = _CountingBudget()
+    budget = counting_budget()
     reader = InvocationLogReader(logs_client=logs, budget=budget)
     invocation = LambdaInvocation(function_name="fn", request_id="rid", payload=b"", started_ms=1_700_000_000_000)
     with pytest.raises(EndpointConnectionError):
