@@ -77,7 +77,7 @@ def main() -> None:
         }
         run_session(contenders[PEER]()[0], function, 10)  # warm the environment
         print(f"custom messages among {NOISE_BYTES / 1e6:.0f} MB of log lines per session; medians\n")
-        print(f"{'client':<32}{'messages':>10}{'delivered':>16}{'run ok':>8}{'AWS calls':>11}{'wall (s)':>10}")
+        print(f"{'client':<32}{'messages':>10}{'delivered':>22}{'run ok':>8}{'AWS calls':>11}{'wall (s)':>10}")
         figures: dict[tuple[str, int], dict[str, float]] = {}
         for messages, repeats in SIZES.items():
             for name, make in contenders.items():
@@ -94,7 +94,7 @@ def main() -> None:
                     calls.append(len(counter.calls))
                 figures[name, messages] = {"share": 100 * min(delivered) / messages, "calls": statistics.median(calls),
                                            "wall": statistics.median(walls)}  # fmt: skip
-                print(f"{name:<32}{messages:>10,}{f'{min(delivered):,}/{messages:,}':>16}{str(all(ok)):>8}"
+                print(f"{name:<32}{messages:>10,}{f'{min(delivered):,}/{messages:,}':>22}{str(all(ok)):>8}"
                       f"{statistics.median(calls):>11.0f}{statistics.median(walls):>10.2f}", flush=True)
 
     for messages in SIZES:
