@@ -133,15 +133,6 @@ def test_budget_scope_and_dir_come_from_the_environment(tmp_path: Path) -> None:
         LogsReaderSettings.from_env({"PIPESKIT_LOGS_BUDGET_SCOPE": "everywhere"})
 
 
-def test_an_acquisition_costs_well_under_a_few_milliseconds(tmp_path: Path) -> None:
-    budget = RateBudget(1_000_000, path=tmp_path / "budget.sqlite")
-    budget.acquire()
-    started = time.perf_counter()
-    for _ in range(200):
-        budget.acquire()
-    assert (time.perf_counter() - started) / 200 < 0.003
-
-
 def test_each_read_request_takes_a_token_botocore_retries_included(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
     logs = boto3.client(
