@@ -40,7 +40,8 @@ from .settings import LogsReaderSettings
 
 def default_logs_client(settings: LogsReaderSettings, aws: AwsTarget = DEFAULT_TARGET) -> Any:
     """A boto3 CloudWatch Logs client that backs off on ``ThrottlingException`` (in ``aws``'s session)."""
-    return aws.client("logs", config=Config(retries={"mode": "standard", "max_attempts": settings.logs_max_attempts}))
+    retries = {"mode": "standard", "total_max_attempts": settings.logs_max_attempts}  # attempts, the first included
+    return aws.client("logs", config=Config(retries=retries))
 
 
 READ_OPERATIONS = ("GetLogEvents", "FilterLogEvents")

@@ -69,3 +69,14 @@ def test_a_settings_value_from_config_is_still_validated() -> None:
 
     with pytest.raises(SettingsError, match="PIPESKIT_THROTTLE_MAX_ATTEMPTS=0"):
         ClientSettings.resolve(config={"throttle_max_attempts": 0}, environ={})
+
+
+def test_the_logs_client_makes_as_many_attempts_as_the_setting_says() -> None:
+    """``PIPESKIT_LOGS_MAX_ATTEMPTS`` counts attempts, the first included (botocore's ``max_attempts``
+    would count retries: one more)."""
+    from pipeskit._boto import AwsTarget
+    from pipeskit.cloudwatch_logs import default_logs_client
+    from pipeskit.settings import LogsReaderSettings
+
+    client = default_logs_client(LogsReaderSettings(logs_max_attempts=4), AwsTarget(region_name="us-east-1"))
+    assert client.meta.config.retries["total_max_attempts"] == 4
