@@ -178,10 +178,17 @@ class LogReadingMessageReader(LambdaMessageReader):
     def configured(
         cls, settings: ClientSettings, aws: AwsTarget = DEFAULT_TARGET, clients: Mapping[str, Any] | None = None
     ) -> LambdaMessageReader:
+        return cls(**cls.log_arguments(settings, aws, clients))
+
+    @staticmethod
+    def log_arguments(
+        settings: ClientSettings, aws: AwsTarget, clients: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The keyword arguments of `LogReadingMessageReader` for a client's settings and clients (a
+        subclass's `configured` adds its own)."""
         clients = clients or {}
-        return cls(
-            settings=settings.logs, aws=aws, logs_client=clients.get("logs"), lambda_client=clients.get("lambda")
-        )
+        return {"settings": settings.logs, "aws": aws, "logs_client": clients.get("logs"),
+                "lambda_client": clients.get("lambda")}  # fmt: skip
 
     def open_session(self, *, asynchronous: bool = False) -> ChannelSession:
         return LogReadingChannelSession(self)

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,29 +66,32 @@ class S3MessageReader(LogReadingMessageReader):
         aws: AwsTarget = logs.get("aws", DEFAULT_TARGET)
         # What was not given is read from the environment on first use, once: a code location builds
         # its resources at import, possibly before its environment is complete.
-        self._s3_settings = LazyClient(s3_settings, S3ReaderSettings.from_env)
-        self._bucket = LazyClient(bucket, lambda: DeploymentSettings.from_env().messages_bucket)
+        self._given_settings = s3_settings
+        self._given_bucket = bucket
         self._client = LazyClient(client, lambda: aws.client("s3"))
 
-    @property
+    @cached_property
     def s3_settings(self) -> S3ReaderSettings:
         """The polling, waiting and deletion settings."""
-        return self._s3_settings.get()
+        return self._given_settings or S3ReaderSettings.from_env()
+
+    @cached_property
+    def _bucket(self) -> str:
+        return self._given_bucket if self._given_bucket is not None else DeploymentSettings.from_env().messages_bucket
 
     @classmethod
     def configured(
         cls, settings: ClientSettings, aws: AwsTarget = DEFAULT_TARGET, clients: Mapping[str, Any] | None = None
     ) -> LambdaMessageReader:
-        clients = clients or {}
         return cls(
-            settings.deployment.messages_bucket, client=clients.get("s3"), s3_settings=settings.s3,
-            settings=settings.logs, aws=aws, logs_client=clients.get("logs"), lambda_client=clients.get("lambda"),
+            settings.deployment.messages_bucket, client=(clients or {}).get("s3"), s3_settings=settings.s3,
+            **cls.log_arguments(settings, aws, clients),
         )  # fmt: skip
 
     @property
     def bucket_name(self) -> str:
         """The messages bucket, or ``""`` when none is configured."""
-        return self._bucket.get() or ""
+        return self._bucket or ""
 
     @property
     def bucket(self) -> str:
@@ -96,7 +100,7 @@ class S3MessageReader(LogReadingMessageReader):
         Raises:
             PipesKitError: none given and none configured (before anything is invoked).
         """
-        bucket = self._bucket.get()
+        bucket = self._bucket
         if not bucket:
             raise PipesKitError(
                 "S3MessageReader needs the messages bucket: pass bucket=..., set the client's messages_bucket, "
