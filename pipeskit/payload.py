@@ -19,25 +19,30 @@ BOOTSTRAP_KEYS = (DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR)
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
-def _problem(value: Any, path: str) -> tuple[str, str] | None:
-    """The first value under ``value`` that JSON cannot carry faithfully: (path, what it is)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path, f"{value!r}, which JSON has no number for (NaN and infinities are not JSON)"
+def _problem(value: Any, path: tuple[Any, ...]) -> tuple[tuple[Any, ...], str] | None:
+    """The first value under ``value`` that JSON cannot carry faithfully: (its path, what it is).
+
+    The path is a tuple of keys and indexes, formatted only when a problem is found.
+    """
     if isinstance(value, _JSON_SCALARS):
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, f"{value!r}, which JSON has no number for (NaN and infinities are not JSON)"
         return None
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
-                return f"{path}[{key!r}]", f"a key of type {type(key).__name__}; JSON object keys are strings"
-            found = _problem(item, f"{path}[{key!r}]")
-            if found:
-                return found
+                return (*path, key), f"a key of type {type(key).__name__}; JSON object keys are strings"
+            if not isinstance(item, _JSON_SCALARS) or isinstance(item, float):
+                found = _problem(item, (*path, key))
+                if found:
+                    return found
         return None
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            found = _problem(item, f"{path}[{index}]")
-            if found:
-                return found
+            if not isinstance(item, _JSON_SCALARS) or isinstance(item, float):
+                found = _problem(item, (*path, index))
+                if found:
+                    return found
         return None
     return path, f"a {type(value).__module__}.{type(value).__qualname__}, which JSON cannot carry"
 
@@ -48,9 +53,10 @@ def check_json(value: Any, name: str) -> None:
     Raises:
         InvalidEventError: naming the path of the first offending value.
     """
-    found = _problem(value, name)
+    found = _problem(value, ())
     if found:
-        path, what = found
+        parts, what = found
+        path = name + "".join(f"[{part!r}]" for part in parts)
         raise InvalidEventError(
             f"{path} is {what}. Nothing was invoked: pass only JSON values (str, int, finite float, bool, "
             "None, lists and dicts with string keys) — convert dates with .isoformat(), decimals with "
