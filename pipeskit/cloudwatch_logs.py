@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -303,12 +303,36 @@ class InvocationLogReader:
         envelope = envelope or Envelope()
         group = envelope.get("log_group_name") or self.log_group_for(invocation.function_name)
         stream = envelope.get("log_stream_name") or self.find_stream(group, invocation)
+        return self.deliver_lines(
+            self.lines(group, stream, invocation, started_ms=envelope.get("started_ms")),
+            invocation, handler, log, skip_messages=skip_messages, source=f"{group}/{stream}",
+        )  # fmt: skip
+
+    def deliver_lines(
+        self,
+        lines: Iterable[str],
+        invocation: LambdaInvocation,
+        handler: PipesMessageHandler,
+        log: DagsterLogManager,
+        *,
+        skip_messages: int = 0,
+        source: str,
+    ) -> int:
+        """Hand the Pipes messages among an invocation's ``lines`` to ``handler``, forward the rest to ``log``
+        (in batches, in order with the messages that create Dagster events).
+
+        Args:
+            lines: the invocation's lines, in order (from its log, or from its response envelope).
+            source: where the lines were read, named in errors.
+
+        Returns and raises as `deliver`.
+        """
         prefix = f"[{function_base_name(invocation.function_name)} {invocation.request_id}]"
         forwarder = LogForwarder(log, prefix, self._settings.forward_batch_bytes, self._settings.forward_batch_s)
         delivery = _Delivery(handler, log, forwarder, prefix)
         delivery.skip = skip_messages
         scanner = MessageScanner()
-        for line in self.lines(group, stream, invocation, started_ms=envelope.get("started_ms")):
+        for line in lines:
             for found in scanner.feed(line):
                 delivery.take(found)
         for found in scanner.close():
@@ -318,7 +342,7 @@ class InvocationLogReader:
             raise MessagesLostError(
                 f"request {invocation.request_id} of {invocation.function_name}: "
                 + "; ".join(item.describe() for item in delivery.lost)
-                + f". Read the whole line in {group}/{stream}; keep each message under "
+                + f". Read the whole line in {source}; keep each message under "
                 "CloudWatch's 256 KB event size (large values belong in S3, referenced from metadata)."
             )
         return delivery.delivered

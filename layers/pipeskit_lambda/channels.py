@@ -21,12 +21,13 @@ import uuid
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ClassVar, TextIO, TypeVar
 
 from dagster_pipes import PipesMessage, PipesMessageWriter, PipesMessageWriterChannel, PipesParams
 
 from .errors import UnknownChannelError
+from .output import OutputCapture, write_uncaptured
 from .protocol import (
     ATTEMPT_PREFIX,
     BUCKET_PARAM,
@@ -61,7 +62,7 @@ class LogLineChannel(PipesMessageWriterChannel):
     def write_message(self, message: PipesMessage) -> None:
         line = json.dumps(message)
         stream = self._stream or sys.stderr  # looked up late: a test or the runtime may replace stderr
-        stream.write(line + "\n")
+        write_uncaptured(stream, line + "\n")  # the line is kept below, not as ordinary output
         stream.flush()
         if self._kept is not None:
             self._kept.append(line)
@@ -81,6 +82,11 @@ class LambdaMessageWriter(PipesMessageWriter[PipesMessageWriterChannel], ABC):
     def finish(self, result: Any, context: Any) -> Envelope:
         """Build the invoke response after the handler returned ``result``."""
 
+    def capture_output(self) -> AbstractContextManager[Any]:
+        """Kept around the handler's call: keep its ordinary output for the envelope (none by default:
+        the channel's orchestrator end reads it from the log)."""
+        return nullcontext()
+
     def _envelope(self, result: Any, context: Any) -> Envelope:
         envelope = Envelope(__pipeskit__=ENVELOPE_VERSION, result=result)
         if self.started_ms is not None:
@@ -97,39 +103,81 @@ class LambdaMessageWriter(PipesMessageWriter[PipesMessageWriterChannel], ABC):
 class ResponsePayloadMessageWriter(LambdaMessageWriter):
     """Messages travel back inside the invoke response, with a copy in the function's log.
 
-    If they would overflow Lambda's 6 MB response, the envelope carries them compressed
-    (``messages_zlib``: their JSON lines, zlib level 1, base64); only when even that does not fit does
-    it leave them out and say so (``messages_in_logs``): the orchestrator then reads the copy from
-    CloudWatch Logs.
+    The handler's ordinary output (print, logging) is kept too, up to ``output_bytes``: the envelope
+    then carries the session's lines, messages and output in the order written, compressed
+    (``lines_zlib``), so the orchestrator forwards the output to Dagster without reading the log.
+    Without output, messages travel plainly while they fit Lambda's 6 MB response, else compressed
+    (``messages_zlib``: their JSON lines, zlib level 1, base64). When even the compressed lines do not
+    fit, the output is left out (it is in the log; ``output_dropped`` says how much), then the
+    messages too (``messages_in_logs``): the orchestrator reads the copy from CloudWatch Logs.
 
     Args:
         budget_bytes: largest envelope to return (default: `FunctionSettings.response_budget_bytes`,
             env ``PIPESKIT_RESPONSE_BUDGET_BYTES``).
+        output_bytes: ordinary output kept at most (default: `FunctionSettings.response_output_bytes`,
+            env ``PIPESKIT_RESPONSE_OUTPUT_BYTES``; 0 keeps none).
     """
 
     channel = RESPONSE_CHANNEL
 
-    def __init__(self, budget_bytes: int | None = None) -> None:
+    def __init__(self, budget_bytes: int | None = None, output_bytes: int | None = None) -> None:
         super().__init__()
-        self._budget = budget_bytes or FunctionSettings.current().response_budget_bytes
+        settings = FunctionSettings.current()
+        self._budget = budget_bytes or settings.response_budget_bytes
+        self._output_bytes = settings.response_output_bytes if output_bytes is None else output_bytes
         self._kept: list[str] = []
+        self._output: list[tuple[int, str]] = []  # (messages kept before it, line)
+        self._capture: OutputCapture | None = None
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
         yield LogLineChannel(kept=self._kept)
 
+    def capture_output(self) -> AbstractContextManager[Any]:
+        if self._output_bytes <= 0:
+            return nullcontext()
+        self._capture = OutputCapture(lambda line: self._output.append((len(self._kept), line)), self._output_bytes)
+        return self._capture
+
     def finish(self, result: Any, context: Any) -> Envelope:
         envelope = self._envelope(result, context)
-        framing = len(json.dumps(envelope, default=str))
+        framing = len(json.dumps(envelope, default=str)) + 64
+        capture = self._capture
+        if self._output:
+            packed = pack_messages(self._lines())
+            if len(packed) + framing <= self._budget:
+                envelope["lines_zlib"] = packed
+                if capture is not None and capture.dropped_lines:
+                    envelope["output_dropped"] = [capture.dropped_lines, capture.dropped_bytes]
+                return envelope
+            dropped = (capture.dropped_lines, capture.dropped_bytes) if capture is not None else (0, 0)
+            output_bytes = sum(len(line) + 1 for _, line in self._output)
+            envelope["output_dropped"] = [dropped[0] + len(self._output), dropped[1] + output_bytes]
+            framing += 48
+        elif capture is not None and capture.dropped_lines:
+            envelope["output_dropped"] = [capture.dropped_lines, capture.dropped_bytes]
         if sum(len(line) + 2 for line in self._kept) + framing <= self._budget:
             envelope["messages"] = [json.loads(line) for line in self._kept]
             return envelope
         packed = pack_messages(self._kept)
-        if len(packed) + framing + 32 <= self._budget:
+        if len(packed) + framing <= self._budget:
             envelope["messages_zlib"] = packed
         else:
             envelope["messages_in_logs"] = True
         return envelope
+
+    def _lines(self) -> Iterator[str]:
+        """The session's lines in the order written: each message, and the output before it."""
+        output = iter(self._output)
+        pending = next(output, None)
+        for index, message in enumerate(self._kept):
+            while pending is not None and pending[0] <= index:
+                yield pending[1]
+                pending = next(output, None)
+            yield message
+        while pending is not None:
+            yield pending[1]
+            pending = next(output, None)
 
 
 def pack_messages(lines: Iterable[str]) -> str:

@@ -90,6 +90,10 @@ class Envelope(TypedDict, total=False):
         messages_zlib: the same messages compressed, when they did not fit plainly: their JSON lines
             joined by newlines, zlib-compressed, base64-encoded.
         messages_in_logs: true when the messages were written to the function's log instead.
+        lines_zlib: the session's lines in the order written — message JSON lines and the handler's
+            ordinary output — packed like ``messages_zlib``; replaces ``messages`` when present.
+        output_dropped: ``[lines, bytes]`` of ordinary output the envelope does not carry (it is in
+            the function's log).
         started_ms: when the invocation's session began (epoch ms): its log lines start there.
         log_group_name: the invocation's log group.
         log_stream_name: the invocation's log stream.
@@ -102,6 +106,8 @@ class Envelope(TypedDict, total=False):
     messages: list[dict[str, Any]]
     messages_zlib: str
     messages_in_logs: bool
+    lines_zlib: str
+    output_dropped: list[int]
     started_ms: int
     log_group_name: str
     log_stream_name: str
@@ -117,6 +123,8 @@ class EnvelopeKeys:
     MESSAGES: Final = "messages"
     MESSAGES_ZLIB: Final = "messages_zlib"
     MESSAGES_IN_LOGS: Final = "messages_in_logs"
+    LINES_ZLIB: Final = "lines_zlib"
+    OUTPUT_DROPPED: Final = "output_dropped"
     STARTED_MS: Final = "started_ms"
     LOG_GROUP_NAME: Final = "log_group_name"
     LOG_STREAM_NAME: Final = "log_stream_name"

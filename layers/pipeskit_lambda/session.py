@@ -162,7 +162,8 @@ def _run_session(handler: Handler, writer: LambdaMessageWriter, event: dict[str,
     token = _current.set(pipes)
     try:
         try:
-            result = handler(event, context)
+            with writer.capture_output():
+                result = handler(event, context)
         except BaseException as error:
             pipes.finish(error)
             logger.exception("handler failed; Pipes session (channel %s) closed with the exception", writer.channel)

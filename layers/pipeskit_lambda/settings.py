@@ -245,6 +245,9 @@ class FunctionSettings(Settings):
             (``PIPESKIT_HANDLER``, set by the kit's constructs and by ``pipeskit adopt``).
         response_budget_bytes: largest response envelope before the messages go to the function's
             log instead (``PIPESKIT_RESPONSE_BUDGET_BYTES``).
+        response_output_bytes: ordinary output (print, logging) the response channel keeps for the
+            envelope, which forwards it to Dagster; beyond it, lines are only in the function's log
+            (``PIPESKIT_RESPONSE_OUTPUT_BYTES``; 0 keeps none).
         s3_flush_interval_s: the S3 channel uploads what it holds at least this often
             (``PIPESKIT_S3_FLUSH_INTERVAL_S``).
         s3_chunk_bytes: the S3 channel uploads a chunk as soon as this much is waiting.
@@ -256,6 +259,9 @@ class FunctionSettings(Settings):
         minimum=1024,
         maximum=SYNC_PAYLOAD_LIMIT_BYTES,
         doc="largest response envelope before messages spill to the log",
+    )
+    response_output_bytes: int = setting(
+        8 * 1024 * 1024, minimum=0, doc="ordinary output the response channel carries to Dagster at most (0: none)"
     )
     s3_flush_interval_s: float = setting(1.0, minimum=0.05, doc="the S3 channel uploads a chunk at least this often")
     s3_chunk_bytes: int = setting(1024 * 1024, minimum=1024, doc="the S3 channel uploads a chunk when this much waits")

@@ -147,17 +147,21 @@ def test_a_thousand_messages_in_two_megabytes_of_logs_all_arrive(
     assert [m["i"] for m in run.completed.get_custom_messages()] == list(range(1000))
     assert run.metadata()["messages"] == MetadataValue.int(1000)
     forwarded = "\n".join(m for _, m in run.log_messages() if "log lines:" in m)
-    if channel == "logs":  # ordinary output is forwarded to the step's log, in order
-        assert forwarded.count("x" * 199) == 10_000
+    assert forwarded.count("x" * 199) == 10_000, "ordinary output is forwarded to the step's log"
+    if channel == "logs":
         assert counter.calls[0] == "Invoke" and set(counter.calls[1:]) == {"GetLogEvents"}
-    else:  # the response channel costs one call
+    else:  # the response channel carries the output too: one call
         assert counter.calls == ["Invoke"]
 
 
-def test_ordinary_lines_are_forwarded_in_a_few_batches_in_order_with_the_events(handler_function, make_client):
+@pytest.mark.parametrize("channel", ["logs", "response"])
+def test_ordinary_lines_are_forwarded_in_a_few_batches_in_order_with_the_events(
+    channel, handler_function, make_client
+) -> None:
     """Custom messages among the lines create no Dagster event, so they do not split the batches; a
-    Pipes log message does, and the lines printed before it come before it in the step's log."""
-    client, _ = make_client(CloudWatchLogsMessageReader)
+    Pipes log message does, and the lines printed before it come before it in the step's log — read
+    from the log, or carried in the response with the messages (one AWS call)."""
+    client, counter = make_client(CHANNELS[channel])
     run = run_asset(client, handler_function("interleaved", "lambda_handler"), {"lines": 500})
     assert run.result.success, run.error
     assert len(list(run.completed.get_custom_messages())) == 500
@@ -170,6 +174,8 @@ def test_ordinary_lines_are_forwarded_in_a_few_batches_in_order_with_the_events(
     assert before and after and max(before) < pipes_log < min(after), "the step's log keeps the function's order"
     forwarded = "\n".join(logged[i] for i in batches)
     assert all(f"before {i}\n" in forwarded and f"after {i}" in forwarded for i in range(500))
+    if channel == "response":
+        assert counter.calls == ["Invoke"]
 
 
 def test_messages_too_many_for_the_response_travel_in_it_compressed(handler_function, make_client) -> None:
