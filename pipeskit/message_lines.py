@@ -117,33 +117,58 @@ class MessageScanner:
             yield Unreadable("lost", _method_of(pending), pending)
 
     def _scan(self, line: str) -> Iterator[Found]:
-        marker = line.find(_MARKER)
-        if marker < 0:
+        """What one line holds: each whole message wherever it stands, the text around them, and any
+        torn fragment on its own — a fragment costs itself only, never a message after it."""
+        if _MARKER not in line:
             if line.strip():
                 yield Text(line)
             return
-        start = line.rfind("{", 0, marker)
-        while start >= 0:
+        done = 0  # the line is accounted for up to here
+        unresolved: list[int] = []  # where each marker not part of a whole message begins
+        marker = line.find(_MARKER)
+        while marker >= 0:
+            found = self._message_around(line, done, marker)
+            if found is None:
+                begin = line.rfind("{", done, marker)
+                unresolved.append(begin if begin >= 0 else marker)
+                marker = line.find(_MARKER, marker + len(_MARKER))
+                continue
+            begin, message, end = found
+            yield from self._leftover(line[done:begin], unresolved, done)
+            yield from self._message(message, line[begin:end])
+            done, unresolved = end, []
+            marker = line.find(_MARKER, end)
+        if unresolved and _is_split(line):
+            # The last fragment reaches the end of a piece CloudWatch cut: the start of a split message.
+            last = unresolved.pop()
+            yield from self._leftover(line[done:last], unresolved, done)
+            self._pending = line[last:]
+            return
+        yield from self._leftover(line[done:], unresolved, done)
+
+    def _message_around(self, line: str, done: int, marker: int) -> tuple[int, dict[str, Any], int] | None:
+        """The whole message holding the marker at ``marker``: (begin, message, end), else None."""
+        start = line.rfind("{", done, marker)
+        while start >= done:
             decoded = self._decode_at(line, start)
             if decoded is not None and decoded[1] > marker:
-                message, end = decoded
-                if line[:start].strip():
-                    yield Text(line[:start])
-                yield from self._message(message, line[start:end])
-                rest = line[end:]
-                if rest.strip():
-                    yield from self._scan(rest)
-                return
-            start = line.rfind("{", 0, start)
-        # No whole message on this line: the start of one split by the event size, or torn.
-        first = line.find("{")
-        begin = first if 0 <= first < marker else marker
-        if _is_split(line):
-            if line[:begin].strip():
-                yield Text(line[:begin])
-            self._pending = line[begin:]
+                return start, decoded[0], decoded[1]
+            start = line.rfind("{", done, start)
+        return None
+
+    @staticmethod
+    def _leftover(text: str, fragments: list[int], offset: int) -> Iterator[Found]:
+        """Text between messages: ordinary text, then each torn fragment (from its ``{`` to the next)."""
+        if not fragments:
+            if text.strip():
+                yield Text(text)
             return
-        yield Unreadable("torn", _method_of(line), line)
+        starts = [begin - offset for begin in fragments]
+        if text[: starts[0]].strip():
+            yield Text(text[: starts[0]])
+        for index, begin in enumerate(starts):
+            piece = text[begin : starts[index + 1] if index + 1 < len(starts) else len(text)]
+            yield Unreadable("torn", _method_of(piece), piece)
 
     @staticmethod
     def _decode_at(text: str, start: int) -> tuple[dict[str, Any], int] | None:

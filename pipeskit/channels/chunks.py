@@ -8,12 +8,13 @@ A session's chunks are ``{prefix}/{n}.json`` (dagster-pipes' own ``PipesS3Messag
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pipeskit_lambda.protocol import ATTEMPT_PREFIX
+
+from ..message_lines import Message, MessageScanner, Text, Unreadable
 
 CHUNK_SUFFIX = ".json"
 
@@ -39,19 +40,22 @@ def chunk_key(relative: str) -> ChunkKey | None:
     return ChunkKey(folder, int(number))
 
 
-def chunk_messages(body: bytes) -> list[dict[str, Any]]:
-    """The Pipes messages of one chunk, in order (blank lines skipped).
+def chunk_messages(body: bytes, skipped: list[Text | Unreadable] | None = None) -> list[dict[str, Any]]:
+    """The Pipes messages of one chunk (JSON lines), in order.
 
-    Raises:
-        ValueError: a line is not a JSON object (the chunk was not written by a Pipes writer).
+    A line that is not a whole message (a torn fragment, text) costs itself only: it is left out,
+    and handed to ``skipped`` when given, so the caller can say so.
     """
     messages = []
-    for line in body.decode("utf-8").splitlines():
-        if line.strip():
-            message = json.loads(line)
-            if not isinstance(message, dict):
-                raise ValueError(f"a chunk line is not a Pipes message: {line[:200]!r}")
-            messages.append(message)
+    scanner = MessageScanner()
+    for line in body.decode("utf-8", errors="replace").splitlines():
+        for found in scanner.feed(line):
+            if isinstance(found, Message):
+                messages.append(found.message)
+            elif skipped is not None:
+                skipped.append(found)
+    if skipped is not None:
+        skipped.extend(scanner.close())
     return messages
 
 

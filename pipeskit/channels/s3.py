@@ -31,6 +31,7 @@ from .._boto import DEFAULT_TARGET, AwsTarget
 from .._lazy import LazyClient
 from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..invocation import LambdaInvocation
+from ..message_lines import Text, Unreadable
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
 from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
 from .chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys
@@ -147,6 +148,7 @@ class _PollState:
     attempts: dict[str, _Attempt] = field(default_factory=dict)
     keys_read: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    skipped: list[Text | Unreadable] = field(default_factory=list)
     requests: int = 0
 
 
@@ -231,6 +233,7 @@ class S3ChannelSession(ChannelSession):
             # chunks could not be read: the rest is in its log.
             delivered = max((a.delivered for a in self._state.attempts.values()), default=0)
             self.reader.logs.deliver(invocation, self.handler, log, envelope, skip_messages=delivered)
+        self._report_skipped(invocation, log)
         if self._state.lost:
             raise MessagesLostError(
                 f"request {invocation.request_id}: message chunk(s) {', '.join(self._state.lost)} never appeared in "
@@ -290,6 +293,17 @@ class S3ChannelSession(ChannelSession):
                     self._release(attempts[-1])
                 return error
             time.sleep(pause)
+
+    def _report_skipped(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
+        """A warning for each chunk line that was not a whole message (it cost itself only)."""
+        for item in self._state.skipped:
+            if isinstance(item, Unreadable):
+                what = item.describe()
+            else:
+                what = f"a line that is not a Pipes message: {item.line[:300]}"
+            log.warning(f"[pipeskit] request {invocation.request_id}: skipped {what} (in a chunk under s3://"
+                        f"{self.reader.bucket}/{self._prefix}/)")  # fmt: skip
+        self._state.skipped.clear()
 
     def _release(self, attempt: _Attempt) -> None:
         with self._lock:
@@ -354,7 +368,7 @@ class S3ChannelSession(ChannelSession):
             body = self.reader.client.get_object(Bucket=self.reader.bucket, Key=key)["Body"].read()
             self._state.requests += 1
             self._state.keys_read.append(key)
-            for message in chunk_messages(body):
+            for message in chunk_messages(body, self._state.skipped):
                 if self.asynchronous and message.get("method") != "log":
                     attempt.held.append(message)
                 else:

@@ -26,14 +26,21 @@ def test_which_keys_are_chunks(relative: str, expected: ChunkKey | None) -> None
 
 
 def test_a_chunk_holds_its_messages_in_order_blank_lines_skipped() -> None:
-    messages = [{"method": "opened", "params": {}}, {"method": "log", "params": {"message": "hi"}}]
+    messages = [
+        {"__dagster_pipes_version": "0.1", "method": "opened", "params": {}},
+        {"__dagster_pipes_version": "0.1", "method": "log", "params": {"message": "hi", "level": "INFO"}},
+    ]
     body = ("\n".join(json.dumps(m) for m in messages) + "\n\n").encode()
     assert chunk_messages(body) == messages
 
 
-def test_a_line_that_is_not_a_message_is_refused_naming_it() -> None:
-    with pytest.raises(ValueError, match=r"not a Pipes message: '\[1, 2\]'"):
-        chunk_messages(b'{"method": "opened"}\n[1, 2]\n')
+def test_a_line_that_is_not_a_message_costs_itself_only_and_is_handed_back() -> None:
+    skipped: list = []
+    opened = {"__dagster_pipes_version": "0.1", "method": "opened", "params": {}}
+    assert chunk_messages(json.dumps(opened).encode() + b"\n[1, 2]\n" + json.dumps(opened).encode(), skipped) == [
+        opened, opened,
+    ]  # fmt: skip
+    assert [item.line for item in skipped] == ["[1, 2]"]
 
 
 def test_closed_tells_the_exception_it_carries() -> None:
