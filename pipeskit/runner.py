@@ -28,7 +28,9 @@ from pipeskit_lambda.protocol import (
 
 from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
+from .attempt_ends import AttemptEndWatcher, attempt_end_watcher, function_logs_shape
 from .channels import EventFollowing, LambdaMessageReader, reader_class
+from .cloudwatch_logs import log_group_of
 from .errors import (
     LambdaFunctionError,
     PipesKitError,
@@ -201,7 +203,7 @@ class SessionRunner:
             # and the request id reaches Dagster anyway, in the results' metadata and in any error.
             _log.debug("%s answered, request id %s", function_name, invocation.request_id)
             if asynchronous:
-                self._follow_event(channel, invocation, qualifier)
+                self._follow_event(channel, invocation, qualifier, context.log)
             elif invocation.function_error:
                 raise self._function_error(invocation, self._read_after_failure(channel, invocation, context))
             else:
@@ -242,7 +244,7 @@ class SessionRunner:
             return error
         return None
 
-    def _follow_event(self, channel: Any, invocation: LambdaInvocation, qualifier: str | None) -> None:
+    def _follow_event(self, channel: Any, invocation: LambdaInvocation, qualifier: str | None, log: Any) -> None:
         """Wait for an asynchronous run's end; raise its failure as the function's error."""
         client = self.lambda_client
         name = invocation.function_name
@@ -256,6 +258,7 @@ class SessionRunner:
         if self._deployment.failure_queue_url:
             watcher = failure_watcher(self._deployment.failure_queue_url, self._sqs.get())
             watcher.watch(invocation.request_id)
+        ends, note = self._attempt_ends(config, invocation)
         try:
             error = channel.follow_event(
                 invocation,
@@ -264,17 +267,42 @@ class SessionRunner:
                     margin_s=self._settings.async_timeout_margin_s,
                     max_attempts=retries + 1,
                     failure_record=watcher.record if watcher else (lambda _request_id: None),
+                    log=log,
+                    attempt_ends=ends.ends if ends else (lambda _request_id: []),
+                    silence_note=note,
                 ),
             )
         finally:
             if watcher is not None:
                 watcher.forget(invocation.request_id)
+            if ends is not None:
+                ends.forget(invocation.request_id)
         if error is not None:
             failed = LambdaInvocation(
                 function_name=name, request_id=invocation.request_id, payload=json.dumps(error).encode(),
                 function_error="Unhandled", started_ms=invocation.started_ms,
             )  # fmt: skip
             raise self._function_error(failed, None)
+
+    def _attempt_ends(
+        self, config: dict[str, Any], invocation: LambdaInvocation
+    ) -> tuple[AttemptEndWatcher | None, str]:
+        """The watcher of the function's REPORT lines for ``invocation`` (None when they are not written),
+        and what a timeout's message says when there is none."""
+        json_format, visible = function_logs_shape(config)
+        if not visible:
+            level = (config.get("LoggingConfig") or {}).get("SystemLogLevel")
+            return None, (
+                f" (the function's SystemLogLevel {level} leaves its REPORT lines out, so only silence tells "
+                "its end: set it to INFO, or configure an on-failure destination)"
+            )
+        logs = self._message_reader.log_reader()
+        if logs is None:
+            return None, " (the channel reads no log, so only silence tells the function's end)"
+        group = log_group_of(config, invocation.function_name)
+        watcher = attempt_end_watcher(logs, group, json_format=json_format)
+        watcher.watch(invocation.request_id, invocation.started_ms)
+        return watcher, ""
 
     def fan_out(
         self, context: OpExecutionContext | AssetExecutionContext, items: Sequence[Any],

@@ -106,6 +106,8 @@ class LogsReaderSettings(Settings):
             (botocore's standard retry mode backs off between them).
         forward_batch_bytes: ordinary log lines are forwarded to Dagster's log in batches this big.
         forward_batch_s: a batch is forwarded once it is this old, even when smaller.
+        attempt_end_poll_s: how often an asynchronous run's REPORT lines are looked for (one
+            ``FilterLogEvents`` per log group for every run of the process waiting on it).
     """
 
     logs_read_tps: float = setting(4.0, minimum=0.01)
@@ -116,6 +118,7 @@ class LogsReaderSettings(Settings):
     logs_max_attempts: int = setting(10, minimum=1)
     forward_batch_bytes: int = setting(64_000, minimum=1)
     forward_batch_s: float = setting(1.0, minimum=0.0)
+    attempt_end_poll_s: float = setting(1.0, minimum=0.05)
 
 
 @dataclass(frozen=True)

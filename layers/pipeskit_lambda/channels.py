@@ -29,6 +29,7 @@ from dagster_pipes import PipesMessage, PipesMessageWriter, PipesMessageWriterCh
 from .errors import UnknownChannelError
 from .output import OutputCapture, write_uncaptured
 from .protocol import (
+    ATTEMPT_LINE,
     ATTEMPT_PREFIX,
     BUCKET_PARAM,
     CHANNEL_PARAM,
@@ -233,6 +234,8 @@ class S3ChunkChannel(PipesMessageWriterChannel):
         self._wake = threading.Event()
         self._closing = False
         self.chunks = 0
+        self.upload_error: str | None = None
+        """The first refused upload: what AWS answered, naming the bucket (told to the orchestrator)."""
         self._thread = threading.Thread(target=self._upload_loop, name="pipeskit-s3-chunks", daemon=True)
         self._thread.start()
 
@@ -281,6 +284,9 @@ class S3ChunkChannel(PipesMessageWriterChannel):
         try:
             self.flush()
         except Exception as error:  # the messages wait (and are in the log): the function goes on
+            if self.upload_error is None:
+                where = f"s3://{self.bucket}/{self.prefix}/"
+                self.upload_error = f"PutObject to {where} failed: {type(error).__name__}: {error}"
             _log.warning(
                 "pipeskit: uploading message chunk %d to s3://%s/%s failed (%s: %s); %s",
                 self.chunks + 1, self.bucket, self.prefix, type(error).__name__, error, then,
@@ -329,6 +335,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
         self._channel = S3ChunkChannel(
             self._client, params[BUCKET_PARAM], prefix, settings.s3_flush_interval_s, settings.s3_chunk_bytes
         )
+        sys.stderr.write(ATTEMPT_LINE.format(bucket=params[BUCKET_PARAM], prefix=prefix) + "\n")
         try:
             yield self._channel
         finally:
@@ -339,6 +346,8 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
         if self._channel is not None:
             envelope["s3_prefix"] = self._channel.prefix
             envelope["s3_chunks"] = self._channel.chunks
+            if self._channel.upload_error:
+                envelope["s3_upload_error"] = self._channel.upload_error
             if self._upload_result:
                 self._client.put_object(  # type: ignore[union-attr]
                     Bucket=self._channel.bucket,

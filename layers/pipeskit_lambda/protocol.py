@@ -69,6 +69,10 @@ ATTEMPT_PREFIX: Final = "attempt-"
 """The kit's S3 writer puts each attempt of an invocation (Lambda retries an asynchronous one with the
 same event) under ``{prefix}/attempt-{token}/``, so attempts never overwrite each other's chunks."""
 
+ATTEMPT_LINE: Final = "pipeskit: this attempt's message chunks go to s3://{bucket}/{prefix}/"
+"""The line the S3 channel's writer writes to the function's log when it opens: it ties the attempt's
+lines in the log (its messages' copy) to its chunks, so a reader that reads both counts each once."""
+
 # -- the response envelope ---------------------------------------------------------------------------
 
 ENVELOPE_KEY: Final = "__pipeskit__"
@@ -99,6 +103,7 @@ class Envelope(TypedDict, total=False):
         log_stream_name: the invocation's log stream.
         s3_prefix: where the S3 channel's writer put this attempt's chunks.
         s3_chunks: how many chunks it uploaded.
+        s3_upload_error: the first upload the function's S3 writer was refused (bucket and AWS error).
     """
 
     __pipeskit__: int
@@ -113,6 +118,7 @@ class Envelope(TypedDict, total=False):
     log_stream_name: str
     s3_prefix: str
     s3_chunks: int
+    s3_upload_error: str
 
 
 class EnvelopeKeys:
@@ -130,6 +136,7 @@ class EnvelopeKeys:
     LOG_STREAM_NAME: Final = "log_stream_name"
     S3_PREFIX: Final = "s3_prefix"
     S3_CHUNKS: Final = "s3_chunks"
+    S3_UPLOAD_ERROR: Final = "s3_upload_error"
 
 
 # -- limits ------------------------------------------------------------------------------------------

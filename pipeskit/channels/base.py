@@ -39,12 +39,19 @@ class EventFollowing:
         margin_s: no word from the function for ``timeout_s`` plus this long is a timeout.
         max_attempts: the attempts Lambda makes (its retries of a failed event, plus one).
         failure_record: the on-failure destination's record of a request id, once it arrived, else None.
+        log: the step's Dagster log (ordinary lines of the log copy are forwarded there).
+        attempt_ends: the attempts of a request id that ended so far, from the function's log
+            (`pipeskit.attempt_ends`); none when its REPORT lines cannot be read.
+        silence_note: why no REPORT line could be seen, added to a timeout's message ("" when it could).
     """
 
     timeout_s: float
     margin_s: float
     max_attempts: int
     failure_record: Callable[[str], dict[str, Any] | None]
+    log: Any = None
+    attempt_ends: Callable[[str], list[Any]] = lambda _request_id: []
+    silence_note: str = ""
 
 
 class LambdaMessageReader(ABC):

@@ -70,6 +70,15 @@ DELETE_BATCH = 1000
 """Keys per ``DeleteObjects`` request (S3's limit)."""
 
 
+def probe_prefix(client: Any, bucket: str, prefix: str) -> None:
+    """One ``ListObjectsV2`` of at most one key under ``prefix/``: whether the bucket exists and may be listed.
+
+    Raises:
+        botocore.exceptions.ClientError: what S3 answered (``NoSuchBucket``, ``AccessDenied``, ...).
+    """
+    client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/", MaxKeys=1)
+
+
 def list_keys(client: Any, bucket: str, prefix: str) -> tuple[list[str], int]:
     """Every key under ``prefix/`` (``ListObjectsV2``, following continuation tokens).
 

@@ -12,6 +12,8 @@ copy in its log.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 import uuid
@@ -25,16 +27,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dagster import DagsterLogManager, PipesMessageHandler
 from dagster_pipes import PipesParams
 
-from pipeskit_lambda.protocol import BUCKET_PARAM, CHANNEL_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
+from pipeskit_lambda.protocol import (
+    ATTEMPT_LINE,
+    BUCKET_PARAM,
+    CHANNEL_PARAM,
+    KEY_PREFIX_PARAM,
+    S3_CHANNEL,
+    STDERR,
+    STDIO_PARAM,
+    EnvelopeKeys,
+)
 
 from .._boto import DEFAULT_TARGET, AwsTarget
 from .._lazy import LazyClient
+from ..attempt_ends import AttemptEnd
 from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..invocation import LambdaInvocation
-from ..message_lines import Text, Unreadable
+from ..message_lines import Message, Text, Unreadable, scan_lines
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
 from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
-from .chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys
+from .chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys, probe_prefix
 
 
 class S3MessageReader(LogReadingMessageReader):
@@ -70,6 +82,7 @@ class S3MessageReader(LogReadingMessageReader):
         self._given_settings = s3_settings
         self._given_bucket = bucket
         self._client = LazyClient(client, lambda: aws.client("s3"))
+        self._bucket_checked = False
 
     @cached_property
     def s3_settings(self) -> S3ReaderSettings:
@@ -116,7 +129,42 @@ class S3MessageReader(LogReadingMessageReader):
 
     def messages_params(self) -> PipesParams:
         prefix = f"{self.s3_settings.s3_session_prefix.strip('/')}/{uuid.uuid4().hex}"
-        return {BUCKET_PARAM: self.bucket, KEY_PREFIX_PARAM: prefix, CHANNEL_PARAM: self.channel}
+        # `stdio`: a handler with no kit code, on dagster-pipes' default writer, writes its messages to
+        # its log (read back from there); the kit's writer and PipesS3MessageWriter use the bucket.
+        return {BUCKET_PARAM: self.bucket, KEY_PREFIX_PARAM: prefix, CHANNEL_PARAM: self.channel, STDIO_PARAM: STDERR}
+
+    def check_bucket(self) -> None:
+        """Refuse, before anything is invoked, a messages bucket that does not exist or may not be listed
+        (checked once per reader; a transient error such as SlowDown is left to the reads).
+
+        Raises:
+            S3NotUsableError: naming the bucket, the setting and what to do.
+        """
+        if self._bucket_checked:
+            return
+        bucket, prefix = self.bucket, self.s3_settings.s3_session_prefix.strip("/")
+        try:
+            probe_prefix(self.client, bucket, prefix)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            setting = f"messages_bucket, or {DeploymentSettings.env_var('messages_bucket')}"
+            if code == "NoSuchBucket" or status == 404:
+                raise S3NotUsableError(
+                    f"the messages bucket {bucket!r} does not exist ({setting}). Set it to the stack's "
+                    "MessagesBucketName output. Nothing was invoked."
+                ) from error
+            if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
+                raise S3NotUsableError(
+                    f"the orchestrator may not list s3://{bucket}/{prefix}/ ({code or status}): the S3 channel reads "
+                    "the function's message chunks there. Grant s3:ListBucket on the bucket and s3:GetObject and "
+                    "s3:DeleteObject under the prefix (the stack's OrchestratorPolicy does), or check "
+                    f"{setting}. Nothing was invoked."
+                ) from error
+            return  # transient: the reads retry, and the log copy backs them
+        except BotoCoreError:
+            return  # unreachable now: the reads say so, and the log copy backs them
+        self._bucket_checked = True
 
     def open_session(self, *, asynchronous: bool = False) -> S3ChannelSession:
         return S3ChannelSession(self, asynchronous=asynchronous)
@@ -152,6 +200,48 @@ class _PollState:
     requests: int = 0
 
 
+_ATTEMPT_LINE = re.compile(
+    re.escape(ATTEMPT_LINE.split("{bucket}")[0]) + r"[^/\s]+/(\S+?)/?$"
+)
+
+
+@dataclass
+class _LogCopy:
+    """One ended attempt of an asynchronous run, as its log copy tells it."""
+
+    end: AttemptEnd
+    lines: list[str]
+    attempt: str | None = None  # its chunks' attempt folder (the S3 writer's first line says)
+    error: dict[str, Any] | None = None  # None: it succeeded
+
+
+def _closed_error(exception: dict[str, Any]) -> dict[str, Any]:
+    """The error document of a session that closed with ``exception`` (dagster-pipes' shape)."""
+    return {
+        "errorType": exception.get("name") or "Unknown",
+        "errorMessage": exception.get("message") or "the function failed",
+        "stackTrace": exception.get("stack") or [],
+    }
+
+
+def _runtime_error(line: str) -> dict[str, Any] | None:
+    """The Lambda runtime's record of an unhandled error (``[ERROR] Type: message`` or its JSON)."""
+    if line.startswith("[ERROR] "):
+        kind, _, message = line[len("[ERROR] ") :].partition(": ")
+        if kind and " " not in kind:
+            return {"errorType": kind, "errorMessage": message, "stackTrace": []}
+        return None
+    if line.startswith("{") and '"errorType"' in line:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return None
+        if isinstance(record, dict) and record.get("errorType") and record.get("level", "ERROR") == "ERROR":
+            return {"errorType": str(record["errorType"]), "errorMessage": str(record.get("errorMessage", "")),
+                    "stackTrace": record.get("stackTrace") or []}  # fmt: skip
+    return None
+
+
 class S3ChannelSession(ChannelSession):
     """One run's end of the S3 channel: polls its prefix in the background while the function runs."""
 
@@ -169,6 +259,7 @@ class S3ChannelSession(ChannelSession):
     @contextmanager
     def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
         self._handler = handler
+        self.reader.check_bucket()
         params = self.reader.messages_params()
         self._prefix = str(params[KEY_PREFIX_PARAM])
         self._thread = threading.Thread(target=self._poll_loop, name="pipeskit-s3-reader", daemon=True)
@@ -201,7 +292,11 @@ class S3ChannelSession(ChannelSession):
                 self._wait(lambda: self._attempt_done(attempt, int(envelope.get("s3_chunks") or 0)),
                            settings.s3_completion_timeout_s)  # fmt: skip
             elif invocation.function_error is None and envelope is None:
-                self._wait(self._any_closed, settings.s3_completion_timeout_s)  # dagster-pipes' own writer
+                # No kit code ran. dagster-pipes' PipesS3MessageWriter uploaded its chunks before the
+                # handler returned; with none, its default writer wrote the messages to the log.
+                self._poll()
+                if self._state.attempts:
+                    self._wait(self._any_closed, settings.s3_completion_timeout_s)
             else:
                 self._wait(self._any_closed, 0.0)  # one last look: the function failed
         except (BotoCoreError, ClientError) as error:
@@ -214,7 +309,8 @@ class S3ChannelSession(ChannelSession):
                 self._poll()  # the thread is gone: this one is the last
             except (BotoCoreError, ClientError) as error:
                 unreadable = error
-        has_log_copy = invocation.function_error is not None or envelope is not None  # the kit's writer ran
+        # The kit's writer ran (it copies every message to the log), or no writer used the bucket.
+        has_log_copy = invocation.function_error is not None or envelope is not None or not self._state.attempts
         if unreadable is not None and not has_log_copy:
             raise S3NotUsableError(
                 f"request {invocation.request_id}: reading the message chunks under s3://{self.reader.bucket}/"
@@ -233,6 +329,13 @@ class S3ChannelSession(ChannelSession):
             # chunks could not be read: the rest is in its log.
             delivered = max((a.delivered for a in self._state.attempts.values()), default=0)
             self.reader.logs.deliver(invocation, self.handler, log, envelope, skip_messages=delivered)
+        refused = (envelope or {}).get(EnvelopeKeys.S3_UPLOAD_ERROR)
+        if refused:
+            log.warning(
+                f"[pipeskit] request {invocation.request_id}: the function's message uploads were refused ({refused}); "
+                "its messages were read from its log. Grant the function's role s3:PutObject on the messages "
+                "bucket's session prefix (PipesFunction does, given the bucket)."
+            )
         self._report_skipped(invocation, log)
         if self._state.lost:
             raise MessagesLostError(
@@ -243,16 +346,20 @@ class S3ChannelSession(ChannelSession):
     def follow_event(self, invocation: LambdaInvocation, following: EventFollowing) -> dict[str, Any] | None:
         """Follow an ``Event`` invocation to its end; None on success, else the error document.
 
-        It ends with the first attempt that closes without an exception (its held messages are
-        delivered), the on-failure destination's record (``following.failure_record``), the last
-        allowed attempt closing with an exception, or no word from the function for its timeout
-        plus the margin (a timeout). On failure the last attempt's held messages are delivered.
+        It ends with the first attempt that succeeded — its ``closed`` read from its chunks, or, when
+        its uploads stopped short, from its lines in the function's log once Lambda wrote its REPORT
+        line (``following.attempt_ends``); or with the last allowed attempt failing — raised, exited,
+        timed out, ran out of memory — seen the same ways or in the on-failure destination's record
+        (``following.failure_record``). Only with no word at all (no chunk, no REPORT line) for the
+        function's timeout plus the margin is it a timeout. The attempt that counts is delivered
+        once: its chunks, then the rest of its messages from its log copy.
         """
         timeout_s, margin_s = following.timeout_s, following.margin_s
-        max_attempts, failure_record = following.max_attempts, following.failure_record
+        self._event_log = following.log
         pause = self.reader.s3_settings.s3_poll_interval_s
         deadline = time.monotonic() + timeout_s + margin_s
-        known = 0
+        known, examined, failures = 0, 0, 0
+        last: _LogCopy | None = None
         while True:
             self._poll()
             attempts = list(self._state.attempts.values())
@@ -263,7 +370,19 @@ class S3ChannelSession(ChannelSession):
             if done is not None:
                 self._release(done)
                 return None
-            record = failure_record(invocation.request_id)
+            ends = following.attempt_ends(invocation.request_id)
+            while examined < len(ends):
+                end, examined = ends[examined], examined + 1
+                deadline = time.monotonic() + timeout_s + margin_s
+                last = self._log_copy(invocation, end)
+                if last.error is None:
+                    self._deliver_copy(invocation, last)
+                    return None
+                failures += 1
+                if failures >= following.max_attempts:
+                    self._deliver_copy(invocation, last)
+                    return last.error
+            record = following.failure_record(invocation.request_id)
             failed = [a for a in attempts if a.closed]
             error: dict[str, Any] | None = None
             if record is not None:
@@ -274,25 +393,66 @@ class S3ChannelSession(ChannelSession):
                     "errorMessage": payload.get("errorMessage") or f"the event ended with {condition}",
                     "stackTrace": payload.get("stackTrace") or [],
                 }
-            elif len(failed) >= max_attempts:
-                exception = failed[-1].exception or {}
-                error = {
-                    "errorType": exception.get("name") or "Unknown",
-                    "errorMessage": exception.get("message") or "the function failed",
-                    "stackTrace": exception.get("stack") or [],
-                }
+            elif len(failed) >= following.max_attempts:
+                error = _closed_error(failed[-1].exception or {})
             elif time.monotonic() > deadline:
                 error = {
                     "errorType": "Sandbox.Timedout",
                     "errorMessage": f"no word from request {invocation.request_id} within the function's "
-                    f"timeout ({timeout_s:.0f} s) plus {margin_s:.0f} s",
+                    f"timeout ({timeout_s:.0f} s) plus {margin_s:.0f} s: no message chunk and no REPORT line "
+                    f"in its log{following.silence_note}",
                     "stackTrace": [],
                 }
             if error is not None:
-                if attempts:
+                if last is not None and examined == len(ends):
+                    self._deliver_copy(invocation, last)
+                elif attempts:
                     self._release(attempts[-1])
                 return error
             time.sleep(pause)
+
+    def _log_copy(self, invocation: LambdaInvocation, end: AttemptEnd) -> _LogCopy:
+        """One ended attempt's lines from its log stream, and how it ended."""
+        lines = list(self.reader.logs.lines(end.group, end.stream, invocation, started_ms=end.started_ms))
+        copy = _LogCopy(end=end, lines=lines)
+        closed: dict[str, Any] | None = None
+        runtime_error: dict[str, Any] | None = None
+        for found in scan_lines(lines):
+            if isinstance(found, Message):
+                if found.message.get("method") == "closed":
+                    closed = found.message
+            elif isinstance(found, Text):
+                match = _ATTEMPT_LINE.search(found.line)
+                if match:
+                    copy.attempt = match.group(1).rsplit("/", 1)[-1]
+                runtime_error = runtime_error or _runtime_error(found.line)
+        exception = ((closed or {}).get("params") or {}).get("exception")
+        if exception:
+            copy.error = _closed_error(exception)
+        elif end.status != "success":
+            copy.error = {
+                "errorType": end.error_type or {"timeout": "Sandbox.Timedout"}.get(end.status, f"Runtime.{end.status}"),
+                "errorMessage": f"attempt ended with status {end.status}"
+                + (f" ({end.error_type})" if end.error_type else "")
+                + f" in {end.group}/{end.stream}",
+                "stackTrace": [],
+            }
+        elif runtime_error is not None:
+            copy.error = runtime_error
+        return copy
+
+    def _deliver_copy(self, invocation: LambdaInvocation, copy: _LogCopy) -> None:
+        """The attempt that counts: what its chunks held, then the rest of its messages from its log copy."""
+        attempt = self._state.attempts.get(copy.attempt) if copy.attempt is not None else None
+        skip = 0
+        if attempt is not None:
+            self._release(attempt)
+            skip = attempt.delivered
+        with self._lock:
+            self.reader.logs.deliver_lines(
+                copy.lines, invocation, self.handler, self._event_log, skip_messages=skip,
+                source=f"{copy.end.group}/{copy.end.stream}",
+            )  # fmt: skip
 
     def _report_skipped(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
         """A warning for each chunk line that was not a whole message (it cost itself only)."""
@@ -389,8 +549,10 @@ class S3ChannelSession(ChannelSession):
         return any(a.closed for a in self._state.attempts.values())
 
     def _attempt_done(self, name: str, chunks: int) -> bool:
+        if not chunks:
+            return True  # the function uploaded nothing (refused, or it died first): the rest is in its log
         attempt = self._state.attempts.get(name)
-        return attempt is not None and (attempt.closed or (chunks and attempt.next_chunk > chunks))
+        return attempt is not None and (attempt.closed or attempt.next_chunk > chunks)
 
     def _delete_everything(self) -> None:
         """Delete the run's chunks, read or not (the bucket's lifecycle rule is only the backstop)."""

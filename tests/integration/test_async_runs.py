@@ -1,6 +1,9 @@
 """Asynchronous (Event) runs: they end when the session closes, fail once with the remote error
 through the on-failure destination, time out, never double a materialization on Lambda's retries."""
 
+import json
+import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -131,3 +134,74 @@ def test_an_async_run_needs_a_channel_outside_the_response(handler_function, mak
     run = run_event(client, handler_function("reporter", "lambda_handler"), {"id": "x"})
     assert isinstance(run.error, UnsupportedComponentError) and "S3MessageReader" in str(run.error)
     assert counter.calls == []
+
+
+# -- failures off the happy path: nothing lost, the function's own error, promptly ---------------------------
+
+
+def numbered(run) -> list[str]:
+    return [m for _, m in run.log_messages() if re.fullmatch(r"message \d{3}", m)]
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(
+    "mode, error_type",
+    [("exit", "Runtime.ExitError"), ("kill", "Runtime.ExitError"), ("timeout", "Sandbox.Timedout"),
+     ("raise", "ValueError")],
+)  # fmt: skip
+def test_an_async_run_that_dies_loses_nothing_and_fails_promptly_with_its_own_error(
+    mode, error_type, local_aws, bucket, handler_function
+):
+    """No failure queue, a 30 s margin: the end is told by the function's REPORT line, not by silence,
+    and every message it reported (50, none of them uploaded before it died) reaches Dagster once."""
+    function = handler_function("dying", "lambda_handler", timeout=3)
+    configure(local_aws, function, retries=0)
+    client = async_client(local_aws, bucket, margin_s=30.0)
+    started = time.monotonic()
+    run = run_event(client, function, {"messages": 50, "mode": mode})
+    took = time.monotonic() - started
+    assert isinstance(run.error, LambdaFunctionError), run.error
+    assert run.error.error_type == error_type, run.error
+    assert numbered(run) == [f"message {i:03d}" for i in range(50)]
+    assert took < 3 + 12, f"prompt: {took:.1f} s, not the function's timeout plus the 30 s margin"
+
+
+@pytest.mark.faults
+def test_an_async_exit_with_a_failure_queue_loses_nothing(local_aws, bucket, failure_queue, handler_function):
+    url, arn = failure_queue
+    function = handler_function("dying", "lambda_handler", timeout=10)
+    configure(local_aws, function, retries=0, failure_arn=arn)
+    run = run_event(async_client(local_aws, bucket, failure_queue_url=url), function, {"messages": 50, "mode": "exit"})
+    assert isinstance(run.error, LambdaFunctionError) and run.error.error_type == "Runtime.ExitError", run.error
+    assert numbered(run) == [f"message {i:03d}" for i in range(50)]
+
+
+@pytest.mark.faults
+def test_an_async_run_whose_uploads_are_refused_succeeds_from_its_log(local_aws, bucket, handler_function):
+    """The function's PutObject answers AccessDenied: it succeeded, and the run says so — never a timeout."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"arn:aws:s3:::{bucket}/*"},
+    ]}  # fmt: skip
+    local_aws.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    try:
+        function = handler_function("reporter", "lambda_handler")
+        configure(local_aws, function, retries=0)
+        started = time.monotonic()
+        run = run_event(async_client(local_aws, bucket, margin_s=30.0), function, {"id": "refused"})
+        took = time.monotonic() - started
+    finally:
+        local_aws.client("s3").delete_bucket_policy(Bucket=bucket)
+    assert run.result.success, run.error
+    assert list(run.completed.get_custom_messages()) == [{"id": "refused"}]
+    assert run.metadata()["id"].value == "refused"
+    assert took < 15, f"{took:.1f} s"
+
+
+def test_a_docs_style_handler_without_the_kit_runs_asynchronously_on_the_s3_channel(
+    local_aws, bucket, handler_function
+) -> None:
+    function = handler_function("reporter", "lambda_handler", entrypoint=False)
+    configure(local_aws, function, retries=0)
+    run = run_event(async_client(local_aws, bucket, margin_s=30.0), function, {"id": "foreign"})
+    assert run.result.success, run.error
+    assert list(run.completed.get_custom_messages()) == [{"id": "foreign"}]

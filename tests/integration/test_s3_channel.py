@@ -1,12 +1,21 @@
 """The S3 channel: message chunks read while the function runs, nothing left behind, nothing lost."""
 
+import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from pipeskit import LambdaFunctionError, LogsReaderSettings, MessagesLostError, PipesLambdaClient, RateBudget
+from pipeskit import (
+    LambdaFunctionError,
+    LogsReaderSettings,
+    MessagesLostError,
+    PipesLambdaClient,
+    RateBudget,
+    S3NotUsableError,
+)
 from pipeskit.channels import S3MessageReader, S3ReaderSettings
 from pipeskit.local.testing import ApiCallCounter
 
@@ -78,6 +87,18 @@ def test_dagster_pipes_own_s3_writer_works_with_the_kit_reader(handler_function,
     assert objects_left(local_aws, bucket) == []
 
 
+def test_a_docs_style_handler_without_the_kit_works_on_the_s3_channel(handler_function, s3_client, local_aws, bucket):
+    """dagster-pipes' default writer is told to use stdio: its messages are read from the function's log."""
+    client, counter = s3_client()
+    function = handler_function("reporter", "lambda_handler", entrypoint=False)
+    run = run_asset(client, function, {"id": "foreign"})
+    assert run.result.success, run.error
+    assert list(run.completed.get_custom_messages()) == [{"id": "foreign"}]
+    assert run.completed.return_value == {"id": "foreign"}
+    assert "GetLogEvents" in counter.calls
+    assert objects_left(local_aws, bucket) == []
+
+
 @pytest.mark.faults
 def test_a_chunk_deleted_mid_run_is_reported_by_its_key(handler_function, s3_client):
     client, _ = s3_client(s3_poll_interval_s=3.0, s3_max_poll_interval_s=3.0)
@@ -96,3 +117,48 @@ def test_a_dying_function_loses_nothing_on_the_s3_channel(mode, handler_function
     numbered = [m for _, m in run.log_messages() if m.startswith("message ")]
     assert numbered == [f"message {i:03d}" for i in range(100)]
     assert objects_left(local_aws, bucket) == []
+
+
+# -- misconfiguration: refused before invoking; refused uploads named --------------------------------------
+
+
+@pytest.mark.parametrize("invocation_type", ["RequestResponse", "Event"])
+def test_a_missing_messages_bucket_is_refused_before_invoking(invocation_type, handler_function, local_aws):
+    counter = ApiCallCounter()
+    reader = S3MessageReader(
+        "no-such-bucket-here", client=counter.attach(local_aws.client("s3")), logs_client=local_aws.client("logs"),
+        lambda_client=local_aws.client("lambda"),
+    )  # fmt: skip
+    client = PipesLambdaClient(client=counter.attach(local_aws.client("lambda", retries=0)), message_reader=reader)
+    function = handler_function("reporter", "lambda_handler")
+    run = run_asset(client, function, {"id": "x"}, invocation_type=invocation_type)
+    assert isinstance(run.error, S3NotUsableError), run.error
+    assert "'no-such-bucket-here' does not exist" in str(run.error)
+    assert "PIPESKIT_MESSAGES_BUCKET" in str(run.error) and "Nothing was invoked" in str(run.error)
+    assert "Invoke" not in counter.calls
+
+
+def deny(local_aws, bucket: str, action: str, resource: str) -> None:
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": action, "Resource": resource},
+    ]}  # fmt: skip
+    local_aws.client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+
+def test_uploads_refused_inside_the_function_are_named_and_lose_nothing(handler_function, s3_client, local_aws, bucket):
+    """The function may not write its chunks (AccessDenied): the run succeeds from the log copy at once,
+    and the step's log names the bucket and AWS's answer."""
+    deny(local_aws, bucket, "s3:PutObject", f"arn:aws:s3:::{bucket}/*")
+    try:
+        client, _ = s3_client()
+        started = time.monotonic()
+        run = run_asset(client, handler_function("streaming", "lambda_handler"), {"messages": 5})
+        took = time.monotonic() - started
+    finally:
+        local_aws.client("s3").delete_bucket_policy(Bucket=bucket)
+    assert run.result.success, run.error
+    assert list(run.completed.get_custom_messages()) == list(range(5))
+    [warning] = [m for level, m in run.log_messages() if "uploads were refused" in m]
+    assert f"s3://{bucket}/" in warning and "s3:PutObject" in warning
+    assert "AccessDenied" in warning or "(403)" in warning, "what AWS answered"
+    assert took < 10, f"no wait for chunks that were never uploaded ({took:.1f} s)"
