@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .cloudwatch_logs import InvocationLogReader
+from .cloudwatch_logs import InvocationLogReader, log_group_of
 
 _LAG_MS = 60_000
 """Events may be ingested this late: each poll reads again from this long before the newest one seen."""
@@ -192,3 +192,87 @@ def function_logs_shape(configuration: dict[str, Any]) -> tuple[bool, bool]:
     json_format = str(logging.get("LogFormat", "Text")).upper() == "JSON"
     level = str(logging.get("SystemLogLevel") or "INFO").upper()
     return json_format, not json_format or level in ("DEBUG", "TRACE", "INFO")
+
+
+@dataclass
+class EventTracking:
+    """What tells how a function's asynchronous invocations end: the attempts Lambda makes, the
+    watcher of its REPORT lines and of its on-failure destination (each None when not available).
+
+    Built once per run or fan-out by `event_tracking`; shared by every request id it watches.
+
+    Attributes:
+        timeout_s: the function's timeout.
+        max_attempts: the attempts Lambda makes of a failed event (its retries, plus one).
+        ends: the watcher of the function's REPORT lines (None: they are not written, or no log reader).
+        failures: the watcher of the on-failure destination queue (None: none configured).
+        silence_note: why only silence can tell an end, for a timeout's message ("" when REPORT lines are read).
+    """
+
+    timeout_s: float
+    max_attempts: int
+    ends: AttemptEndWatcher | None = None
+    failures: Any = None
+    silence_note: str = ""
+
+    def watch(self, request_id: str, since_ms: int) -> None:
+        """Start following ``request_id``, invoked at ``since_ms``."""
+        if self.ends is not None:
+            self.ends.watch(request_id, since_ms)
+        if self.failures is not None:
+            self.failures.watch(request_id)
+
+    def forget(self, request_id: str) -> None:
+        """``request_id``'s run ended."""
+        if self.ends is not None:
+            self.ends.forget(request_id)
+        if self.failures is not None:
+            self.failures.forget(request_id)
+
+    def attempt_ends(self, request_id: str) -> list[AttemptEnd]:
+        """The attempts of ``request_id`` that ended so far."""
+        return self.ends.ends(request_id) if self.ends is not None else []
+
+    def failure_record(self, request_id: str) -> dict[str, Any] | None:
+        """The on-failure destination's record of ``request_id``, once it arrived."""
+        return self.failures.record(request_id) if self.failures is not None else None
+
+
+def event_tracking(
+    lambda_client: Any,
+    function_name: str,
+    qualifier: str | None,
+    logs: InvocationLogReader | None,
+    failures: Any = None,
+) -> EventTracking:
+    """How to follow asynchronous invocations of ``function_name``: its timeout, Lambda's attempts
+    (``GetFunctionEventInvokeConfig``; 3 when not configured) and the watchers that tell each end.
+
+    Args:
+        lambda_client: a boto3 Lambda client.
+        function_name: the function (name or ARN).
+        qualifier: its version or alias.
+        logs: the log reader whose client and budget read the REPORT lines (None: the channel reads no log).
+        failures: the on-failure destination's watcher (`pipeskit.failures.failure_watcher`), if configured.
+    """
+    config = lambda_client.get_function_configuration(
+        FunctionName=function_name, **({"Qualifier": qualifier} if qualifier else {})
+    )
+    try:
+        invoke_config = lambda_client.get_function_event_invoke_config(FunctionName=function_name)
+        retries = int(invoke_config.get("MaximumRetryAttempts", 2))
+    except lambda_client.exceptions.ResourceNotFoundException:
+        retries = 2  # Lambda's default
+    tracking = EventTracking(timeout_s=float(config.get("Timeout", 3)), max_attempts=retries + 1, failures=failures)
+    json_format, visible = function_logs_shape(config)
+    if logs is None:
+        tracking.silence_note = " (the channel reads no log, so only silence tells the function's end)"
+    elif not visible:
+        level = (config.get("LoggingConfig") or {}).get("SystemLogLevel")
+        tracking.silence_note = (
+            f" (the function's SystemLogLevel {level} leaves its REPORT lines out, so only silence tells its "
+            "end: set it to INFO, or configure an on-failure destination)"
+        )
+    else:
+        tracking.ends = attempt_end_watcher(logs, log_group_of(config, function_name), json_format=json_format)
+    return tracking

@@ -16,7 +16,7 @@ import copy
 import hashlib
 import json
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,12 +53,18 @@ from pipeskit_lambda.protocol import (
 )
 
 from ._dagster import build_context_data
+from .attempt_ends import EventTracking
 from .channels.chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys
 from .errors import FanOutFailedError, InvalidFanOutError
 from .invoke import invoke_function
 from .settings import DeploymentSettings, FanOutSettings, LambdaClientSettings
 
 MARKER = "done.json"
+_RETURNED_GRACE_S = 5.0
+"""An invoked item whose attempt returned has its result in S3 before its REPORT line: this long after,
+a missing result was refused or lost."""
+_RETRY_DELAYS_S = 180.0
+"""Lambda waits about 1 then 2 minutes before retrying a failed event."""
 
 
 @dataclass
@@ -159,6 +165,12 @@ class _Item:
     partition: str | None = None
     submitted: bool = False
     dead_lettered: float | None = None  # when its message reached the dead-letter queue
+    request_id: str | None = None  # its asynchronous invoke's (transport "invoke")
+    invoked_at: float = 0.0
+    ends_seen: int = 0  # attempt ends (REPORT lines) looked at
+    failed_attempts: int = 0
+    end_error: str | None = None  # the last failed attempt's, as Lambda tells it
+    returned_at: float | None = None  # when an attempt was seen to return (REPORT without an error)
 
 
 class FanOut:
@@ -182,6 +194,7 @@ class FanOut:
         deadline_s: float | None,
         extras: dict[str, Any] | None,
         invoke_settings: LambdaClientSettings,
+        tracking: Callable[[str], EventTracking] | None = None,
     ) -> None:
         self.context = context
         self.function_name = function_name
@@ -191,6 +204,8 @@ class FanOut:
         self.sqs = sqs
         self.invoke = invoke
         self.invoke_settings = invoke_settings
+        self._make_tracking = tracking
+        self.tracking: EventTracking | None = None  # how each invoked item's attempts end (transport "invoke")
         self.settings = settings
         self.queue_url = queue_url or deployment.work_queue_url
         self.dead_letter_queue_url = deployment.dead_letter_queue_url
@@ -242,6 +257,8 @@ class FanOut:
                 "nothing was sent"
             )
         started = time.monotonic()
+        if self.transport == "invoke" and self._make_tracking is not None:
+            self.tracking = self._make_tracking(self.function_name)
         resumed = self._resume()
         base = build_context_data(self.context, self.extras)
         pending = [item for item in self.items if item.result.status == "pending"]
@@ -256,6 +273,8 @@ class FanOut:
                 if batch:
                     self._submit(batch, base, pool)
                 self._poll()
+                if self.tracking is not None:
+                    self._follow_invokes(self.tracking)
                 new_events, self._yielded = self.events[self._yielded :], len(self.events)
                 yield from new_events  # resumed: Dagster has recorded them
                 if self.streaming:
@@ -276,6 +295,10 @@ class FanOut:
                         self._finish(item, "failed", error=reason)
                     break
                 time.sleep(self.settings.fan_out_poll_interval_s)
+        if self.tracking is not None:
+            for item in self.items:
+                if item.request_id:
+                    self.tracking.forget(item.request_id)
         summary = FanOutSummary(
             [i.result for i in self.items], [], self.duplicates, time.monotonic() - started, resumed,
             self.tolerated,
@@ -321,9 +344,58 @@ class FanOut:
         """Queue one item's asynchronous invoke; a 429 backs off and is tried again (`invoke_function`)."""
         assert self.function_name is not None  # checked by stream()
         settings = self.invoke_settings
-        invoke_function(self.invoke, self.function_name, body.encode(), invocation_type="Event", settings=settings)
+        invocation = invoke_function(
+            self.invoke, self.function_name, body.encode(), invocation_type="Event", settings=settings
+        )
+        item.request_id, item.invoked_at = invocation.request_id, time.monotonic()
+        if self.tracking is not None:
+            self.tracking.watch(invocation.request_id, invocation.started_ms)
 
     # -- following -----------------------------------------------------------------------------
+
+    def _follow_invokes(self, tracking: EventTracking) -> None:
+        """Invoked items whose attempts ended badly, as Lambda tells it (REPORT lines, the on-failure
+        destination): each failed attempt is logged when seen; the item fails after the last attempt
+        Lambda makes, or when it returned but its result never reached S3."""
+        now = time.monotonic()
+        margin = self.invoke_settings.async_timeout_margin_s
+        for item in self.items:
+            rid = item.request_id
+            if rid is None or item.result.status != "pending":
+                continue
+            record = tracking.failure_record(rid)
+            if record is not None:
+                payload = record.get("responsePayload") if isinstance(record.get("responsePayload"), dict) else {}
+                condition = (record.get("requestContext") or {}).get("condition", "")
+                kind = payload.get("errorType") or condition or "Unknown"
+                self._finish(item, "failed", error=f"{kind}: {payload.get('errorMessage') or condition}")
+                continue
+            for end in tracking.attempt_ends(rid)[item.ends_seen :]:
+                item.ends_seen += 1
+                if end.status == "success":
+                    item.returned_at = now
+                    continue
+                item.failed_attempts += 1
+                item.end_error = item.result.error or f"{end.error_type or end.status} (Lambda's status: {end.status})"
+                self.context.log.warning(
+                    f"[pipeskit fan-out] item {item.result.index} ({item.result.item!r}): attempt "
+                    f"{item.failed_attempts} of {tracking.max_attempts} failed: {item.end_error} "
+                    f"[request id {rid}]"
+                )
+            if item.failed_attempts >= tracking.max_attempts:
+                self._finish(item, "failed", error=item.result.error or item.end_error)
+            elif item.returned_at is not None and now - item.returned_at > _RETURNED_GRACE_S:
+                self._finish(item, "failed", error=(
+                    f"the function returned [request id {rid}] but its result never reached "
+                    f"s3://{self.bucket}/{self.prefix}/{item.result.index}/ (its uploads were refused or lost); its "
+                    f"log holds its messages: pipeskit logs {self.function_name} --request-id {rid}"
+                ))  # fmt: skip
+            elif tracking.ends is None:
+                silence = (tracking.timeout_s + margin) * tracking.max_attempts + _RETRY_DELAYS_S
+                if now - item.invoked_at > silence:
+                    self._finish(item, "failed", error=(
+                        f"Sandbox.Timedout: no word from request {rid} within {silence:.0f} s{tracking.silence_note}"
+                    ))  # fmt: skip
 
     def _list(self) -> list[str]:
         keys, requests = list_keys(self.s3, self.bucket, self.prefix)

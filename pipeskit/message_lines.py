@@ -164,6 +164,8 @@ class MessageScanner:
                 yield Text(text)
             return
         starts = [begin - offset for begin in fragments]
+        if not text.startswith("{", starts[0]):
+            starts[0] = 0  # no JSON starts the first fragment (garbage around the marker): the line is its context
         if text[: starts[0]].strip():
             yield Text(text[: starts[0]])
         for index, begin in enumerate(starts):

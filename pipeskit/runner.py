@@ -28,9 +28,8 @@ from pipeskit_lambda.protocol import (
 
 from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
-from .attempt_ends import AttemptEndWatcher, attempt_end_watcher, function_logs_shape
+from .attempt_ends import EventTracking, event_tracking
 from .channels import EventFollowing, LambdaMessageReader, reader_class
-from .cloudwatch_logs import log_group_of
 from .errors import (
     LambdaFunctionError,
     PipesKitError,
@@ -246,37 +245,24 @@ class SessionRunner:
 
     def _follow_event(self, channel: Any, invocation: LambdaInvocation, qualifier: str | None, log: Any) -> None:
         """Wait for an asynchronous run's end; raise its failure as the function's error."""
-        client = self.lambda_client
-        name = invocation.function_name
-        config = client.get_function_configuration(FunctionName=name, **({"Qualifier": qualifier} if qualifier else {}))
-        try:
-            invoke_config = client.get_function_event_invoke_config(FunctionName=name)
-            retries = int(invoke_config.get("MaximumRetryAttempts", 2))
-        except client.exceptions.ResourceNotFoundException:
-            retries = 2  # Lambda's default
-        watcher = None
-        if self._deployment.failure_queue_url:
-            watcher = failure_watcher(self._deployment.failure_queue_url, self._sqs.get())
-            watcher.watch(invocation.request_id)
-        ends, note = self._attempt_ends(config, invocation)
+        tracking = self._event_tracking(invocation.function_name, qualifier)
+        tracking.watch(invocation.request_id, invocation.started_ms)
         try:
             error = channel.follow_event(
                 invocation,
                 EventFollowing(
-                    timeout_s=float(config.get("Timeout", 3)),
+                    timeout_s=tracking.timeout_s,
                     margin_s=self._settings.async_timeout_margin_s,
-                    max_attempts=retries + 1,
-                    failure_record=watcher.record if watcher else (lambda _request_id: None),
+                    max_attempts=tracking.max_attempts,
+                    failure_record=tracking.failure_record,
                     log=log,
-                    attempt_ends=ends.ends if ends else (lambda _request_id: []),
-                    silence_note=note,
+                    attempt_ends=tracking.attempt_ends,
+                    silence_note=tracking.silence_note,
                 ),
             )
         finally:
-            if watcher is not None:
-                watcher.forget(invocation.request_id)
-            if ends is not None:
-                ends.forget(invocation.request_id)
+            tracking.forget(invocation.request_id)
+        name = invocation.function_name
         if error is not None:
             failed = LambdaInvocation(
                 function_name=name, request_id=invocation.request_id, payload=json.dumps(error).encode(),
@@ -284,25 +270,13 @@ class SessionRunner:
             )  # fmt: skip
             raise self._function_error(failed, None)
 
-    def _attempt_ends(
-        self, config: dict[str, Any], invocation: LambdaInvocation
-    ) -> tuple[AttemptEndWatcher | None, str]:
-        """The watcher of the function's REPORT lines for ``invocation`` (None when they are not written),
-        and what a timeout's message says when there is none."""
-        json_format, visible = function_logs_shape(config)
-        if not visible:
-            level = (config.get("LoggingConfig") or {}).get("SystemLogLevel")
-            return None, (
-                f" (the function's SystemLogLevel {level} leaves its REPORT lines out, so only silence tells "
-                "its end: set it to INFO, or configure an on-failure destination)"
-            )
-        logs = self._message_reader.log_reader()
-        if logs is None:
-            return None, " (the channel reads no log, so only silence tells the function's end)"
-        group = log_group_of(config, invocation.function_name)
-        watcher = attempt_end_watcher(logs, group, json_format=json_format)
-        watcher.watch(invocation.request_id, invocation.started_ms)
-        return watcher, ""
+    def _event_tracking(self, function_name: str, qualifier: str | None) -> EventTracking:
+        """How asynchronous invocations of ``function_name`` end (`pipeskit.attempt_ends.event_tracking`)."""
+        url = self._deployment.failure_queue_url
+        return event_tracking(
+            self.lambda_client, function_name, qualifier, self._message_reader.log_reader(),
+            failures=failure_watcher(url, self._sqs.get()) if url else None,
+        )  # fmt: skip
 
     def fan_out(
         self, context: OpExecutionContext | AssetExecutionContext, items: Sequence[Any],
@@ -312,11 +286,17 @@ class SessionRunner:
         items = list(items)
         check_json(items, "items")
         check_json(dict(extras or {}), "extras")
+        channel = self._fan_out_channel()
+        url = self._deployment.failure_queue_url
         return FanOut(
-            context=context, items=items, channel=self._fan_out_channel(), sqs=self._sqs.get(),
+            context=context, items=items, channel=channel, sqs=self._sqs.get(),
             invoke=self.lambda_client, settings=self._all_settings.fan_out, deployment=self._deployment,
-            invoke_settings=self._settings,
-            extras=dict(extras or {}), **options,
+            invoke_settings=self._settings, extras=dict(extras or {}),
+            tracking=lambda name: event_tracking(
+                self.lambda_client, name, None, channel.log_reader(),
+                failures=failure_watcher(url, self._sqs.get()) if url else None,
+            ),
+            **options,
         )  # fmt: skip
 
     def _fan_out_channel(self) -> Any:

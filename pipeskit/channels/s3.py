@@ -393,6 +393,10 @@ class S3ChannelSession(ChannelSession):
                     "errorMessage": payload.get("errorMessage") or f"the event ended with {condition}",
                     "stackTrace": payload.get("stackTrace") or [],
                 }
+                if not following.silence_note:  # the last attempt's REPORT line, then its log copy, will come
+                    ends = self._await_ends(invocation, following, examined)
+                    if examined < len(ends):
+                        last, examined = self._log_copy(invocation, ends[-1]), len(ends)
             elif len(failed) >= following.max_attempts:
                 error = _closed_error(failed[-1].exception or {})
             elif time.monotonic() > deadline:
@@ -410,6 +414,16 @@ class S3ChannelSession(ChannelSession):
                     self._release(attempts[-1])
                 return error
             time.sleep(pause)
+
+    def _await_ends(self, invocation: LambdaInvocation, following: EventFollowing, seen: int) -> list[AttemptEnd]:
+        """The attempts' ends once one more than ``seen`` is in (Lambda sent its failure record: the last
+        attempt ended, its REPORT line is due), waiting no longer than the log reader's ingestion timeout."""
+        deadline = time.monotonic() + self.reader.logs.settings.ingestion_timeout_s
+        while True:
+            ends = following.attempt_ends(invocation.request_id)
+            if len(ends) > seen or time.monotonic() > deadline:
+                return ends
+            time.sleep(self.reader.s3_settings.s3_poll_interval_s)
 
     def _log_copy(self, invocation: LambdaInvocation, end: AttemptEnd) -> _LogCopy:
         """One ended attempt's lines from its log stream, and how it ended."""

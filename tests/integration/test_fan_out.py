@@ -138,6 +138,41 @@ def test_fan_out_over_asynchronous_invokes_with_bounded_concurrency(local_aws, f
 
 
 @pytest.mark.faults
+def test_invoked_items_that_fail_are_seen_as_they_happen_with_their_error(local_aws, fan_out_setup, handler_function):
+    """No deadline: the fan-out ends when every item ended. Each failed attempt reaches the step's log
+    when Lambda reports it; the item fails after Lambda's last attempt with the function's own error."""
+    client, _ = fan_out_setup
+    function = handler_function("fan_item", "lambda_handler")
+    local_aws.client("lambda").put_function_event_invoke_config(FunctionName=function, MaximumRetryAttempts=1)
+    items = [{"id": f"f{n}", "fail": n % 5 == 0} for n in range(20)]
+    summaries, warnings = [], []
+
+    @asset
+    def invoked(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        summary = lambda_pipes.fan_out(context=context, items=items, transport="invoke", function_name=function,
+                                       tolerated_failures=4)  # fmt: skip
+        summaries.append(summary)
+        yield from summary.events
+        yield MaterializeResult(metadata=summary.metadata())
+
+    instance = DagsterInstance.ephemeral()
+    started = time.monotonic()
+    result = materialize([invoked], resources={"lambda_pipes": client}, instance=instance)
+    took = time.monotonic() - started
+    assert result.success
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if "attempt" in e.user_message
+                and "failed" in e.user_message]  # fmt: skip
+    [summary] = summaries
+    failed = {r.item["id"]: r.error for r in summary.results if r.status == "failed"}
+    assert sorted(failed) == ["f0", "f10", "f15", "f5"]
+    assert all(error and "ValueError" in error and f"item {key} fails" in error for key, error in failed.items())
+    assert summary.succeeded == 16
+    assert len(warnings) == 8, warnings  # two attempts of each failed item
+    assert any("attempt 2 of 2 failed" in w and "item 0 " in w for w in warnings)
+    assert took < 120, f"{took:.0f} s"
+
+
+@pytest.mark.faults
 def test_a_re_executed_run_skips_the_items_that_finished(local_aws, fan_out_setup, handler_function, monkeypatch):
     from dagster import ReexecutionOptions, execute_job, reconstructable
 

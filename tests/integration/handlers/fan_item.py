@@ -1,4 +1,5 @@
-"""One fan-out item per invocation (transport="invoke"): sleeps if asked, reports, returns its id."""
+"""One fan-out item per invocation (transport="invoke"): sleeps if asked, reports, returns its id; an
+item with ``fail`` raises after reporting."""
 
 import time
 
@@ -12,4 +13,6 @@ def lambda_handler(event, _context):
     with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
         time.sleep(float(item.get("sleep_s", 0)))
         pipes.report_asset_materialization(metadata={"item": {"raw_value": item["id"], "type": "text"}})
+        if item.get("fail"):
+            raise ValueError(f"item {item['id']} fails")
     return {"id": item["id"]}
