@@ -59,6 +59,13 @@ class TooManyRequests(AWSServiceError):
         super().__init__("TooManyRequestsException", "Rate Exceeded.", 429, reason=reason)
 
 
+class ServiceStopping(AWSServiceError):
+    """The local AWS is stopping: no new execution environment is started."""
+
+    def __init__(self) -> None:
+        super().__init__("ServiceException", "The local AWS is stopping.", 503, error_type="Service")
+
+
 class InvalidRequestContent(AWSServiceError):
     """The invocation payload is not valid JSON."""
 

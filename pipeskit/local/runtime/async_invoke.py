@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from moto.sqs.models import sqs_backends
 
-from pipeskit.local.errors import TooManyRequests
+from pipeskit.local.errors import ServiceStopping, TooManyRequests
 from pipeskit.local.runtime.specs import FunctionSpec, InvocationResult
 from pipeskit.local.settings import LocalAWSSettings
 
@@ -73,6 +73,8 @@ class AsyncInvoker:
     ) -> None:
         try:
             self._run_async(name_or_arn, qualifier, payload, request_id, invoked_arn, received)
+        except ServiceStopping:
+            logger.info("asynchronous invocation %s dropped: the local AWS is stopping", request_id)
         except Exception:  # never lose an error silently in a background thread
             logger.exception("asynchronous invocation %s failed", request_id)
 

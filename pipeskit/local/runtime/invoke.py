@@ -276,8 +276,8 @@ class LambdaRuntime:
     def close(self) -> None:
         """Stop background work and close every execution environment."""
         self._stopping.set()
+        self.pool.close()  # first: running invocations end at once, and no new environment starts
         self._async.close()
-        self.pool.close()
 
 
 def _routed(backend: Any, name: str, qualifier: str | None, rng: random.Random) -> str | None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pipeskit.local.errors import TooManyRequests
+from pipeskit.local.errors import ServiceStopping, TooManyRequests
 from pipeskit.local.runtime.code_store import CodeStore
 from pipeskit.local.runtime.environment import EnvironmentBroken, ExecutionEnvironment, LogEmitter, new_log_stream_name
 from pipeskit.local.runtime.launcher import Launcher, lambda_environment
@@ -76,10 +76,13 @@ class EnvironmentPool:
         Raises:
             TooManyRequests: Reserved concurrency is exhausted.
             EnvironmentBroken: A new environment failed to start.
+            ServiceStopping: The pool is closed (the local AWS is stopping).
         """
         key = (spec.arn, spec.version)
         stale: list[ExecutionEnvironment] = []
         with self._lock:
+            if self._closed:
+                raise ServiceStopping()
             reserved = spec.reserved_concurrency
             busy = self._busy.get(spec.arn, 0)
             if reserved is not None and busy >= int(reserved):
@@ -125,7 +128,12 @@ class EnvironmentPool:
         env = lambda_environment(spec, stream, self._base_env(), isolated=bool(launch.bwrap))
         environment = ExecutionEnvironment(spec, launch, env, stream, self._emit)
         with self._lock:
-            self._live.add(environment)
+            closed = self._closed
+            if not closed:
+                self._live.add(environment)
+        if closed:  # the pool closed while this one started: it would outlive the local AWS
+            environment.close()
+            raise ServiceStopping()
         try:
             environment.wait_ready(timeout_s, phase)
         except BaseException:
@@ -187,12 +195,18 @@ class EnvironmentPool:
         return len(victims)
 
     def close(self) -> None:
-        """Close every idle environment and refuse to pool more."""
+        """Close every idle environment, kill every busy one and refuse to start or pool more.
+
+        A busy environment's processes are killed at once; its invocation sees it die and closes it
+        (closing it here would pull its file descriptors from under that invocation).
+        """
         with self._lock:
             self._closed = True
-            envs = [e for v in self._idle.values() for e in v]
+            idle = [e for v in self._idle.values() for e in v]
             self._idle.clear()
-            envs.extend(e for e in self._live if e not in envs)  # busy ones too
+            busy = [e for e in self._live if e not in idle]
             self._live.clear()
-        for env in envs:
+        for env in idle:
             env.close()
+        for env in busy:
+            env.kill()
