@@ -11,14 +11,13 @@ that the function ended, and never takes a success for silence.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from .cloudwatch_logs import InvocationLogReader, log_group_of
+from .cloudwatch_logs import InvocationLogReader, log_group_of, platform_record
 
 _LAG_MS = 60_000
 """Events may be ingested this late: each poll reads again from this long before the newest one seen."""
@@ -60,22 +59,12 @@ def platform_line(line: str) -> tuple[str, str, str, str] | None:
         status = _STATUS.search(line)
         error_type = _ERROR_TYPE.search(line)
         return kind, request_id, status.group(1) if status else "success", error_type.group(1) if error_type else ""
-    if not line.startswith("{") or '"platform.' not in line:
+    record = platform_record(line)
+    if record is None or record[0] not in ("platform.start", "platform.report"):
         return None
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return None
-    kind = str(record.get("type", "")) if isinstance(record, dict) else ""
-    if kind not in ("platform.start", "platform.report"):
-        return None
-    inner = record.get("record") or {}
-    return (
-        kind.removeprefix("platform."),
-        str(inner.get("requestId", "")),
-        str(inner.get("status") or "success"),
-        str(inner.get("errorType") or ""),
-    )
+    kind, request_id, inner = record
+    status, error_type = str(inner.get("status") or "success"), str(inner.get("errorType") or "")
+    return kind.removeprefix("platform."), request_id, status, error_type
 
 
 class AttemptEndWatcher:

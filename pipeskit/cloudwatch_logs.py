@@ -77,7 +77,8 @@ _END_RECORD_TYPES = frozenset({"platform.runtimeDone", "platform.report"})
 _FORWARDED_LEVELS = {"WARNING": "warning", "WARN": "warning", "ERROR": "error", "CRITICAL": "critical"}
 
 
-def _platform_record(line: str) -> tuple[str, str] | None:
+def platform_record(line: str) -> tuple[str, str, dict[str, Any]] | None:
+    """``(type, request id, record)`` of a JSON-format platform line (``platform.start``, ...), else None."""
     # Runs on every line of the invocation: only lines naming a platform event are parsed.
     if not line.startswith("{") or '"platform.' not in line:
         return None
@@ -88,7 +89,13 @@ def _platform_record(line: str) -> tuple[str, str] | None:
     if not isinstance(record, dict) or not str(record.get("type", "")).startswith("platform."):
         return None
     inner = record.get("record") or {}
-    return str(record["type"]), str(inner.get("requestId", ""))
+    inner = inner if isinstance(inner, dict) else {}
+    return str(record["type"]), str(inner.get("requestId", "")), inner
+
+
+def _platform_record(line: str) -> tuple[str, str] | None:
+    record = platform_record(line)
+    return record[:2] if record is not None else None
 
 
 def is_start_line(line: str, request_id: str) -> bool:
