@@ -36,7 +36,9 @@ What the front does with the setting on (:meth:`Authorizer.check`):
    <action> on resource: <arn> because no identity-based policy allows the <action> action``.
 
 Not modelled: resource-based policies (bucket, queue, function policies), permission boundaries,
-session policies, SCPs, conditions, policy variables, signature checks and credential expiry; the
+session policies, SCPs, conditions, policy variables, signature checks and credential expiry. A
+``DeleteObjects`` naming one key the caller may not delete is refused as a whole (S3 deletes the
+others and reports that key in its result). The
 kit's own machinery (event source mappings, asynchronous invocations and their destinations, the
 log writer) calls moto's backends directly and is never checked, so what an execution role needs
 for them (``sqs:ReceiveMessage`` on a mapped queue, ``logs:PutLogEvents``, ``sqs:SendMessage`` to a
