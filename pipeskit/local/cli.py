@@ -37,6 +37,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="fault: answer this fraction of S3 requests with 503 SlowDown")
     parser.add_argument("--s3-slow-down-per-key", type=int, default=None, metavar="N",
                         help="fault: answer each S3 key's (or listing's) first N requests with 503 SlowDown")
+    parser.add_argument("--iam", action="store_true",
+                        help="enforce IAM: authorize every request; prints an administrator's keys")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
 
 
@@ -59,6 +61,8 @@ def settings_from_args(args: argparse.Namespace) -> LocalAWSSettings:
         overrides["s3_slow_down_rate"] = args.s3_slow_down_rate
     if args.s3_slow_down_per_key is not None:
         overrides["s3_slow_down_per_key"] = args.s3_slow_down_per_key
+    if args.iam:
+        overrides["iam"] = True
     if args.verbose:
         overrides["quiet"] = False
     return LocalAWSSettings.from_env(**overrides)
@@ -82,8 +86,11 @@ def run(args: argparse.Namespace) -> int:
     server = LocalAWS(settings_from_args(args))
     try:
         server.start()
-        for name, value in server.env().items():
+        env = server.env()
+        for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}")
+        if "AWS_SESSION_TOKEN" not in env:  # the administrator's keys are long-term ones
+            print("unset AWS_SESSION_TOKEN")
         print(f"# local AWS serving on {server.endpoint_url}; Ctrl-C to stop", file=sys.stderr)
         sys.stdout.flush()
         while not stop.wait(0.5):

@@ -1,8 +1,9 @@
 """The HTTP front: how the local AWS is spoken.
 
 A WSGI app in front of moto's dispatcher. It answers Lambda ``Invoke`` itself (moto
-cannot run code without Docker), applies fault injection to CloudWatch Logs reads and
-S3 requests, and passes everything else to moto.
+cannot run code without Docker), authorizes every request when IAM is enforced
+(:mod:`pipeskit.local.iam`), applies fault injection to CloudWatch Logs reads and S3 requests,
+and passes everything else to moto.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from xml.sax.saxutils import escape
 
 from pipeskit.local.errors import AWSServiceError
 from pipeskit.local.faults import FaultInjector
+from pipeskit.local.iam import Authorizer
 from pipeskit.local.runtime.invoke import LambdaRuntime, log_result_header
 
 logger = logging.getLogger(__name__)
@@ -52,18 +54,27 @@ class FrontApp:
         moto_app: moto's dispatcher WSGI application.
         runtime: The Lambda runtime model.
         faults: Fault injector.
+        iam: Authorizes requests while its setting is on; none: nothing is authorized.
     """
 
-    def __init__(self, moto_app: WSGIApp, runtime: LambdaRuntime, faults: FaultInjector) -> None:
+    def __init__(
+        self, moto_app: WSGIApp, runtime: LambdaRuntime, faults: FaultInjector, iam: Authorizer | None = None
+    ) -> None:
         self._moto = moto_app
         self._runtime = runtime
         self._faults = faults
+        self._iam = iam
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
         s3 = _signing_service(environ) == "s3"
         try:
+            if self._iam is not None and self._iam.enabled:
+                refusal = self._iam.check(environ)
+                if refusal is not None:
+                    _read_body(environ)  # the connection stays usable
+                    return refusal.respond(start_response, method)
             if s3:
                 self._faults.check_s3_request(method, _s3_target(environ))
             if method == "POST":

@@ -17,8 +17,10 @@ from pipeskit.local.errors import ServerStateError
 from pipeskit.local.event_sources import EventSourcePoller
 from pipeskit.local.faults import FaultInjector
 from pipeskit.local.front import FrontApp
+from pipeskit.local.iam import Authorizer
 from pipeskit.local.logs import LogWriter
 from pipeskit.local.runtime.invoke import LambdaRuntime
+from pipeskit.local.runtime.specs import FunctionSpec
 from pipeskit.local.settings import (
     DUMMY_ACCESS_KEY_ID,
     DUMMY_SECRET_ACCESS_KEY,
@@ -55,6 +57,7 @@ class LocalAWS:
         self.logs: LogWriter | None = None
         self.faults: FaultInjector | None = None
         self.event_sources: EventSourcePoller | None = None
+        self.iam = Authorizer(lambda: self._settings)
 
     # -- settings ---------------------------------------------------------------------
 
@@ -115,7 +118,11 @@ class LocalAWS:
         )
         self.faults = FaultInjector(lambda: self._settings)
         self.runtime = LambdaRuntime(
-            lambda: self._settings, lambda: self.endpoint_url, self._work_dir / "code", self.logs.emit
+            lambda: self._settings,
+            lambda: self.endpoint_url,
+            self._work_dir / "code",
+            self.logs.emit,
+            credentials=self._function_credentials,
         )
         quiet = s.quiet
 
@@ -124,7 +131,9 @@ class LocalAWS:
                 if not quiet:
                     super().log_request(*args, **kwargs)
 
-        app = FrontApp(DomainDispatcherApplication(create_backend_app), self.runtime, self.faults)
+        app = FrontApp(
+            DomainDispatcherApplication(create_backend_app), self.runtime, self.faults, iam=self.iam
+        )
         try:
             self._server = make_server(
                 s.bind_address, s.port, app, threaded=True, request_handler=_Handler
@@ -203,17 +212,37 @@ class LocalAWS:
         """``http://localhost:<port>``: the value for ``AWS_ENDPOINT_URL``."""
         return f"http://{self._settings.host}:{self.port}"
 
-    def env(self) -> dict[str, str]:
-        """Environment variables that point AWS SDKs and CLIs at this endpoint."""
-        region = self._settings.region
+    def credentials(self) -> dict[str, str]:
+        """The operator's credentials: dummy ones, or the administrator's keys when IAM is enforced.
+
+        Returns:
+            ``aws_access_key_id``, ``aws_secret_access_key`` and, without IAM, ``aws_session_token``.
+        """
+        if self._settings.iam:
+            key_id, secret = self.iam.admin_credentials()
+            return {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
         return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
-            "AWS_SESSION_TOKEN": DUMMY_SESSION_TOKEN,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region,
+            "aws_access_key_id": DUMMY_ACCESS_KEY_ID,
+            "aws_secret_access_key": DUMMY_SECRET_ACCESS_KEY,
+            "aws_session_token": DUMMY_SESSION_TOKEN,
         }
+
+    def _function_credentials(self, spec: FunctionSpec) -> tuple[str, str, str]:
+        """An execution environment's credentials: its role's temporary ones when IAM is enforced."""
+        if self._settings.iam and spec.role:
+            return self.iam.role_credentials(spec.role, spec.name)
+        return DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, DUMMY_SESSION_TOKEN
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point AWS SDKs and CLIs at this endpoint.
+
+        With IAM enforced they carry the administrator's keys and no ``AWS_SESSION_TOKEN``.
+        """
+        region = self._settings.region
+        env = {"AWS_ENDPOINT_URL": self.endpoint_url}
+        env.update({name.upper(): value for name, value in self.credentials().items()})
+        env.update({"AWS_DEFAULT_REGION": region, "AWS_REGION": region})
+        return env
 
     def client(
         self,
@@ -223,7 +252,7 @@ class LocalAWS:
         read_timeout: float | None = None,
         **kwargs: Any,
     ) -> Any:
-        """A boto3 client bound to this endpoint with dummy credentials.
+        """A boto3 client bound to this endpoint with the operator's credentials (:meth:`credentials`).
 
         Args:
             service_name: e.g. ``"lambda"``.
@@ -247,9 +276,6 @@ class LocalAWS:
         if "config" in kwargs:
             config = kwargs.pop("config").merge(config)
         session = boto3.session.Session(
-            aws_access_key_id=DUMMY_ACCESS_KEY_ID,
-            aws_secret_access_key=DUMMY_SECRET_ACCESS_KEY,
-            aws_session_token=DUMMY_SESSION_TOKEN,
-            region_name=kwargs.pop("region_name", self._settings.region),
+            **self.credentials(), region_name=kwargs.pop("region_name", self._settings.region)
         )
         return session.client(service_name, endpoint_url=self.endpoint_url, config=config, **kwargs)

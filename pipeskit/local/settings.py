@@ -77,6 +77,10 @@ class LocalAWSSettings(Settings):
             object's key, or the bucket listing's query) is answered ``503 SlowDown`` this many
             times before it is served, as S3 does while it scales a prefix: a client's retries
             ride it out when they allow more attempts. ``0`` disables.
+        iam: Enforce IAM as AWS does: every request is authorized against its caller's identity
+            policies (answering ``AccessDenied`` in the service's format), clients and ``env()``
+            use an administrator's keys, and each execution environment runs with temporary
+            credentials of its function's execution role (see :mod:`pipeskit.local.iam`).
         quiet: Do not log each HTTP request.
     """
 
@@ -107,4 +111,5 @@ class LocalAWSSettings(Settings):
     esm_duplicate_delivery_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     s3_slow_down_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     s3_slow_down_per_key: int = setting(0, minimum=0)
+    iam: bool = False
     quiet: bool = True

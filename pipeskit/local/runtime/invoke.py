@@ -66,6 +66,8 @@ class LambdaRuntime:
         endpoint_url: Returns the local AWS endpoint (given to functions).
         work_dir: Where code and layers are extracted.
         emit: Where function log lines go.
+        credentials: Returns an environment's ``(access key id, secret, session token)`` for a
+            function version; dummy credentials when omitted.
     """
 
     def __init__(
@@ -74,8 +76,10 @@ class LambdaRuntime:
         endpoint_url: Callable[[], str],
         work_dir: Path,
         emit: LogEmitter,
+        credentials: Callable[[FunctionSpec], tuple[str, str, str]] | None = None,
     ) -> None:
         self._settings = settings
+        self._credentials = credentials
         self._endpoint_url = endpoint_url
         self._rng = random.Random()
         self.launcher = Launcher(settings, lambda: self._settings().runtime_cache_dir or default_runtime_cache())
@@ -92,16 +96,20 @@ class LambdaRuntime:
         self._reaper = threading.Thread(target=self._reap, name="local-aws-reaper", daemon=True)
         self._reaper.start()
 
-    def _base_env(self) -> dict[str, str]:
-        """What every environment gets besides Lambda's own variables: region, credentials, endpoint."""
+    def _base_env(self, spec: FunctionSpec) -> dict[str, str]:
+        """What an environment gets besides Lambda's own variables: region, credentials, endpoint."""
         s = self._settings()
+        if self._credentials is not None:
+            key_id, secret, token = self._credentials(spec)
+        else:
+            key_id, secret, token = DUMMY_ACCESS_KEY_ID, DUMMY_SECRET_ACCESS_KEY, DUMMY_SESSION_TOKEN
         return {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "AWS_REGION": s.region,
             "AWS_DEFAULT_REGION": s.region,
-            "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY,
-            "AWS_SESSION_TOKEN": DUMMY_SESSION_TOKEN,
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_SESSION_TOKEN": token,
             "AWS_ENDPOINT_URL": self._endpoint_url(),
         }
 
@@ -174,6 +182,7 @@ class LambdaRuntime:
             system_log_level=str(logging_config.get("SystemLogLevel") or "INFO").upper(),
             ephemeral_storage_mb=int(getattr(fn, "ephemeral_storage", None) or 512),
             reserved_concurrency=None if reserved is None else int(reserved),
+            role=str(fn.role or ""),
         )
 
     # -- invocations -----------------------------------------------------------------

@@ -24,7 +24,8 @@ class EnvironmentPool:
     Args:
         code_store: Where code and layers are extracted.
         launcher: How environments start (interpreter, isolation, runtime image).
-        base_env: Variables every environment gets (endpoint, region, credentials).
+        base_env: Variables an environment of a function version gets besides Lambda's own
+            (endpoint, region, credentials).
         emit: Where log lines go.
         init_timeout_s: Init phase limit.
         init_concurrency: How many environments may initialise at once (the host's cores are
@@ -35,7 +36,7 @@ class EnvironmentPool:
         self,
         code_store: CodeStore,
         launcher: Launcher,
-        base_env: Callable[[], dict[str, str]],
+        base_env: Callable[[FunctionSpec], dict[str, str]],
         emit: LogEmitter,
         init_timeout_s: Callable[[], float],
         init_concurrency: int,
@@ -125,7 +126,7 @@ class EnvironmentPool:
 
     def _init(self, spec: FunctionSpec, launch: Any, timeout_s: float, phase: str) -> ExecutionEnvironment:
         stream = new_log_stream_name(spec.version)
-        env = lambda_environment(spec, stream, self._base_env(), isolated=bool(launch.bwrap))
+        env = lambda_environment(spec, stream, self._base_env(spec), isolated=bool(launch.bwrap))
         environment = ExecutionEnvironment(spec, launch, env, stream, self._emit)
         with self._lock:
             closed = self._closed

@@ -45,6 +45,7 @@ class FunctionSpec:
         application_log_level: ``LoggingConfig.ApplicationLogLevel`` (JSON format only).
         system_log_level: ``LoggingConfig.SystemLogLevel`` (JSON format only).
         ephemeral_storage_mb: the size of ``/tmp``.
+        role: The execution role's ARN (its temporary credentials are the environment's).
     """
 
     name: str
@@ -64,6 +65,7 @@ class FunctionSpec:
     application_log_level: str = "INFO"
     system_log_level: str = "INFO"
     ephemeral_storage_mb: int = 512
+    role: str = ""
 
     @property
     def json_logs(self) -> bool:
@@ -92,6 +94,7 @@ class FunctionSpec:
                 self.application_log_level,
                 self.system_log_level,
                 self.ephemeral_storage_mb,
+                self.role,
             ]
         )
         return hashlib.sha256(material.encode()).hexdigest()[:20]
