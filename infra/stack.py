@@ -62,6 +62,7 @@ class PipesKitStack(Stack):
             messages_bucket=self.buckets.messages_bucket,
             work_queue=self.work_queue.queue,
             failure_queue=self.failure_queue.queue,
+            dead_letter_queue=self.work_queue.dead_letter_queue,
         )
         self._outputs()
 

@@ -20,10 +20,12 @@ class OrchestratorPolicy(Construct):
 
     - invoke only the given functions (any version or alias of them);
     - write and delete context objects only under the context bucket's session prefix; read, delete
-      and list message chunks only under the messages bucket's session prefix;
+      and list message chunks only under the messages bucket's session prefix, and write a fan-out's
+      resume markers there;
     - read only the given functions' log groups;
     - send work items only to the work queue (and read its depth for progress);
-    - receive and delete records only from the asynchronous runs' on-failure destination.
+    - receive and delete records only from the asynchronous runs' on-failure destination and the work
+      queue's dead-letter queue (a fan-out's failed items).
 
     Attach it to the role or user that runs Dagster.
 
@@ -37,6 +39,8 @@ class OrchestratorPolicy(Construct):
         messages_bucket: where it reads message chunks.
         work_queue: queue it may send work items to.
         failure_queue: the on-failure destination of asynchronous runs (`FailureQueue.queue`).
+        dead_letter_queue: the work queue's dead-letter queue (`WorkQueue.dead_letter_queue`),
+            which a fan-out reads for the items that failed every delivery.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class OrchestratorPolicy(Construct):
         messages_bucket: s3.IBucket,
         work_queue: sqs.IQueue,
         failure_queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         function_arns = [f.function_arn for f in functions]
@@ -76,7 +81,8 @@ class OrchestratorPolicy(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="ReadSessionMessages",
-                    actions=["s3:GetObject", "s3:DeleteObject"],
+                    # PutObject: a fan-out's resume markers (one per finished item) under its prefix
+                    actions=["s3:GetObject", "s3:DeleteObject", "s3:PutObject"],
                     resources=[messages_bucket.arn_for_objects(f"{MESSAGES_PREFIX}/*")],
                 ),
                 iam.PolicyStatement(
@@ -98,7 +104,7 @@ class OrchestratorPolicy(Construct):
                 iam.PolicyStatement(
                     sid="ReadAsyncFailures",
                     actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
-                    resources=[failure_queue.queue_arn],
+                    resources=[q.queue_arn for q in (failure_queue, dead_letter_queue) if q is not None],
                 ),
             ],
         )

@@ -143,7 +143,7 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
 
     contexts, messages = statements["WriteSessionContexts"], statements["ReadSessionMessages"]
     assert set(contexts["Action"]) == {"s3:PutObject", "s3:DeleteObject"}
-    assert set(messages["Action"]) == {"s3:GetObject", "s3:DeleteObject"}
+    assert set(messages["Action"]) == {"s3:GetObject", "s3:DeleteObject", "s3:PutObject"}, "PutObject: resume markers"
     assert contexts["Resource"]["Fn::Join"][1][1] == "/pipeskit/contexts/*", "the session prefix, not the bucket"
     assert messages["Resource"]["Fn::Join"][1][1] == "/pipeskit/sessions/*"
     listing = statements["ListSessionMessages"]
@@ -151,6 +151,10 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
 
     failures = statements["ReadAsyncFailures"]
     assert set(failures["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+    queue_ids = {r["Fn::GetAtt"][0] for r in failures["Resource"]}
+    assert len(queue_ids) == 2, "the failure queue and the work queue's dead-letter queue (a fan-out reads both)"
+    queues = _resources(dev, "AWS::SQS::Queue")
+    assert queue_ids == {i for i, q in queues.items() if "RedrivePolicy" not in q["Properties"]}
 
     log_group_ids = set(_resources(dev, "AWS::Logs::LogGroup"))
     logs = statements["ReadFunctionLogs"]
@@ -165,7 +169,7 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
         i for i, q in _resources(dev, "AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
     )
     assert send["Resource"] == {"Fn::GetAtt": [work_queue_id, "Arn"]}
-    assert failures["Resource"]["Fn::GetAtt"][0].startswith("FailureQueue")
+    assert sorted(r["Fn::GetAtt"][0][:12] for r in failures["Resource"]) == ["FailureQueue", "WorkQueueDea"]
 
 
 def test_async_invocations_retry_per_settings_and_fail_to_the_queue(dev: Synthesized) -> None:
