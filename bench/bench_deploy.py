@@ -18,7 +18,7 @@ NAME = "bench_deploy"
 def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("moto").setLevel(logging.ERROR)
-    with LocalAWS(port=0, quiet=True) as aws, tempfile.TemporaryDirectory() as tmp:
+    with LocalAWS(port=0, quiet=True, iam=False) as aws, tempfile.TemporaryDirectory() as tmp:
         cli = CdkCli(PROJECT_DIR, output_dir=Path(tmp) / "cdk.out")
         env = aws.env()
         timings = {

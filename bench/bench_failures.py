@@ -49,7 +49,7 @@ def run_session(client: Any, function_name: str, event: dict[str, Any]) -> tuple
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    with LocalAWS(port=0, quiet=True) as aws:
+    with LocalAWS(port=0, quiet=True, iam=False) as aws:
         lam = aws.client("lambda", retries=0, read_timeout=300)
         layer, role = publish_pipes_layer(lam, LAYER_REQUIREMENTS), lambda_role(aws.client("iam"))
 

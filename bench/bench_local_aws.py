@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", default="python3.12", help="the functions' Lambda runtime")
     args = parser.parse_args(argv)
 
-    with LocalAWS(port=0) as aws:
+    with LocalAWS(port=0, iam=False) as aws:
         iam = aws.client("iam")
         role = iam.create_role(
             RoleName=f"bench-{uuid.uuid4().hex[:8]}",

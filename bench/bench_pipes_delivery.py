@@ -62,7 +62,7 @@ def run_session(client: Any, function_name: str, messages: int) -> tuple[int, in
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    with LocalAWS(port=0, quiet=True) as aws:
+    with LocalAWS(port=0, quiet=True, iam=False) as aws:
         lam = aws.client("lambda", retries=0, read_timeout=900)
         function = deploy_pipes_function(
             lam, code=NOISY_HANDLER, user_handler="noisy.lambda_handler", timeout_s=600, memory_mb=3008,

@@ -50,7 +50,7 @@ def session(client: Any, function_name: str) -> float:
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    with LocalAWS(port=0, quiet=True) as aws:
+    with LocalAWS(port=0, quiet=True, iam=False) as aws:
         lam = aws.client("lambda", retries=0, read_timeout=300)
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         aws.client("s3").create_bucket(Bucket=bucket)

@@ -25,7 +25,8 @@ class ChildAWS:
     def __init__(self, env: dict[str, str] | None = None) -> None:
         """Start it; ``env`` adds variables (e.g. ``PIPESKIT_LOCAL_LOGS_READ_TPS`` for a fault)."""
         self.port = free_port()
-        env = {**os.environ, **(env or {}), "PIPESKIT_LOCAL_PORT": str(self.port)}
+        # IAM is not what the benchmarks measure: the peer's client and the kit's run with dummy keys
+        env = {**os.environ, "PIPESKIT_LOCAL_IAM": "false", **(env or {}), "PIPESKIT_LOCAL_PORT": str(self.port)}
         self.process = subprocess.Popen([sys.executable, "-m", "pipeskit", "local"], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120

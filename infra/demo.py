@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from typing import Any
 
 from pipeskit.cdk_cli import CdkCli, CdkCliError
 
-from .constants import PROJECT_DIR
+from .constants import PROJECT_DIR, OutputNames
 
 # The summary is the demo's output; Dagster's console logger would print every event above it.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -62,6 +63,21 @@ def deploy(report: DemoReport, cli: CdkCli, env: dict[str, str], account: str, r
     outputs_file = (cli.output_dir or cli.project_dir / "build") / "demo-outputs.json"
     with _step(report, "cdk deploy", "cdk deploy pipeskit-dev (layer, functions, buckets, queues, policy)"):
         _, report.outputs = cli.deploy(outputs_file, env)
+
+
+def orchestrator_env(aws: Any, report: DemoReport) -> dict[str, str]:
+    """The environment Dagster runs with: the local AWS's endpoint and, when it enforces IAM, the keys
+    of an IAM user holding only the stack's `OrchestratorPolicy` (as the role that runs Dagster on AWS
+    would), so a grant the kit needs and the policy lacks fails here."""
+    env = aws.env()
+    if not aws.settings.iam:
+        return env
+    iam = aws.client("iam")
+    user = f"pipeskit-orchestrator-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=user)
+    iam.attach_user_policy(UserName=user, PolicyArn=report.outputs[OutputNames.ORCHESTRATOR_POLICY_ARN])
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return {**env, "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
 
 def materialize_demo(report: DemoReport) -> None:
@@ -169,7 +185,8 @@ def run_demo(port: int | None = None, cdk: str = "") -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         saved = dict(os.environ)
-        os.environ.update(env)  # the Dagster code's default boto3 clients use the local AWS
+        os.environ.pop("AWS_SESSION_TOKEN", None)  # a token of the caller's would name another identity
+        os.environ.update(orchestrator_env(aws, report))  # the Dagster code's default clients use the local AWS
         try:
             materialize_demo(report)
         finally:

@@ -37,8 +37,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="fault: answer this fraction of S3 requests with 503 SlowDown")
     parser.add_argument("--s3-slow-down-per-key", type=int, default=None, metavar="N",
                         help="fault: answer each S3 key's (or listing's) first N requests with 503 SlowDown")
-    parser.add_argument("--iam", action="store_true",
-                        help="enforce IAM: authorize every request; prints an administrator's keys")
+    parser.add_argument("--iam", action=argparse.BooleanOptionalAction, default=None,
+                        help="enforce IAM: authorize every request, print an administrator's keys (the default; "
+                        "--no-iam for quick experiments)")
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
 
 
@@ -61,8 +62,8 @@ def settings_from_args(args: argparse.Namespace) -> LocalAWSSettings:
         overrides["s3_slow_down_rate"] = args.s3_slow_down_rate
     if args.s3_slow_down_per_key is not None:
         overrides["s3_slow_down_per_key"] = args.s3_slow_down_per_key
-    if args.iam:
-        overrides["iam"] = True
+    if args.iam is not None:
+        overrides["iam"] = args.iam
     if args.verbose:
         overrides["quiet"] = False
     return LocalAWSSettings.from_env(**overrides)

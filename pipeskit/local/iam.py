@@ -65,6 +65,7 @@ from urllib.parse import parse_qs, parse_qsl, unquote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from pipeskit.local.errors import LocalAWSError
 from pipeskit.local.settings import LocalAWSSettings
 
 logger = logging.getLogger(__name__)
@@ -819,7 +820,9 @@ class Authorizer:
             raise _AuthenticationFailed("unknown-key", message) from None
 
 
-class _AuthenticationFailed(Exception):
+class _AuthenticationFailed(LocalAWSError):
+    """The request's access key names no identity (answered as AWS answers an unknown key)."""
+
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind

@@ -26,6 +26,9 @@ TEST_SETTINGS: dict[str, Any] = {
     "async_retry_delays_s": (0.05, 0.05),
     "async_throttle_retry_s": 0.05,
     "work_dir": "",
+    # Quick experiments: functions get dummy credentials and nothing is authorized. Tests of policies
+    # turn it on (`local_aws.override(iam=True)`) or start their own `LocalAWS(iam=True)`.
+    "iam": False,
 }
 
 

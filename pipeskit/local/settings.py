@@ -80,7 +80,8 @@ class LocalAWSSettings(Settings):
         iam: Enforce IAM as AWS does: every request is authorized against its caller's identity
             policies (answering ``AccessDenied`` in the service's format), clients and ``env()``
             use an administrator's keys, and each execution environment runs with temporary
-            credentials of its function's execution role (see :mod:`pipeskit.local.iam`).
+            credentials of its function's execution role (see :mod:`pipeskit.local.iam`). On by
+            default, as on AWS; off for quick experiments (and in the test fixture's shared instance).
         quiet: Do not log each HTTP request.
     """
 
@@ -111,5 +112,5 @@ class LocalAWSSettings(Settings):
     esm_duplicate_delivery_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     s3_slow_down_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     s3_slow_down_per_key: int = setting(0, minimum=0)
-    iam: bool = False
+    iam: bool = True
     quiet: bool = True

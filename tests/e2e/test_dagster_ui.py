@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from infra.constants import PROJECT_DIR
-from infra.demo import DEMO_MODULE, DemoReport
+from infra.demo import DEMO_MODULE, DemoReport, orchestrator_env
 from pipeskit.local import LocalAWS
 from pipeskit.local.testing import free_port
 
@@ -243,8 +243,10 @@ def dagster_ui(
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
     ui = DagsterUI(port=free_port(), log_file=home / "dagster-dev.log")
-    # what the demo (infra/demo.py) gives the code location: the local AWS's endpoint, dummy credentials, region
-    env = {**os.environ, **local_aws.env(), "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    # what the demo (infra/demo.py) gives the code location: the local AWS's endpoint, the keys of an IAM user
+    # holding only the stack's OrchestratorPolicy, the region
+    env = {key: value for key, value in os.environ.items() if key != "AWS_SESSION_TOKEN"}
+    env = {**env, **orchestrator_env(local_aws, deployed), "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     command = [str(executable), "dev", "-m", DEMO_MODULE, "-d", str(PROJECT_DIR),
                "-h", "127.0.0.1", "-p", str(ui.port)]
     with ui.log_file.open("wb") as log:

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
-from infra.demo import DemoReport, materialize_demo
+from infra.demo import DemoReport, materialize_demo, orchestrator_env
 from pipeskit.local import LocalAWS
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +31,8 @@ def test_deployed_function_runs_with_its_layer(deployed: DemoReport, local_aws: 
 def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
     deployed: DemoReport, local_aws: LocalAWS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in local_aws.env().items():
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    for name, value in orchestrator_env(local_aws, deployed).items():  # an IAM user with OrchestratorPolicy only
         monkeypatch.setenv(name, value)
     materialize_demo(deployed)
     assert deployed.runs_failed == 0

@@ -199,20 +199,25 @@ def test_pipeskit_local_serves_from_the_wheel(project: UserProject) -> None:
     )
     try:
         assert process.stdout is not None
-        exports = {}
-        while "AWS_ENDPOINT_URL" not in exports or len(exports) < 6:
+        exports, unset = {}, []
+        while not unset:  # the exports, then `unset AWS_SESSION_TOKEN` (the administrator's keys are long-term)
             line = process.stdout.readline().strip()
             assert line, process.stderr.read() if process.stderr else "no output"
+            if line.startswith("unset "):
+                unset.append(line.removeprefix("unset "))
+                continue
             name, value = line.removeprefix("export ").split("=", 1)
             exports[name] = value
+        assert unset == ["AWS_SESSION_TOKEN"] and "AWS_SESSION_TOKEN" not in exports
         sts = boto3.client(
             "sts",
             endpoint_url=exports["AWS_ENDPOINT_URL"],
             region_name=exports["AWS_REGION"],
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
         )
-        assert sts.get_caller_identity()["Account"] == "123456789012"
+        # IAM is enforced by default: the printed keys are the administrator's
+        assert sts.get_caller_identity()["Arn"] == "arn:aws:iam::123456789012:user/pipeskit-local-admin"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
     finally:
