@@ -243,7 +243,8 @@ def _statements(policy: Any) -> Iterator[dict[str, Any]]:
     from moto.iam.access_control import IAMPolicy
 
     try:
-        document = IAMPolicy(policy)._policy_json
+        # moto's CloudFormation stores a template's inline policies as documents, not JSON text
+        document = policy if isinstance(policy, dict) and "Statement" in policy else IAMPolicy(policy)._policy_json
     except (StopIteration, KeyError, TypeError, ValueError):  # no default version, not JSON
         logger.warning("ignoring a policy that cannot be read: %r", policy)
         return
@@ -783,6 +784,8 @@ class Authorizer:
         except _AuthenticationFailed as failure:
             return _refusal(caller.service, environ, failure.kind, failure.message)
         account_id = self._settings().account_id
+        if _CDK_BOOTSTRAP_ROLE.search(str(getattr(identity, "arn", ""))):
+            return None  # the CDK CLI's own deployment roles act for the operator (see _CDK_BOOTSTRAP_ROLE)
         for check in checks_for(environ, caller, account_id):
             if check.action == "sts:GetCallerIdentity":
                 continue  # always allowed, as on AWS
@@ -818,6 +821,13 @@ class Authorizer:
             else:
                 message = "The security token included in the request is invalid."
             raise _AuthenticationFailed("unknown-key", message) from None
+
+
+_CDK_BOOTSTRAP_ROLE = re.compile(r":assumed-role/cdk-[a-z0-9]+-(deploy|file-publishing|image-publishing|lookup)-role-")
+"""The roles `cdk bootstrap` creates for the CDK CLI, trusted as the operator who assumes them: moto's
+CloudFormation does not attach a template's ``ManagedPolicyArns`` (the bootstrap gives its deploy role
+AWS-managed read grants such as ``cloudformation:DescribeStacks``), so their own policies are not
+what CDK relies on. What is enforced is what a deployed stack grants its functions and its users."""
 
 
 class _AuthenticationFailed(LocalAWSError):

@@ -68,6 +68,7 @@ def apply() -> None:
         _patch_change_set_outputs()
         _patch_log_event_pages()
         _patch_event_source_mapping_validation()
+        _patch_log_group_arn_attribute()
         _applied = True
 
 
@@ -115,6 +116,22 @@ def _patch_cloudformation_layers() -> None:
 
     fn_cls.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
     fn_cls.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment]
+
+
+def _patch_log_group_arn_attribute() -> None:
+    # Why: CloudFormation's GetAtt Arn of an AWS::Logs::LogGroup is `arn:…:log-group:NAME:*` (it covers
+    # the group's streams, so a policy granting it allows GetLogEvents on them); moto answers the bare
+    # group ARN, which the IAM-enforcing local AWS would then refuse for every stream read.
+    from moto.logs.models import LogGroup
+
+    group_cls: Any = LogGroup
+    original = group_cls.get_cfn_attribute
+
+    def get_cfn_attribute(self: Any, attribute_name: str) -> Any:
+        value = original(self, attribute_name)
+        return f"{value}:*" if attribute_name == "Arn" and not str(value).endswith(":*") else value
+
+    group_cls.get_cfn_attribute = get_cfn_attribute
 
 
 def _patch_layer_version_ref() -> None:

@@ -54,7 +54,7 @@ def _allow(action: str | list[str], resource: str | list[str]) -> dict[str, Any]
 
 
 def _start(iam: bool) -> LocalAWS:
-    return LocalAWS(LocalAWSSettings.from_env(**TEST_SETTINGS, iam=iam, quiet=True)).start()
+    return LocalAWS(LocalAWSSettings.from_env(**{**TEST_SETTINGS, "iam": iam, "quiet": True})).start()
 
 
 @pytest.fixture
@@ -294,7 +294,7 @@ def test_without_iam_nothing_is_enforced(open_aws: LocalAWS) -> None:
 
 
 def test_the_iam_setting_parses_like_the_other_booleans() -> None:
-    assert LocalAWSSettings().iam is False
+    assert LocalAWSSettings().iam is True, "on by default, as on AWS"
     assert LocalAWSSettings.from_env({"PIPESKIT_LOCAL_IAM": "1"}).iam is True
     assert LocalAWSSettings.from_env({"PIPESKIT_LOCAL_IAM": "false"}).iam is False
 

@@ -56,9 +56,11 @@ def test_cli_prints_exports_and_stops_on_sigint():
     )
     try:
         lines = [process.stdout.readline().strip() for _ in range(6)]
-        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        assert lines[-1] == "unset AWS_SESSION_TOKEN", "IAM on by default: the administrator's long-term keys"
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines[:-1])
         assert exports["AWS_ENDPOINT_URL"].startswith("http://localhost:")
         assert exports["AWS_REGION"] == "us-east-1"
+        assert exports["AWS_ACCESS_KEY_ID"] != "testing"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
     finally:
