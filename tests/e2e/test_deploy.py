@@ -48,3 +48,50 @@ def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
     assert all(c.passed for c in deployed.checks) and len(deployed.checks) == 4
     docs = next(m for m in deployed.materializations if m.asset_key.to_user_string() == "docs_style_metric")
     assert docs.metadata["some_metric"].value == 42
+
+
+def test_the_orchestrator_policy_is_enough_for_asynchronous_runs_and_fan_outs(
+    deployed: DemoReport, local_aws: LocalAWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a user holding only the stack's OrchestratorPolicy, on the IAM-enforcing local AWS: an
+    asynchronous S3-channel run (context and chunks, attempt ends from the log, the failure queue)
+    and a fan-out over the work queue (resume markers, the dead-letter queue) — every call allowed."""
+    from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, asset, materialize
+
+    from pipeskit import DeploymentSettings, PipesLambdaClient
+
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    for name, value in orchestrator_env(local_aws, deployed).items():
+        monkeypatch.setenv(name, value)
+    outputs = deployed.outputs
+    client = PipesLambdaClient(channel="s3", deployment=DeploymentSettings(
+        messages_bucket=outputs[OutputNames.MESSAGES_BUCKET], context_bucket=outputs[OutputNames.CONTEXT_BUCKET],
+        work_queue_url=outputs[OutputNames.WORK_QUEUE_URL],
+        dead_letter_queue_url=outputs[OutputNames.DEAD_LETTER_QUEUE_URL],
+        failure_queue_url=outputs[OutputNames.FAILURE_QUEUE_URL],
+    ))  # fmt: skip
+    docs_style = outputs[OutputNames.function_name("DocsStyle")]
+    summaries = []
+
+    @asset
+    def asynchronous(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        return lambda_pipes.run(context=context, function_name=docs_style, event={"some_parameter_value": 6},
+                                invocation_type="Event").get_materialize_result()  # fmt: skip
+
+    @asset
+    def fanned_out(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        summary = lambda_pipes.fan_out(context=context, items=["2026-11-01", "2026-11-02", "2026-11-03"],
+                                       deadline_s=120)  # fmt: skip
+        summaries.append(summary)
+        yield from summary.events
+        yield MaterializeResult(metadata=summary.metadata())
+
+    result = materialize([asynchronous, fanned_out], resources={"lambda_pipes": client},
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False)  # fmt: skip
+    failures = [e.event_specific_data.error.message for e in result.get_step_failure_events()]
+    assert result.success, failures
+    metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in
+                result.get_asset_materialization_events()}  # fmt: skip
+    assert metadata["asynchronous"]["some_metric"].value == 7
+    [summary] = summaries
+    assert summary.succeeded == 3 and summary.failed == 0
