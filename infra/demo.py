@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+
 from pipeskit.cdk_cli import CdkCli, CdkCliError
 
 from .constants import PROJECT_DIR, OutputNames
@@ -187,6 +189,7 @@ def run_demo(port: int | None = None, cdk: str = "") -> int:
         saved = dict(os.environ)
         os.environ.pop("AWS_SESSION_TOKEN", None)  # a token of the caller's would name another identity
         os.environ.update(orchestrator_env(aws, report))  # the Dagster code's default clients use the local AWS
+        boto3.setup_default_session()  # with these credentials, not ones an earlier client resolved
         try:
             materialize_demo(report)
         finally:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from infra.constants import PROJECT_DIR
-from infra.demo import DemoReport, deploy
+from infra.demo import DemoReport, deploy, orchestrator_env
 from pipeskit.cdk_cli import CdkCli
 from pipeskit.local import LocalAWS
 
@@ -20,3 +20,18 @@ def deployed(local_aws: LocalAWS, tmp_path_factory: pytest.TempPathFactory) -> I
         cli = CdkCli(PROJECT_DIR, output_dir=tmp_path_factory.mktemp("cdk.out"))
         deploy(report, cli, local_aws.env(), local_aws.settings.account_id, local_aws.settings.region)
         yield report
+
+
+@pytest.fixture
+def as_orchestrator(deployed: DemoReport, local_aws: LocalAWS, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process's AWS environment becomes the orchestrator's (`infra.demo.orchestrator_env`: the keys of an
+    IAM user holding only the stack's OrchestratorPolicy), with a new boto3 default session: the old one cached
+    the credentials it first resolved (an earlier test's)."""
+    import boto3
+
+    env = orchestrator_env(local_aws, deployed)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # restored after the test
+    return env

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
-from infra.demo import DemoReport, materialize_demo, orchestrator_env
+from infra.demo import DemoReport, materialize_demo
 from pipeskit.local import LocalAWS
 
 pytestmark = pytest.mark.e2e
@@ -29,12 +29,9 @@ def test_deployed_function_runs_with_its_layer(deployed: DemoReport, local_aws: 
 
 
 def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
-    deployed: DemoReport, local_aws: LocalAWS, monkeypatch: pytest.MonkeyPatch
+    deployed: DemoReport, as_orchestrator: dict[str, str]
 ) -> None:
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    for name, value in orchestrator_env(local_aws, deployed).items():  # an IAM user with OrchestratorPolicy only
-        monkeypatch.setenv(name, value)
-    materialize_demo(deployed)
+    materialize_demo(deployed)  # as an IAM user holding only the stack's OrchestratorPolicy
     assert deployed.runs_failed == 0
     keys = sorted({(m.asset_key.to_user_string(), m.partition) for m in deployed.materializations})
     assert keys == [
@@ -51,7 +48,7 @@ def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
 
 
 def test_the_orchestrator_policy_is_enough_for_asynchronous_runs_and_fan_outs(
-    deployed: DemoReport, local_aws: LocalAWS, monkeypatch: pytest.MonkeyPatch
+    deployed: DemoReport, as_orchestrator: dict[str, str]
 ) -> None:
     """As a user holding only the stack's OrchestratorPolicy, on the IAM-enforcing local AWS: an
     asynchronous S3-channel run (context and chunks, attempt ends from the log, the failure queue)
@@ -60,9 +57,6 @@ def test_the_orchestrator_policy_is_enough_for_asynchronous_runs_and_fan_outs(
 
     from pipeskit import DeploymentSettings, PipesLambdaClient
 
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    for name, value in orchestrator_env(local_aws, deployed).items():
-        monkeypatch.setenv(name, value)
     outputs = deployed.outputs
     client = PipesLambdaClient(channel="s3", deployment=DeploymentSettings(
         messages_bucket=outputs[OutputNames.MESSAGES_BUCKET], context_bucket=outputs[OutputNames.CONTEXT_BUCKET],
