@@ -3,6 +3,7 @@
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -164,3 +165,29 @@ def test_uploads_refused_inside_the_function_are_named_and_lose_nothing(handler_
     assert f"s3://{bucket}/" in warning and "s3:PutObject" in warning
     assert "AccessDenied" in warning or "(403)" in warning, "what AWS answered"
     assert took < 10, f"no wait for chunks that were never uploaded ({took:.1f} s)"
+
+
+def test_a_messages_bucket_the_orchestrator_may_not_list_is_refused_before_invoking(
+    handler_function, local_aws, bucket
+) -> None:
+    """On the IAM-enforcing local AWS, an orchestrator whose policy lacks s3:ListBucket on the bucket."""
+    function = handler_function("reporter", "lambda_handler")  # deployed by the fixture's operator, before
+    with local_aws.override(iam=True):
+        iam = local_aws.client("iam")
+        user = f"no-list-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="all-but-listing", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["lambda:*", "logs:*", "s3:GetObject", "s3:PutObject"], "Resource": "*"},
+            ]}))  # fmt: skip
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        limited = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"],
+                   "aws_session_token": None}  # fmt: skip
+        counter = ApiCallCounter()
+        lam = counter.attach(local_aws.client("lambda", retries=0, **limited))
+        reader = S3MessageReader(bucket, client=local_aws.client("s3", **limited), lambda_client=lam,
+                                 logs_client=local_aws.client("logs", **limited))  # fmt: skip
+        run = run_asset(PipesLambdaClient(client=lam, message_reader=reader), function, {"id": "x"})
+    assert isinstance(run.error, S3NotUsableError), run.error
+    assert f"may not list s3://{bucket}/" in str(run.error) and "s3:ListBucket" in str(run.error)
+    assert "Nothing was invoked" in str(run.error) and "Invoke" not in counter.calls
