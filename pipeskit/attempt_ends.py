@@ -86,7 +86,7 @@ class AttemptEndWatcher:
         self._since: dict[str, int] = {}  # request id -> earliest time its lines can have
         self._starts: dict[tuple[str, str], list[int]] = {}  # (request id, stream) -> START times
         self._ends: dict[str, list[AttemptEnd]] = {}
-        self._seen: set[str] = set()  # event ids
+        self._seen: dict[str, int] = {}  # event id -> its time (ids older than the read window are dropped)
         self._newest_ms = 0
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -106,6 +106,8 @@ class AttemptEndWatcher:
         with self._lock:
             self._since.pop(request_id, None)
             self._ends.pop(request_id, None)
+            for key in [key for key in self._starts if key[0] == request_id]:
+                del self._starts[key]
 
     def ends(self, request_id: str) -> list[AttemptEnd]:
         """The attempts of ``request_id`` that ended so far, in order."""
@@ -133,11 +135,13 @@ class AttemptEndWatcher:
                                                         event.get("message")))  # fmt: skip
                 if event_id in self._seen:
                     continue
-                self._seen.add(event_id)
                 timestamp = int(event.get("timestamp") or 0)
+                self._seen[event_id] = timestamp
                 self._newest_ms = max(self._newest_ms, timestamp)
                 for line in str(event.get("message", "")).splitlines():
                     self._take(line, str(event.get("logStreamName", "")), timestamp)
+        horizon = min(start_ms, self._newest_ms - _LAG_MS)  # no later read starts before it
+        self._seen = {event_id: t for event_id, t in self._seen.items() if t >= horizon}
 
     def _take(self, line: str, stream: str, timestamp: int) -> None:
         parsed = platform_line(line)
