@@ -63,7 +63,15 @@ REQUEST_ID_METADATA: Final = "request-id"
 """The S3 object metadata key of ``result.json`` holding the invocation's request id."""
 
 ITEM_KEY: Final = "pipeskit_item"
-"""Key, in a fan-out work item's body, of the item itself (the rest is the Pipes bootstrap)."""
+"""Key, in a fan-out work item's body, of the item itself (the rest is the Pipes bootstrap).
+
+A fan-out work item — the body of an SQS message on the work queue, or the event of an asynchronous
+invoke — is a JSON object: ``{"pipeskit_item": <the item>, "DAGSTER_PIPES_CONTEXT": "...",
+"DAGSTER_PIPES_MESSAGES": "..."}``, the bootstrap naming the S3 channel, the item's own prefix and
+``upload_result``. The kit's Lambda side runs each record of an SQS event of such items as its own
+Pipes session, the user's handler receiving the item's object as its event, and answers
+``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`` for those that failed (the event
+source mapping needs ``ReportBatchItemFailures``)."""
 
 ATTEMPT_PREFIX: Final = "attempt-"
 """The kit's S3 writer puts each attempt of an invocation (Lambda retries an asynchronous one with the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,8 @@ from dagster_pipes import (
 )
 
 from .channels import LambdaMessageWriter, writer_for
-from .errors import UnknownChannelError
+from .errors import HandlerConfigurationError, UnknownChannelError
+from .protocol import ITEM_KEY
 
 # The standard library's logging: under Lambda's runtime its records carry the request id and follow
 # the function's log format (text or JSON) and application log level.
@@ -135,16 +137,66 @@ def _writer_params(event: dict[str, Any]) -> dict[str, Any]:
     return decode_param(raw) if raw else {}
 
 
+def fan_out_records(event: Any) -> list[tuple[str, dict[str, Any]]] | None:
+    """``(messageId, item event)`` of each record of an SQS event of fan-out work items, else None.
+
+    Raises:
+        HandlerConfigurationError: an SQS event some or none of whose records are fan-out items: the
+            function is mapped to a queue whose messages it cannot run (the error says what it got).
+    """
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list) or not records:
+        return None
+    if not all(isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records):
+        return None
+    items: list[tuple[str, dict[str, Any]]] = []
+    for record in records:
+        try:
+            body = json.loads(record.get("body") or "")
+        except ValueError:
+            body = None
+        if not (is_pipes_event(body) and ITEM_KEY in body):
+            preview = str(record.get("body"))[:200]
+            raise HandlerConfigurationError(
+                f"received an SQS event of {len(records)} record(s), but record {record.get('messageId')!r} is not a "
+                f"fan-out work item (its body starts {preview!r}); a work item is a JSON object with {ITEM_KEY!r} "
+                "and the Pipes bootstrap, sent by PipesLambdaClient.fan_out. Map this function only to the kit's "
+                "work queue, or deploy a handler of your own for that queue without the kit's entrypoint."
+            )
+        items.append((str(record.get("messageId", "")), body))
+    return items
+
+
+def run_fan_out_batch(handler: Handler, items: list[tuple[str, dict[str, Any]]], context: Any) -> dict[str, Any]:
+    """Run each fan-out item as its own Pipes session; the records whose session failed, as SQS wants them.
+
+    One failing item never fails its batch-mates: SQS delivers only the failed ones again.
+    """
+    failures = []
+    for message_id, item in items:
+        try:
+            run_invocation(handler, item, context)
+        except Exception:  # the item's session closed with the error, which is in the log too
+            logger.exception("fan-out item (SQS message %s) failed", message_id)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}
+
+
 def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
     """Run ``handler`` for one invocation, as a Pipes session when the event asks for one.
 
     The handler is called with ``(event, context)``. When the event carries a kit bootstrap, the
     channel the orchestrator chose finishes the invocation (the envelope with messages and the
     handler's return value). Without a bootstrap, or for a non-kit orchestrator, the handler runs as
-    a plain Lambda handler and its return value is returned untouched.
+    a plain Lambda handler and its return value is returned untouched. An SQS event of fan-out work
+    items (`fan_out_records`) runs each item as its own session, so the handler that serves ``run()``
+    also consumes the work queue; the answer lists the failed records (``batchItemFailures``).
     """
     if _current.get() is not None:  # a pipes_handler under the kit's entrypoint: one session only
         return handler(event, context)
+    items = fan_out_records(event)
+    if items is not None:
+        return run_fan_out_batch(handler, items, context)
     reset_pipes_singleton()
     try:
         writer = writer_for(_writer_params(event)) if is_pipes_event(event) else None

@@ -1,21 +1,17 @@
-"""A fan-out worker whose items say how to fail: ``fail: once`` (first attempt only, a marker in S3
-tells) or ``fail: always``; ``sleep_s`` stands for work; otherwise it reports a materialization and
-returns the item's id."""
+"""An ordinary Pipes handler consuming the work queue (the kit's entrypoint runs each SQS record as its
+own session and reports the failed ones). Its items say how to fail: ``fail: once`` (first attempt
+only, a marker in S3 tells) or ``fail: always``; ``sleep_s`` stands for work; otherwise it reports a
+materialization and returns the item's id."""
 
-import json
 import time
 
 import boto3
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from dagster_pipes import PipesMappingParamsLoader, open_dagster_pipes
 
-from pipeskit_lambda import run_invocation
 from pipeskit_lambda.protocol import ITEM_KEY
 
-processor = BatchProcessor(event_type=EventType.SQS)
 
-
-def process_item(event, _context):
+def handler(event, _context):
     item = event[ITEM_KEY]
     if isinstance(item, str):  # a partition key
         item = {"id": item}
@@ -38,10 +34,3 @@ def process_item(event, _context):
             },
         )
     return {"id": item["id"]}
-
-
-def handler(event, context):
-    return process_partial_response(
-        event=event, record_handler=lambda record: run_invocation(process_item, json.loads(record.body), context),
-        processor=processor, context=context,
-    )
