@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk.aws_lambda_event_sources import SqsEventSource
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
@@ -88,16 +87,11 @@ class PipesKitStack(Stack):
         self.buckets.context_bucket.grant_read(function.role, f"{CONTEXT_PREFIX}/*")
         self.buckets.messages_bucket.grant_put(function.role, f"{MESSAGES_PREFIX}/*")
         if spec.queue_consumer:
-            function.function.add_event_source(
-                SqsEventSource(
-                    self.work_queue.queue,
-                    batch_size=settings.queue_batch_size,
-                    max_batching_window=Duration.seconds(settings.queue_batching_window_s)
-                    if settings.queue_batching_window_s
-                    else None,
-                    max_concurrency=settings.queue_max_concurrency,
-                    report_batch_item_failures=True,
-                )
+            self.work_queue.add_consumer(
+                function,
+                batch_size=settings.queue_batch_size,
+                batching_window_s=settings.queue_batching_window_s,
+                max_concurrency=settings.queue_max_concurrency,
             )
         # Asynchronous invocations: Lambda's retries and event age from settings, failures to the queue.
         function.function.configure_async_invoke(

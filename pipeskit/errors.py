@@ -227,6 +227,10 @@ class LambdaInvokeError(PipesKitError):
         self.code = code
 
 
+class ConstructConfigurationError(PipesKitError, ValueError):
+    """The kit's CDK constructs were wired in a way that cannot work on AWS (raised at synth time)."""
+
+
 class CdkCliError(PipesKitError, RuntimeError):
     """The CDK CLI is missing or a ``cdk`` command failed; the message holds its output."""
 

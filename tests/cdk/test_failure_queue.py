@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import RemovalPolicy
@@ -80,3 +82,37 @@ def test_cdk_nag_finds_nothing_on_the_queues(synthesized) -> None:
     stack, _, _ = synthesized
     errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-SQS.*"))
     assert not errors, [e.entry.data for e in errors]
+
+
+def test_one_call_makes_a_function_consume_the_work_queue() -> None:
+    app = cdk.App()
+    stack = cdk.Stack(app, "consumer")
+    work = WorkQueue(stack, "Work", consumer_timeout_s=60, max_receive_count=3, removal_policy=RemovalPolicy.DESTROY)
+    function = lambda_.Function(
+        stack, "Worker", runtime=lambda_.Runtime.PYTHON_3_12, handler="index.handler", timeout=cdk.Duration.seconds(60),
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
+    )  # fmt: skip
+    work.add_consumer(function, batch_size=50, batching_window_s=2, max_concurrency=20)
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "BatchSize": 50, "MaximumBatchingWindowInSeconds": 2, "ScalingConfig": {"MaximumConcurrency": 20},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    })  # fmt: skip
+    queue = _queue(template, stack.get_logical_id(work.queue.node.default_child))
+    assert queue["Properties"]["VisibilityTimeout"] == 360, "six times the function's timeout"
+    policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert "sqs:ReceiveMessage" in policies and "sqs:DeleteMessage" in policies, "the role may consume the queue"
+
+
+def test_a_consumer_slower_than_the_queue_allows_is_refused_at_synth() -> None:
+    from pipeskit.errors import ConstructConfigurationError
+
+    stack = cdk.Stack(cdk.App(), "slow-consumer")
+    work = WorkQueue(stack, "Work", consumer_timeout_s=30, max_receive_count=3, removal_policy=RemovalPolicy.DESTROY)
+    function = lambda_.Function(
+        stack, "Worker", runtime=lambda_.Runtime.PYTHON_3_12, handler="index.handler", timeout=cdk.Duration.seconds(90),
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
+    )  # fmt: skip
+    refused = r"times out after 90 s.*consumer timeout \(30 s\).*consumer_timeout_s=90"
+    with pytest.raises(ConstructConfigurationError, match=refused):
+        work.add_consumer(function)
