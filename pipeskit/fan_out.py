@@ -54,7 +54,7 @@ from pipeskit_lambda.protocol import (
 
 from ._dagster import build_context_data
 from .attempt_ends import EventTracking
-from .channels.chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys
+from .channels.chunks import chunk_key, chunk_messages, closing, delete_keys, exception_text, list_keys
 from .errors import FanOutFailedError, InvalidFanOutError
 from .invoke import invoke_function
 from .settings import DeploymentSettings, FanOutSettings, LambdaClientSettings
@@ -120,10 +120,12 @@ class FanOutSummary:
         tolerated = self.tolerated_failures
         allowed = tolerated if isinstance(tolerated, int) else tolerated * len(self.results)
         if self.failed > allowed:
+            failed = [r for r in self.results if r.status == "failed"]
+            first = "; ".join(f"item {r.index} ({r.item!r}): {r.error}" for r in failed[:3])
+            more = f" and {len(failed) - 3} more (all in the metadata)" if len(failed) > 3 else ""
             raise FanOutFailedError(
                 description=f"{self.failed} of {len(self.results)} items failed, more than the {tolerated} "
-                "tolerated; the failures are in the metadata. Re-executing the run skips the items that "
-                "succeeded.",
+                f"tolerated: {first}{more}. Re-executing the run skips the items that succeeded.",
                 metadata=self.metadata(),
             )
 
@@ -452,7 +454,7 @@ class FanOut:
             if closed:
                 attempt.closed, attempt.exception = True, exception
                 if attempt.exception:
-                    item.result.error = f"{attempt.exception.get('name')}: {attempt.exception.get('message')}"
+                    item.result.error = exception_text(attempt.exception)
 
     def _succeed(self, item: _Item, attempt: _Attempt, value: Any) -> None:
         assert item.handler is not None

@@ -59,6 +59,20 @@ def chunk_messages(body: bytes, skipped: list[Text | Unreadable] | None = None) 
     return messages
 
 
+def exception_message(exception: dict[str, Any]) -> str:
+    """The message of a Pipes exception (a ``closed`` message's) without the type name dagster-pipes puts
+    in front of it (``RuntimeError: …``) and without its trailing newline."""
+    name = str(exception.get("name") or "")
+    message = str(exception.get("message") or "").strip()
+    return message[len(name) + 2 :] if name and message.startswith(f"{name}: ") else message
+
+
+def exception_text(exception: dict[str, Any]) -> str:
+    """``Type: message`` of a Pipes exception, the type named once."""
+    name, message = exception.get("name"), exception_message(exception)
+    return f"{name}: {message}" if name else message
+
+
 def closing(message: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
     """``(True, exception or None)`` for the session's ``closed`` message, else ``(False, None)``."""
     if message.get("method") != "closed":

@@ -46,7 +46,7 @@ from ..invocation import LambdaInvocation
 from ..message_lines import Message, Text, Unreadable, scan_lines
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
 from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
-from .chunks import chunk_key, chunk_messages, closing, delete_keys, list_keys, probe_prefix
+from .chunks import chunk_key, chunk_messages, closing, delete_keys, exception_message, list_keys, probe_prefix
 
 
 class S3MessageReader(LogReadingMessageReader):
@@ -219,7 +219,7 @@ def _closed_error(exception: dict[str, Any]) -> dict[str, Any]:
     """The error document of a session that closed with ``exception`` (dagster-pipes' shape)."""
     return {
         "errorType": exception.get("name") or "Unknown",
-        "errorMessage": exception.get("message") or "the function failed",
+        "errorMessage": exception_message(exception) or "the function failed",
         "stackTrace": exception.get("stack") or [],
     }
 

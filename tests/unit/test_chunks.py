@@ -50,3 +50,26 @@ def test_closed_tells_the_exception_it_carries() -> None:
     error = {"name": "ValueError", "message": "boom"}
     assert closing({"method": "closed", "params": {"exception": error}}) == (True, error)
 
+
+
+def test_an_exception_names_its_type_once() -> None:
+    from pipeskit.channels.chunks import exception_message, exception_text
+
+    exception = {"name": "RuntimeError", "message": "RuntimeError: item 3 fails\n", "stack": []}
+    assert exception_message(exception) == "item 3 fails"
+    assert exception_text(exception) == "RuntimeError: item 3 fails"
+    assert exception_text({"name": None, "message": "plain\n"}) == "plain"
+
+
+def test_a_failed_fan_out_names_its_first_failed_items_and_their_errors() -> None:
+    from pipeskit.errors import FanOutFailedError
+    from pipeskit.fan_out import FanOutSummary, ItemResult
+
+    results = [ItemResult(i, f"day-{i}", status="failed" if i % 2 else "succeeded",
+                          error=f"ValueError: day {i} is bad" if i % 2 else None) for i in range(10)]  # fmt: skip
+    with pytest.raises(FanOutFailedError) as raised:
+        FanOutSummary(results, tolerated_failures=1).raise_for_failures()
+    text = str(raised.value)
+    assert "5 of 10 items failed, more than the 1 tolerated" in text
+    assert "item 1 ('day-1'): ValueError: day 1 is bad; item 3 ('day-3'): ValueError: day 3 is bad" in text
+    assert "and 2 more (all in the metadata)" in text
