@@ -157,6 +157,7 @@ class _Attempt:
     closed: bool = False
     exception: dict[str, Any] | None = None
     held: list[dict[str, Any]] = field(default_factory=list)
+    reported: bool = False  # its failure is in the step's log
 
 
 @dataclass
@@ -231,6 +232,7 @@ class FanOut:
         self._unmarked: list[_Item] = []  # ended items whose resume markers are not written yet
         self.streaming = True  # False under run(): the caller yields the events after it returns
         self._dlq_seen: set[str] = set()
+        self._queue_terms: tuple[int | None, int | None] = (None, None)
 
     # -- the whole call ------------------------------------------------------------------------
 
@@ -261,6 +263,8 @@ class FanOut:
         started = time.monotonic()
         if self.transport == "invoke" and self._make_tracking is not None:
             self.tracking = self._make_tracking(self.function_name)
+        if self.transport == "sqs":
+            self._queue_terms = self._read_queue_terms()
         resumed = self._resume()
         base = build_context_data(self.context, self.extras)
         pending = [item for item in self.items if item.result.status == "pending"]
@@ -432,6 +436,8 @@ class FanOut:
                     self.requests += 1
                     attempt.next_chunk += 1
                     self._take(item, attempt, body)
+                if attempt.exception and not attempt.reported and self.transport == "sqs":
+                    self._report_failed_attempt(item, attempt)
                 if attempt.closed and not attempt.exception and (index, name) in results:
                     if item.result.status == "pending":
                         stored = self.s3.get_object(Bucket=self.bucket, Key=results[(index, name)])
@@ -455,6 +461,35 @@ class FanOut:
                 attempt.closed, attempt.exception = True, exception
                 if attempt.exception:
                     item.result.error = exception_text(attempt.exception)
+
+    def _read_queue_terms(self) -> tuple[int | None, int | None]:
+        """The work queue's ``maxReceiveCount`` and visibility timeout (None when they cannot be read)."""
+        try:
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy", "VisibilityTimeout"]
+            ).get("Attributes", {})
+            redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+            count = int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None
+            return count, int(attributes["VisibilityTimeout"]) if "VisibilityTimeout" in attributes else None
+        except Exception:  # the terms only enrich the attempt warnings  # noqa: BLE001
+            return None, None
+
+    def _report_failed_attempt(self, item: _Item, attempt: _Attempt) -> None:
+        """A failed SQS delivery of an item, in the step's log when it is seen: which attempt, the error,
+        and what SQS does next."""
+        attempt.reported = True
+        failed = sum(1 for a in item.attempts.values() if a.exception)
+        max_receive, visibility = self._queue_terms
+        of = f" of {max_receive}" if max_receive else ""
+        if max_receive and failed >= max_receive:
+            then = "it moves to the dead-letter queue"
+        else:
+            after = f" once its visibility timeout ({visibility} s) passes" if visibility else ""
+            then = f"SQS delivers it again{after}"
+        self.context.log.warning(
+            f"[pipeskit fan-out] item {item.result.index} ({item.result.item!r}): attempt {failed}{of} failed: "
+            f"{exception_text(attempt.exception or {})}; {then}"
+        )
 
     def _succeed(self, item: _Item, attempt: _Attempt, value: Any) -> None:
         assert item.handler is not None

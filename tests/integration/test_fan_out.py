@@ -71,12 +71,21 @@ def test_two_hundred_items_with_failures_and_duplicates_add_up(local_aws, fan_ou
         summary.raise_for_failures()
         yield MaterializeResult(metadata=summary.metadata())
 
+    instance = DagsterInstance.ephemeral()
     with local_aws.override(esm_duplicate_delivery_rate=0.05):
-        result = materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral())
+        result = materialize([fanned], resources={"lambda_pipes": client}, instance=instance)
     assert result.success
     [summary] = summaries
     statuses = Counter(r.status for r in summary.results)
     assert statuses == {"succeeded": 196, "failed": 4}
+    # every failed delivery reached the step's log when it was seen, with the error named once
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if "[pipeskit fan-out] item" in e.user_message]
+    for n in (7, 57, 107, 157):
+        assert any(f"({items[n]!r}): attempt 3 of 3 failed: ValueError: item i{n:03d} always fails; it moves to the "
+                   "dead-letter queue" in w for w in warnings), n  # fmt: skip
+    assert any("attempt 1 of 3 failed: RuntimeError: item i003 fails its first attempt; SQS delivers it again once "
+               "its visibility timeout (18 s) passes" in w for w in warnings)  # fmt: skip
+    assert not any("Error: RuntimeError" in w or "Error: ValueError" in w for w in warnings)
     assert {r.item["id"] for r in summary.results if r.status == "failed"} == {f"i{n:03d}" for n in (7, 57, 107, 157)}
     assert all("always fails" in r.error for r in summary.results if r.status == "failed")
     request_ids = [r.request_id for r in summary.results if r.status == "succeeded"]
