@@ -27,6 +27,18 @@ def failure_watcher(queue_url: str, sqs_client: Any) -> FailureWatcher:
         return watcher
 
 
+def record_error(record: dict[str, Any]) -> dict[str, Any]:
+    """The function's error document (``errorType``, ``errorMessage``, ``stackTrace``) of an on-failure
+    record: its ``responsePayload``, else the record's ``condition`` (e.g. ``RetriesExhausted``)."""
+    payload = record.get("responsePayload") if isinstance(record.get("responsePayload"), dict) else {}
+    condition = (record.get("requestContext") or {}).get("condition", "")
+    return {
+        "errorType": payload.get("errorType") or condition or "Unknown",
+        "errorMessage": payload.get("errorMessage") or f"the event ended with {condition}",
+        "stackTrace": payload.get("stackTrace") or [],
+    }
+
+
 class FailureWatcher:
     """Receive on-failure records from one queue and keep them for the runs that wait on them.
 

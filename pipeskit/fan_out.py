@@ -56,6 +56,7 @@ from ._dagster import build_context_data
 from .attempt_ends import EventTracking
 from .channels.chunks import chunk_key, chunk_messages, closing, delete_keys, exception_text, list_keys
 from .errors import FanOutFailedError, InvalidFanOutError
+from .failures import record_error
 from .invoke import invoke_function
 from .settings import DeploymentSettings, FanOutSettings, LambdaClientSettings
 
@@ -371,10 +372,8 @@ class FanOut:
                 continue
             record = tracking.failure_record(rid)
             if record is not None:
-                payload = record.get("responsePayload") if isinstance(record.get("responsePayload"), dict) else {}
-                condition = (record.get("requestContext") or {}).get("condition", "")
-                kind = payload.get("errorType") or condition or "Unknown"
-                self._finish(item, "failed", error=f"{kind}: {payload.get('errorMessage') or condition}")
+                error = record_error(record)
+                self._finish(item, "failed", error=f"{error['errorType']}: {error['errorMessage']}")
                 continue
             for end in tracking.attempt_ends(rid)[item.ends_seen :]:
                 item.ends_seen += 1

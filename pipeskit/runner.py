@@ -270,11 +270,14 @@ class SessionRunner:
             )  # fmt: skip
             raise self._function_error(failed, None)
 
-    def _event_tracking(self, function_name: str, qualifier: str | None) -> EventTracking:
-        """How asynchronous invocations of ``function_name`` end (`pipeskit.attempt_ends.event_tracking`)."""
+    def _event_tracking(
+        self, function_name: str, qualifier: str | None, channel: LambdaMessageReader | None = None
+    ) -> EventTracking:
+        """How asynchronous invocations of ``function_name`` end (`pipeskit.attempt_ends.event_tracking`),
+        their REPORT lines read through ``channel``'s log reader (default: the client's channel)."""
         url = self._deployment.failure_queue_url
         return event_tracking(
-            self.lambda_client, function_name, qualifier, self._message_reader.log_reader(),
+            self.lambda_client, function_name, qualifier, (channel or self._message_reader).log_reader(),
             failures=failure_watcher(url, self._sqs.get()) if url else None,
         )  # fmt: skip
 
@@ -287,15 +290,11 @@ class SessionRunner:
         check_json(items, "items")
         check_json(dict(extras or {}), "extras")
         channel = self._fan_out_channel()
-        url = self._deployment.failure_queue_url
         return FanOut(
             context=context, items=items, channel=channel, sqs=self._sqs.get(),
             invoke=self.lambda_client, settings=self._all_settings.fan_out, deployment=self._deployment,
             invoke_settings=self._settings, extras=dict(extras or {}),
-            tracking=lambda name: event_tracking(
-                self.lambda_client, name, None, channel.log_reader(),
-                failures=failure_watcher(url, self._sqs.get()) if url else None,
-            ),
+            tracking=lambda name: self._event_tracking(name, None, channel),
             **options,
         )  # fmt: skip
 

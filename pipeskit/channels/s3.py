@@ -42,6 +42,7 @@ from .._boto import DEFAULT_TARGET, AwsTarget
 from .._lazy import LazyClient
 from ..attempt_ends import AttemptEnd
 from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
+from ..failures import record_error
 from ..invocation import LambdaInvocation
 from ..message_lines import Message, Text, Unreadable, scan_lines
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
@@ -386,13 +387,7 @@ class S3ChannelSession(ChannelSession):
             failed = [a for a in attempts if a.closed]
             error: dict[str, Any] | None = None
             if record is not None:
-                payload = record.get("responsePayload") if isinstance(record.get("responsePayload"), dict) else {}
-                condition = (record.get("requestContext") or {}).get("condition", "")
-                error = {
-                    "errorType": payload.get("errorType") or condition or "Unknown",
-                    "errorMessage": payload.get("errorMessage") or f"the event ended with {condition}",
-                    "stackTrace": payload.get("stackTrace") or [],
-                }
+                error = record_error(record)
                 if not following.silence_note:  # the last attempt's REPORT line, then its log copy, will come
                     ends = self._await_ends(invocation, following, examined)
                     if examined < len(ends):
