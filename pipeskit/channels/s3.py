@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -47,7 +47,7 @@ from ..invocation import LambdaInvocation
 from ..message_lines import Message, Text, Unreadable, scan_lines
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
 from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
-from .chunks import chunk_key, chunk_messages, closing, delete_keys, exception_message, list_keys, probe_prefix
+from .chunks import AttemptChunks, ChunkReader, delete_keys, exception_message, probe_prefix
 
 
 class S3MessageReader(LogReadingMessageReader):
@@ -174,33 +174,6 @@ class S3MessageReader(LogReadingMessageReader):
         return f"Expected message chunks under s3://{self.bucket}/{self.s3_settings.s3_session_prefix}/<session>/."
 
 
-@dataclass
-class _Attempt:
-    """What was read of one attempt's chunks (``''``: dagster-pipes' writer, no attempt folder).
-
-    In an asynchronous run, an attempt's messages but its logs are held until it is known to be the
-    one that counts (it closed without an exception, or it was the last one): Lambda may retry a
-    failed event, and a retry must never add a second materialization.
-    """
-
-    name: str
-    next_chunk: int = 1
-    delivered: int = 0
-    closed: bool = False
-    exception: dict[str, Any] | None = None
-    gap_since: float | None = None
-    held: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class _PollState:
-    attempts: dict[str, _Attempt] = field(default_factory=dict)
-    keys_read: list[str] = field(default_factory=list)
-    lost: list[str] = field(default_factory=list)
-    skipped: list[Text | Unreadable] = field(default_factory=list)
-    requests: int = 0
-
-
 _ATTEMPT_LINE = re.compile(
     re.escape(ATTEMPT_LINE.split("{bucket}")[0]) + r"[^/\s]+/(\S+?)/?$"
 )
@@ -250,7 +223,7 @@ class S3ChannelSession(ChannelSession):
 
     def __init__(self, reader: S3MessageReader, *, asynchronous: bool = False) -> None:
         super().__init__(reader)
-        self._state = _PollState()
+        self._chunks: ChunkReader | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -263,6 +236,10 @@ class S3ChannelSession(ChannelSession):
         self.reader.check_bucket()
         params = self.reader.messages_params()
         self._prefix = str(params[KEY_PREFIX_PARAM])
+        self._chunks = ChunkReader(
+            self.reader.client, self.reader.bucket, self._prefix, handler.handle_message,
+            gap_timeout_s=self.reader.s3_settings.s3_gap_timeout_s, hold=self.asynchronous,
+        )  # fmt: skip
         self._thread = threading.Thread(target=self._poll_loop, name="pipeskit-s3-reader", daemon=True)
         self._thread.start()
         try:
@@ -276,7 +253,12 @@ class S3ChannelSession(ChannelSession):
     @property
     def requests(self) -> int:
         """S3 requests this run made."""
-        return self._state.requests
+        return self._chunks.requests if self._chunks is not None else 0
+
+    @property
+    def _state(self) -> ChunkReader:
+        assert self._chunks is not None, "read_messages() opens the session's chunk reader"
+        return self._chunks
 
     def consume(self, invocation: LambdaInvocation, log: DagsterLogManager) -> None:
         """Wait until ``closed`` was read (or the function's failure is known), then stop polling.
@@ -474,11 +456,9 @@ class S3ChannelSession(ChannelSession):
                         f"{self.reader.bucket}/{self._prefix}/)")  # fmt: skip
         self._state.skipped.clear()
 
-    def _release(self, attempt: _Attempt) -> None:
+    def _release(self, attempt: AttemptChunks) -> None:
         with self._lock:
-            held, attempt.held = attempt.held, []
-            for message in held:
-                self.handler.handle_message(message)
+            self._state.release(attempt)
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -504,58 +484,13 @@ class S3ChannelSession(ChannelSession):
     def _poll(self) -> int:
         """List the prefix, deliver every new chunk in order; returns how many chunks were read."""
         with self._lock:
-            keys = self._list()
-            by_attempt: dict[str, dict[int, str]] = {}
-            for key in keys:
-                chunk = chunk_key(key[len(self._prefix) + 1 :])
-                if chunk is not None:
-                    by_attempt.setdefault(chunk.attempt, {})[chunk.number] = key
-            read = 0
-            for folder, chunks in by_attempt.items():
-                attempt = self._state.attempts.setdefault(folder, _Attempt(folder))
-                read += self._read_chunks(attempt, chunks)
-            return read
-
-    def _read_chunks(self, attempt: _Attempt, chunks: dict[int, str]) -> int:
-        read = 0
-        while True:
-            key = chunks.get(attempt.next_chunk)
-            if key is None:
-                later = [n for n in chunks if n > attempt.next_chunk]
-                if not later:
-                    attempt.gap_since = None
-                    return read
-                now = time.monotonic()
-                attempt.gap_since = attempt.gap_since or now
-                if now - attempt.gap_since < self.reader.s3_settings.s3_gap_timeout_s:
-                    return read
-                missing = f"{self._prefix}/{attempt.name + '/' if attempt.name else ''}{attempt.next_chunk}.json"
-                self._state.lost.append(missing)
-                attempt.next_chunk += 1
-                attempt.gap_since = None
-                continue
-            body = self.reader.client.get_object(Bucket=self.reader.bucket, Key=key)["Body"].read()
-            self._state.requests += 1
-            self._state.keys_read.append(key)
-            for message in chunk_messages(body, self._state.skipped):
-                if self.asynchronous and message.get("method") != "log":
-                    attempt.held.append(message)
-                else:
-                    self.handler.handle_message(message)
-                attempt.delivered += 1
-                closed, exception = closing(message)
-                if closed:
-                    attempt.closed, attempt.exception = True, exception
-            attempt.next_chunk += 1
-            read += 1
+            return self._state.poll()
 
     def _list(self) -> list[str]:
-        keys, requests = list_keys(self.reader.client, self.reader.bucket, self._prefix)
-        self._state.requests += requests
-        return keys
+        return self._state.list()
 
     def _any_closed(self) -> bool:
-        return any(a.closed for a in self._state.attempts.values())
+        return self._state.any_closed()
 
     def _attempt_done(self, name: str, chunks: int) -> bool:
         if not chunks:
