@@ -1,11 +1,12 @@
 """The real CDK CLI deploys the reference stack to the local AWS; the deployed code really runs."""
 
 import json
+import re
 
 import pytest
 
 from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
-from infra.demo import DemoReport, materialize_demo
+from infra.demo import DemoReport, materialize_demo, print_summary
 from pipeskit.local import LocalAWS
 
 pytestmark = pytest.mark.e2e
@@ -29,10 +30,13 @@ def test_deployed_function_runs_with_its_layer(deployed: DemoReport, local_aws: 
 
 
 def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
-    deployed: DemoReport, as_orchestrator: dict[str, str]
+    deployed: DemoReport, as_orchestrator: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from orchestration.definitions import BACKFILL_PARTITIONS
+
     materialize_demo(deployed)  # as an IAM user holding only the stack's OrchestratorPolicy
     assert deployed.runs_failed == 0
+    assert deployed.runs_ok == 5, "a run per partition and one for the two others, then ONE for the backfill"
     keys = sorted({(m.asset_key.to_user_string(), m.partition) for m in deployed.materializations})
     assert keys == [
         ("daily_orders_summary", "2026-11-01"),
@@ -45,6 +49,25 @@ def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
     assert all(c.passed for c in deployed.checks) and len(deployed.checks) == 4
     docs = next(m for m in deployed.materializations if m.asset_key.to_user_string() == "docs_style_metric")
     assert docs.metadata["some_metric"].value == 42
+
+    # the single-run backfill: 30 days, one run, one fan-out over the work queue, each day recorded once
+    backfill = deployed.backfill
+    assert backfill is not None
+    keys = BACKFILL_PARTITIONS.get_partition_keys()
+    assert len(keys) == 30 and backfill.requested == keys
+    assert sorted(backfill.partitions) == keys, "every partition materialized, none twice"
+    assert len(backfill.run_ids) == 1
+    figures = backfill.figures
+    assert (figures["items"], figures["succeeded"], figures["failed"]) == (30, 30, 0)
+    assert figures["wall_s"] > 0 and figures["items_per_s"] > 0 and figures["duplicates_absorbed"] >= 0
+    assert backfill.example.partition == "2026-10-01"
+    assert backfill.example.metadata["orders"].value > 0, "the worker totalled the day and reported it"
+    print_summary(deployed)
+    out = capsys.readouterr().out
+    assert "daily_order_totals [2026-10-01...2026-10-30]: 30 of 30 partitions materialized, each once, in 1 run" in out
+    assert re.search(
+        r"items 30 · succeeded 30 · failed 0 · wall \d+\.\d s · \d+\.\d items/s · duplicates absorbed \d+", out
+    ), out
 
 
 def test_the_orchestrator_policy_is_enough_for_asynchronous_runs_and_fan_outs(
