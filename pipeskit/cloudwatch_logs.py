@@ -162,11 +162,17 @@ class LogForwarder:
         """Dagster log events created (batches and single records)."""
 
     def add(self, line: str) -> None:
+        """An ordinary line: a structured record at WARNING and above alone at its level, the rest batched."""
+        self.add_at(self._structured_level(line), line)
+
+    def add_at(self, level: str | None, line: str) -> None:
+        """A line whose level is known (e.g. a Pipes log message's): WARNING and above alone at its level,
+        the rest batched."""
         self.forwarded += 1
-        level = self._structured_level(line)
-        if level:
+        forwarded = _FORWARDED_LEVELS.get(level.upper()) if level else None
+        if forwarded:
             self.flush()
-            getattr(self._log, level)(f"{self._prefix} {line}")
+            getattr(self._log, forwarded)(f"{self._prefix} {line}")
             self.events += 1
             return
         if not self._batch:
@@ -190,7 +196,7 @@ class LogForwarder:
             record = json.loads(line)
         except ValueError:
             return None
-        return _FORWARDED_LEVELS.get(str(record.get("level", "")).upper()) if isinstance(record, dict) else None
+        return str(record.get("level", "")) if isinstance(record, dict) else None
 
 
 class InvocationLogReader:

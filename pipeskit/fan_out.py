@@ -1,18 +1,24 @@
 """Fan-out: many Pipes sessions from one asset, through the SQS work queue or asynchronous invokes.
 
 Each item is its own Pipes session: its own context (for a single-run backfill, its own partition
-key) and its own prefix in the messages bucket, where the Lambda side's S3 writer uploads its
-messages and its return value. One poller lists the fan-out's prefix for every item at once. SQS
-delivers at least once and Lambda retries: for each item the first attempt that closes without an
-exception counts, every other one is a duplicate absorbed (its messages but logs were held, so it
-never adds a materialization). An item that fails every attempt lands in the dead-letter queue (or
+key) and its own prefix in the messages bucket. Each attempt of an item ends with one object in the
+fan-out's ends folder, its return value and last messages together (`pipeskit_lambda.protocol.
+END_SUFFIX`); an attempt whose messages outgrow one upload announces itself there first, and its
+chunks are followed as they come, by the S3 channel's own reader (`ChunkReader`). Each poll lists the
+ends folder only, whose objects are deleted once read, and fetches the new ones side by side: its
+cost follows what ended since the last poll, not the fan-out's size. SQS delivers at least once and
+Lambda retries: for each item the first attempt that closes without an exception counts, every
+other one is a duplicate absorbed (its messages but logs were held, so it never adds a
+materialization). An item that fails every attempt lands in the dead-letter queue (or
 the on-failure destination, for invokes) and is reported failed with its error; the deadline turns
-what is still pending into failures. A marker per finished item makes a re-executed run skip it.
+what is still pending into failures. Markers of the finished items, one object per poll, make a
+re-executed run skip them.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import time
@@ -44,23 +50,30 @@ from pipeskit_lambda.protocol import (
     ATTEMPT_PREFIX,
     BUCKET_PARAM,
     CHANNEL_PARAM,
+    END_HEADER_KEY,
+    END_SUFFIX,
+    ENDS_PARAM,
     ITEM_KEY,
     KEY_PREFIX_PARAM,
-    REQUEST_ID_METADATA,
-    RESULT_OBJECT,
-    RESULT_PARAM,
+    OPEN_SUFFIX,
     S3_CHANNEL,
 )
 
 from ._dagster import build_context_data
 from .attempt_ends import EventTracking
-from .channels.chunks import chunk_key, chunk_messages, closing, delete_keys, exception_text, list_keys
+from .channels.chunks import AttemptChunks, ChunkReader, delete_keys, exception_text, list_keys
+from .cloudwatch_logs import LogForwarder
 from .errors import FanOutFailedError, InvalidFanOutError
 from .failures import record_error
 from .invoke import invoke_function
 from .settings import DeploymentSettings, FanOutSettings, LambdaClientSettings
 
-MARKER = "done.json"
+ENDS = "ends"
+"""The fan-out's folder of attempt ends (and of announcements of attempts followed chunk by chunk)."""
+DONE = "done"
+"""The fan-out's folder of resume markers: one object per poll, listing the items that ended in it."""
+_FETCHERS = 8
+"""End objects fetched side by side."""
 _RETURNED_GRACE_S = 5.0
 """An invoked item whose attempt returned has its result in S3 before its REPORT line: this long after,
 a missing result was refused or lost."""
@@ -153,19 +166,13 @@ class FanOutSummary:
 
 
 @dataclass
-class _Attempt:
-    next_chunk: int = 1
-    closed: bool = False
-    exception: dict[str, Any] | None = None
-    held: list[dict[str, Any]] = field(default_factory=list)
-    reported: bool = False  # its failure is in the step's log
-
-
-@dataclass
 class _Item:
     result: ItemResult
     handler: PipesMessageHandler | None = None
-    attempts: dict[str, _Attempt] = field(default_factory=dict)
+    chunks: ChunkReader | None = None  # its prefix: its attempts' chunks and what they held
+    following: set[str] = field(default_factory=set)  # attempts announced open, followed until they end
+    reported: set[str] = field(default_factory=set)  # attempts whose failure is in the step's log
+    counted: set[str] = field(default_factory=set)  # attempts counted (the one that counts, or a duplicate)
     partition: str | None = None
     submitted: bool = False
     dead_lettered: float | None = None  # when its message reached the dead-letter queue
@@ -175,6 +182,7 @@ class _Item:
     failed_attempts: int = 0
     end_error: str | None = None  # the last failed attempt's, as Lambda tells it
     returned_at: float | None = None  # when an attempt was seen to return (REPORT without an error)
+
 
 
 class FanOut:
@@ -232,8 +240,17 @@ class FanOut:
         self._yielded = 0  # events already handed to a stream()
         self._unmarked: list[_Item] = []  # ended items whose resume markers are not written yet
         self.streaming = True  # False under run(): the caller yields the events after it returns
-        self._dlq_seen: set[str] = set()
         self._queue_terms: tuple[int | None, int | None] = (None, None)
+        self._gap_timeout_s = channel.s3_settings.s3_gap_timeout_s
+        self._ends_seen: set[str] = set()  # objects of the ends folder looked at and not deleted yet
+        self._ends_read: list[str] = []  # end objects read, deleted once their items' markers are written
+        self._markers_written = 0
+        self._heard = False  # an end object of this fan-out was seen
+        self._first_sent: float | None = None
+        self._silence_checked = False
+        logs = channel.logs.settings
+        self._forwarder = LogForwarder(context.log, "[pipeskit fan-out]", logs.forward_batch_bytes,
+                                       logs.forward_batch_s)  # fmt: skip
 
     # -- the whole call ------------------------------------------------------------------------
 
@@ -272,20 +289,24 @@ class FanOut:
         limit = self.max_concurrency or len(pending) or 1
         deadline = started + self.deadline_s if self.deadline_s else None
         last_progress = 0.0
-        with ThreadPoolExecutor(max_workers=min(16, limit)) as pool:
+        with ThreadPoolExecutor(max_workers=max(_FETCHERS, min(16, limit))) as pool:
             while True:
                 open_items = [i for i in self.items if i.submitted and i.result.status == "pending"]
                 room = limit - len(open_items)
                 batch = [i for i in pending if not i.submitted][: max(0, room)]
                 if batch:
                     self._submit(batch, base, pool)
-                self._poll()
+                self._poll(pool)
+                if self.transport == "sqs":
+                    self._check_silence()
                 if self.tracking is not None:
                     self._follow_invokes(self.tracking)
+                self._forwarder.flush()  # the items' logs of this poll, before their events
                 new_events, self._yielded = self.events[self._yielded :], len(self.events)
                 yield from new_events  # resumed: Dagster has recorded them
                 if self.streaming:
                     self._write_markers()
+                self._delete_read_ends()
                 if self.transport == "sqs" and self.dead_letter_queue_url:
                     self._read_dead_letters()
                     self._settle_dead_letters()
@@ -329,23 +350,38 @@ class FanOut:
             BUCKET_PARAM: self.bucket,
             KEY_PREFIX_PARAM: f"{self.prefix}/{item.result.index}",
             CHANNEL_PARAM: S3_CHANNEL,
-            RESULT_PARAM: True,
+            ENDS_PARAM: f"{self.prefix}/{ENDS}/{item.result.index}",
         }
         return {DAGSTER_PIPES_CONTEXT_ENV_VAR: encode_param({"data": data}),
                 DAGSTER_PIPES_MESSAGES_ENV_VAR: encode_param(messages)}
 
     def _submit(self, batch: list[_Item], base: dict[str, Any], pool: ThreadPoolExecutor) -> None:
         bodies = []
+        self._first_sent = self._first_sent or time.monotonic()
         for item in batch:
             item.submitted = True
             item.handler = PipesMessageHandler(self.context, _NoReader())
+            item.chunks = ChunkReader(
+                self.s3, self.bucket, f"{self.prefix}/{item.result.index}",
+                functools.partial(self._deliver, item), gap_timeout_s=self._gap_timeout_s, hold=True,
+            )  # fmt: skip
             bodies.append((item, json.dumps({ITEM_KEY: item.result.item, **self._bootstrap(item, base)}, default=str)))
-        if self.transport == "sqs":
-            for start in range(0, len(bodies), 10):
-                entries = [{"Id": str(i.result.index), "MessageBody": body} for i, body in bodies[start : start + 10]]
-                self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        if self.transport == "sqs":  # batches of 10 (SQS's limit), sent side by side
+            batches = [bodies[start : start + 10] for start in range(0, len(bodies), 10)]
+            self.requests += sum(pool.map(self._send, batches))
         else:
             list(pool.map(lambda pair: self._invoke_event(*pair), bodies))
+
+    def _send(self, batch: list[tuple[_Item, str]]) -> int:
+        """One ``SendMessageBatch`` of up to 10 items; returns the requests made."""
+        entries = [{"Id": str(item.result.index), "MessageBody": body} for item, body in batch]
+        answer = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        refused = answer.get("Failed") or []
+        if refused:  # rare (an internal error): sent again, one by one
+            for failure in refused:
+                item, body = next(pair for pair in batch if str(pair[0].result.index) == failure.get("Id"))
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+        return 1 + len(refused)
 
     def _invoke_event(self, item: _Item, body: str) -> None:
         """Queue one item's asynchronous invoke; a 429 backs off and is tried again (`invoke_function`)."""
@@ -391,8 +427,8 @@ class FanOut:
                 self._finish(item, "failed", error=item.result.error or item.end_error)
             elif item.returned_at is not None and now - item.returned_at > _RETURNED_GRACE_S:
                 self._finish(item, "failed", error=(
-                    f"the function returned [request id {rid}] but its result never reached "
-                    f"s3://{self.bucket}/{self.prefix}/{item.result.index}/ (its uploads were refused or lost); its "
+                    f"the function returned [request id {rid}] but its end never reached "
+                    f"s3://{self.bucket}/{self.prefix}/{ENDS}/ (its uploads were refused or lost); its "
                     f"log holds its messages: pipeskit logs {self.function_name} --request-id {rid}"
                 ))  # fmt: skip
             elif tracking.ends is None:
@@ -402,64 +438,116 @@ class FanOut:
                         f"Sandbox.Timedout: no word from request {rid} within {silence:.0f} s{tracking.silence_note}"
                     ))  # fmt: skip
 
-    def _list(self) -> list[str]:
-        keys, requests = list_keys(self.s3, self.bucket, self.prefix)
+    def _list(self, folder: str = "") -> list[str]:
+        keys, requests = list_keys(self.s3, self.bucket, f"{self.prefix}/{folder}" if folder else self.prefix)
         self.requests += requests
         return keys
 
-    def _poll(self) -> None:
-        chunks: dict[int, dict[str, dict[int, str]]] = {}
-        results: dict[tuple[int, str], str] = {}
-        for key in self._list():
-            index, _, relative = key[len(self.prefix) + 1 :].partition("/")
-            if not index.isdigit():
+    def _poll(self, pool: ThreadPoolExecutor) -> None:
+        """What ended since the last poll (the ends folder), and the chunks of the attempts announced open."""
+        ended: list[str] = []
+        ends_prefix = f"{self.prefix}/{ENDS}/"
+        for key in self._list(ENDS):
+            if key in self._ends_seen:
                 continue
-            attempt, _, name = relative.partition("/")
-            if name == RESULT_OBJECT and attempt.startswith(ATTEMPT_PREFIX):
-                results[(int(index), attempt)] = key
+            self._ends_seen.add(key)
+            self._heard = True
+            if key.endswith(END_SUFFIX):
+                ended.append(key)
                 continue
-            chunk = chunk_key(relative)
-            if chunk is not None and chunk.attempt:  # the kit's writer: every attempt has its folder
-                chunks.setdefault(int(index), {}).setdefault(chunk.attempt, {})[chunk.number] = key
-        for index, attempts in chunks.items():
-            if index >= len(self.items):
-                continue
-            item = self.items[index]
-            if item.handler is None:  # not submitted by this execution: resumed (its old chunks linger)
-                continue
-            for name, numbered in attempts.items():
-                attempt = item.attempts.setdefault(name, _Attempt())
-                item.result.attempts = len(item.attempts)
-                while attempt.next_chunk in numbered:
-                    body = self.s3.get_object(Bucket=self.bucket, Key=numbered[attempt.next_chunk])["Body"].read()
-                    self.requests += 1
-                    attempt.next_chunk += 1
-                    self._take(item, attempt, body)
-                if attempt.exception and not attempt.reported and self.transport == "sqs":
-                    self._report_failed_attempt(item, attempt)
-                if attempt.closed and not attempt.exception and (index, name) in results:
-                    if item.result.status == "pending":
-                        stored = self.s3.get_object(Bucket=self.bucket, Key=results[(index, name)])
-                        value = json.loads(stored["Body"].read())
-                        item.result.request_id = stored.get("Metadata", {}).get(REQUEST_ID_METADATA) or None
-                        self.requests += 1
-                        self._succeed(item, attempt, value)
-                    elif item.result.status == "succeeded" and not getattr(attempt, "counted", False):
-                        attempt.counted = True  # type: ignore[attr-defined]
-                        self.duplicates += 1
+            self._ends_read.append(key)
+            located = self._attempt_of(key[len(ends_prefix) :].removesuffix(OPEN_SUFFIX))
+            if located is not None and key.endswith(OPEN_SUFFIX):
+                located[0].following.add(located[1])
+        for item in self.items:  # attempts that announced chunks: read what came (one listing per item)
+            if item.following and item.chunks is not None and item.result.status == "pending":
+                self._read_chunks(item)
+        for key, body in zip(ended, pool.map(self._fetch, ended), strict=True):
+            self.requests += 1
+            self._ends_read.append(key)
+            for name, header, lines in _end_sections(body):
+                located = self._attempt_of(name)
+                if located is not None:
+                    self._end(located[0], located[1], header, lines)
 
-    def _take(self, item: _Item, attempt: _Attempt, body: bytes) -> None:
-        assert item.handler is not None
-        for message in chunk_messages(body):
-            if message.get("method") == "log" and item.result.status == "pending":
-                item.handler.handle_message(message)
-            else:
-                attempt.held.append(message)
-            closed, exception = closing(message)
-            if closed:
-                attempt.closed, attempt.exception = True, exception
-                if attempt.exception:
-                    item.result.error = exception_text(attempt.exception)
+    def _attempt_of(self, name: str) -> tuple[_Item, str] | None:
+        """The item and attempt folder of ``{index}.{attempt folder}``, if this execution sent that item."""
+        index, _, attempt = name.partition(".")
+        if not index.isdigit() or int(index) >= len(self.items) or not attempt.startswith(ATTEMPT_PREFIX):
+            return None
+        item = self.items[int(index)]
+        return (item, attempt) if item.chunks is not None else None  # else resumed: its old objects linger
+
+    def _read_chunks(self, item: _Item) -> None:
+        assert item.chunks is not None
+        before = item.chunks.requests
+        item.chunks.poll()
+        self.requests += item.chunks.requests - before
+
+    def _deliver(self, item: _Item, message: dict[str, Any]) -> None:
+        """A message of one of the item's attempts: its logs while it is pending (batched into the step's
+        log, a warning or worse alone), the rest when the attempt is released. ``opened`` is not repeated
+        per item: the progress lines tell."""
+        method = message.get("method")
+        if method == "log":
+            if item.result.status == "pending":
+                params = message.get("params") or {}
+                line = f"item {item.result.index}: {params.get('message')}"
+                self._forwarder.add_at(str(params.get("level", "")), line)
+        elif method != "opened":
+            assert item.handler is not None
+            item.handler.handle_message(message)
+
+    def _fetch(self, key: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def _end(self, item: _Item, name: str, header: dict[str, Any], lines: bytes) -> None:
+        """One attempt of ``item`` ended: its chunks, then its end's messages; what became of it."""
+        assert item.chunks is not None
+        attempt = item.chunks.attempt(name)
+        item.following.discard(name)
+        if attempt.next_chunk <= int(header.get("chunks") or 0):  # chunks it uploaded before its end
+            self._read_chunks(item)
+        item.chunks.take(attempt, lines)
+        item.result.attempts = len(item.chunks.attempts)
+        request_id = str(header.get("request_id") or "") or None
+        if not header.get("opened", True):
+            self._never_opened(item, attempt, header, request_id)
+        elif attempt.closed and not attempt.exception:
+            if item.result.status == "pending":
+                item.result.request_id = request_id
+                self._succeed(item, attempt, header.get("result"))
+            elif item.result.status == "succeeded" and name not in item.counted:
+                item.counted.add(name)
+                self.duplicates += 1
+        elif attempt.exception:
+            item.result.error = exception_text(attempt.exception)
+            if self.transport == "sqs" and name not in item.reported:
+                self._report_failed_attempt(item, attempt)
+
+    def _never_opened(self, item: _Item, attempt: AttemptChunks, header: dict[str, Any],
+                      request_id: str | None) -> None:  # fmt: skip
+        """The handler ran for the item but never opened its Pipes session: said at once, with what it did."""
+        where = f"request id {request_id}" if request_id else "its request id unknown"
+        if header.get("log_group_name"):
+            where += f", log {header['log_group_name']}/{header.get('log_stream_name', '')}"
+        why = ("its handler never opened the Pipes session (open_dagster_pipes, or the pipes argument of "
+               "pipes_handler), so nothing of the item reaches Dagster; open it in the handler")  # fmt: skip
+        error = header.get("error")
+        if error:  # it raised first: a failed attempt like any other
+            attempt.closed, attempt.exception = True, {"name": error.get("name"), "message": error.get("message")}
+            item.result.error = f"{exception_text(attempt.exception)} (before opening the Pipes session)"
+            if self.transport == "sqs" and attempt.name not in item.reported:
+                self._report_failed_attempt(item, attempt)
+            return
+        if item.result.status != "pending":
+            return
+        returned = json.dumps(header.get("result"), default=str)
+        returned = returned if len(returned) <= 200 else returned[:200] + "…"
+        message = f"the function returned {returned} for it [{where}] but {why}"
+        self.context.log.error(f"[pipeskit fan-out] item {item.result.index} ({item.result.item!r}): {message}")
+        self._finish(item, "failed", error=message)
 
     def _read_queue_terms(self) -> tuple[int | None, int | None]:
         """The work queue's ``maxReceiveCount`` and visibility timeout (None when they cannot be read)."""
@@ -473,11 +561,12 @@ class FanOut:
         except Exception:  # the terms only enrich the attempt warnings  # noqa: BLE001
             return None, None
 
-    def _report_failed_attempt(self, item: _Item, attempt: _Attempt) -> None:
+    def _report_failed_attempt(self, item: _Item, attempt: AttemptChunks) -> None:
         """A failed SQS delivery of an item, in the step's log when it is seen: which attempt, the error,
         and what SQS does next."""
-        attempt.reported = True
-        failed = sum(1 for a in item.attempts.values() if a.exception)
+        assert item.chunks is not None
+        item.reported.add(attempt.name)
+        failed = sum(1 for a in item.chunks.attempts.values() if a.exception)
         max_receive, visibility = self._queue_terms
         of = f" of {max_receive}" if max_receive else ""
         if max_receive and failed >= max_receive:
@@ -490,14 +579,12 @@ class FanOut:
             f"{exception_text(attempt.exception or {})}; {then}"
         )
 
-    def _succeed(self, item: _Item, attempt: _Attempt, value: Any) -> None:
-        assert item.handler is not None
-        for message in attempt.held:
-            item.handler.handle_message(message)
-        attempt.held = []
+    def _succeed(self, item: _Item, attempt: AttemptChunks, value: Any) -> None:
+        assert item.chunks is not None
+        item.chunks.release(attempt)
         self._report(item)
         self._finish(item, "succeeded", return_value=value)
-        attempt.counted = True
+        item.counted.add(attempt.name)
 
     def _report(self, item: _Item) -> None:
         """The item's materializations (one per item, or per partition) and check results."""
@@ -544,7 +631,7 @@ class FanOut:
         for item in self.items:
             if item.result.status != "pending" or item.dead_lettered is None:
                 continue
-            running = any(not attempt.closed for attempt in item.attempts.values())
+            running = item.chunks is not None and any(not a.closed for a in item.chunks.attempts.values())
             if running and now - item.dead_lettered < self.settings.fan_out_dead_letter_grace_s:
                 continue
             self._finish(item, "failed", error=item.result.error or "failed every delivery (dead-letter queue)")
@@ -567,31 +654,93 @@ class FanOut:
         self._unmarked.append(item)
 
     def _write_markers(self) -> None:
-        """Markers of the items that ended, once their events were handed to Dagster: a re-execution
-        skips an item only when its materializations were recorded."""
-        for item in self._unmarked:
-            result = item.result
-            marker = {"status": result.status, "return_value": result.return_value, "error": result.error}
-            self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{result.index}/{MARKER}",
-                               Body=json.dumps(marker, default=str).encode())
-            self.requests += 1
+        """Markers of the items that ended, once their events were handed to Dagster (a re-execution skips
+        an item only when its materializations were recorded): one object for all of them."""
+        if not self._unmarked:
+            return
+        markers = [{"index": item.result.index, "status": item.result.status, "return_value": item.result.return_value,
+                    "error": item.result.error} for item in self._unmarked]  # fmt: skip
+        self._markers_written += 1
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{DONE}/{self._markers_written:08d}.json",
+                           Body=json.dumps(markers, default=str).encode())  # fmt: skip
+        self.requests += 1
         self._unmarked = []
+
+    def _delete_read_ends(self) -> None:
+        """The end objects read (their items' markers are written, when streaming): the next listing of the
+        ends folder holds only what is new."""
+        if self._unmarked and self.streaming:
+            return  # an item whose marker is not written yet: its end stays until it is
+        read, self._ends_read = self._ends_read, []
+        self.requests += delete_keys(self.s3, self.bucket, read, keep_going=True)
+        self._ends_seen.difference_update(read)
 
     def _resume(self) -> int:
         """Items a previous execution of this run finished: neither invoked nor materialized again."""
         resumed = 0
-        for key in self._list():
-            parts = key[len(self.prefix) + 1 :].split("/")
-            if len(parts) == 2 and parts[1] == MARKER and parts[0].isdigit() and int(parts[0]) < len(self.items):
-                marker = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-                if marker.get("status") == "succeeded":
-                    item = self.items[int(parts[0])]
+        for key in self._list(DONE):
+            self._markers_written = max(self._markers_written, _marker_number(key))
+            markers = json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            self.requests += 1
+            for marker in markers:
+                index = marker.get("index")
+                if marker.get("status") != "succeeded" or index not in range(len(self.items)):
+                    continue
+                item = self.items[index]
+                if item.result.status != "succeeded":
                     item.result.status, item.result.return_value = "succeeded", marker.get("return_value")
                     item.submitted = True
                     resumed += 1
         if resumed:
             self.context.log.info(f"[pipeskit fan-out] resuming: {resumed} items finished before, skipped")
         return resumed
+
+    def _check_silence(self) -> None:
+        """Once, `fan_out_silence_s` after the first item was sent with no word from any: say why, from the
+        work queue's depth and its consumers."""
+        silence = self.settings.fan_out_silence_s
+        if self._heard or self._silence_checked or self._first_sent is None:
+            return
+        if time.monotonic() - self._first_sent < silence:
+            return
+        self._silence_checked = True
+        sent = sum(1 for item in self.items if item.submitted and item.chunks is not None)
+        try:
+            attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
+                "QueueArn", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"
+            ]).get("Attributes", {})  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - the warning says what it could not read
+            attributes = {"error": f"{type(error).__name__}: {error}"}
+        waiting = int(attributes.get("ApproximateNumberOfMessages", 0) or 0)
+        in_flight = int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0) or 0)
+        consumers = self._consumers(str(attributes.get("QueueArn", "")))
+        head = (f"[pipeskit fan-out] {silence:g} s after the first of {sent} items was sent to {self.queue_url}, no "
+                "item has opened a Pipes session")  # fmt: skip
+        if "error" in attributes:
+            detail = f"the queue's depth could not be read ({attributes['error']})"
+        elif not consumers:
+            detail = ("no function is mapped to the queue: connect one (WorkQueue.add_consumer(function) in the "
+                      "constructs, or an event source mapping with ReportBatchItemFailures)")  # fmt: skip
+        elif waiting >= sent:
+            detail = (f"the items wait in the queue ({waiting} messages visible): its consumer {consumers} has not "
+                      "taken them (disabled, throttled, or its reserved concurrency is 0?)")  # fmt: skip
+        else:
+            detail = (f"its consumer {consumers} took them off the queue ({waiting} visible, {in_flight} in flight) "
+                      "but opened no Pipes session for them: run its handler behind the kit's Lambda side (the "
+                      "entrypoint pipeskit_lambda.entrypoint.handler, as PipesFunction deploys it, or the "
+                      "pipes_handler decorator) — a handler without it returns, and the items' messages are deleted "
+                      "unrun")  # fmt: skip
+        self.context.log.warning(f"{head}: {detail}")
+
+    def _consumers(self, queue_arn: str) -> str:
+        """The functions mapped to the work queue, with their mappings' states, or what kept them unknown."""
+        if not queue_arn:
+            return "(unknown)"
+        try:
+            mappings = self.invoke.list_event_source_mappings(EventSourceArn=queue_arn).get("EventSourceMappings", [])
+        except Exception as error:  # noqa: BLE001 - the warning says what it could not read
+            return f"(not known: listing the queue's event source mappings failed: {type(error).__name__}: {error})"
+        return ", ".join(f"{m.get('FunctionArn', '').rsplit(':', 1)[-1]} ({m.get('State', '?')})" for m in mappings)
 
     def _progress(self, started: float) -> None:
         done = sum(i.result.status == "succeeded" for i in self.items)
@@ -604,12 +753,9 @@ class FanOut:
         )
 
     def _clean_up(self, keep_markers: bool) -> None:
-        keys = [k for k in self._list() if not (keep_markers and k.endswith("/" + MARKER) and self._succeeded(k))]
+        done = f"{self.prefix}/{DONE}/"
+        keys = [k for k in self._list() if not (keep_markers and k.startswith(done))]
         self.requests += delete_keys(self.s3, self.bucket, keys)
-
-    def _succeeded(self, marker_key: str) -> bool:
-        index = int(marker_key[len(self.prefix) + 1 :].split("/")[0])
-        return self.items[index].result.status == "succeeded"
 
 
 class _NoReader(PipesMessageReader):
@@ -621,6 +767,27 @@ class _NoReader(PipesMessageReader):
 
     def no_messages_debug_text(self) -> str:
         return "Fan-out item: messages are read from its S3 prefix by the fan-out's poller."
+
+
+def _end_sections(body: bytes) -> Iterator[tuple[str, dict[str, Any], bytes]]:
+    """``(index.attempt, header, message lines)`` of each end in an end object (`END_SUFFIX`)."""
+    marker = b'{"' + END_HEADER_KEY.encode() + b'"'
+    name, header, lines = "", dict[str, Any](), list[bytes]()
+    for line in body.split(b"\n"):
+        if line.startswith(marker):
+            if name:
+                yield name, header, b"\n".join(lines)
+            header = json.loads(line).get(END_HEADER_KEY) or {}
+            name, lines = str(header.get("end") or ""), []
+        else:
+            lines.append(line)
+    if name:
+        yield name, header, b"\n".join(lines)
+
+
+def _marker_number(key: str) -> int:
+    name = key.rsplit("/", 1)[-1].removesuffix(".json")
+    return int(name) if name.isdigit() else 0
 
 
 def _run_key(context: OpExecutionContext | AssetExecutionContext) -> str:

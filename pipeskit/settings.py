@@ -159,15 +159,18 @@ class FanOutSettings(Settings):
     """How fan-out items are followed (their queues are the deployment's).
 
     Attributes:
-        fan_out_poll_interval_s: pause between two listings of the fan-out's prefix.
+        fan_out_poll_interval_s: pause between two listings of the fan-out's ends folder.
         fan_out_progress_interval_s: how often a progress line goes to the step's log.
         fan_out_dead_letter_grace_s: how long a dead-lettered item's running attempt may still
             succeed before the item is reported failed.
+        fan_out_silence_s: with no word from any item this long after the first was sent to the work
+            queue, the step's log says why (the queue's depth, its consumers).
     """
 
     fan_out_poll_interval_s: float = setting(0.5, minimum=0.01)
     fan_out_progress_interval_s: float = setting(5.0, minimum=0.1)
     fan_out_dead_letter_grace_s: float = setting(60.0, minimum=0.0)
+    fan_out_silence_s: float = setting(30.0, minimum=0.0)
 
 
 @dataclass(frozen=True)

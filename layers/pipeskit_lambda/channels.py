@@ -11,6 +11,7 @@ written to a file, so no session file can outlive its invocation.
 from __future__ import annotations
 
 import base64
+import contextvars
 import functools
 import json
 import logging
@@ -33,14 +34,16 @@ from .protocol import (
     ATTEMPT_PREFIX,
     BUCKET_PARAM,
     CHANNEL_PARAM,
+    END_HEADER_KEY,
+    END_SUFFIX,
+    ENDS_PARAM,
     ENVELOPE_VERSION,
     KEY_PREFIX_PARAM,
     LOGS_CHANNEL,
-    REQUEST_ID_METADATA,
+    OPEN_SUFFIX,
     RESPONSE_CHANNEL,
-    RESULT_OBJECT,
-    RESULT_PARAM,
     S3_CHANNEL,
+    EndHeader,
     Envelope,
 )
 from .settings import FunctionSettings
@@ -75,13 +78,20 @@ class LambdaMessageWriter(PipesMessageWriter[PipesMessageWriterChannel], ABC):
     channel: ClassVar[str]
     started_ms: int | None = None
     """When the invocation's session began (epoch ms): its log lines are read back from there."""
+    params: PipesParams
+    """The channel's params from the bootstrap (`writer_for` sets them)."""
 
     def __init__(self) -> None:
         self.started_ms = int(time.time() * 1000)
+        self.params = {}
 
     @abstractmethod
     def finish(self, result: Any, context: Any) -> Envelope:
         """Build the invoke response after the handler returned ``result``."""
+
+    def abandon(self, error: BaseException, context: Any) -> None:
+        """The handler raised ``error`` (the session, if open, is closed with it): what the channel does
+        with what it holds. Must not raise. Nothing by default: the messages' copy is in the log."""
 
     def capture_output(self) -> AbstractContextManager[Any]:
         """Kept around the handler's call: keep its ordinary output for the envelope (none by default:
@@ -218,9 +228,13 @@ class S3ChunkChannel(PipesMessageWriterChannel):
         prefix: where this attempt's chunks go (``{prefix}/{n}.json``, ``n`` from 1).
         interval_s: upload at least this often while messages wait.
         chunk_bytes: upload as soon as this much waits.
+        end_stem: a fan-out item's (``{ends}.{attempt folder}``): the lines still waiting at the end go
+            into its end object (`end`) instead of a last chunk, and the first chunk uploaded before the
+            end is announced with ``{end_stem}.open``.
     """
 
-    def __init__(self, client: Any, bucket: str, prefix: str, interval_s: float, chunk_bytes: int) -> None:
+    def __init__(self, client: Any, bucket: str, prefix: str, interval_s: float, chunk_bytes: int,
+                 end_stem: str | None = None) -> None:  # fmt: skip
         self._client = client
         self.bucket = bucket
         self.prefix = prefix
@@ -234,6 +248,7 @@ class S3ChunkChannel(PipesMessageWriterChannel):
         self._wake = threading.Event()
         self._closing = False
         self.chunks = 0
+        self.end_stem = end_stem
         self.upload_error: str | None = None
         """The first refused upload: what AWS answered, naming the bucket (told to the orchestrator)."""
         self._thread = threading.Thread(target=self._upload_loop, name="pipeskit-s3-chunks", daemon=True)
@@ -253,6 +268,8 @@ class S3ChunkChannel(PipesMessageWriterChannel):
         while not self._closing:
             self._wake.wait(self._interval)
             self._wake.clear()
+            if self._closing and self.end_stem is not None:
+                return  # what waits goes into the end object
             self._flush_or_warn("will try again")
 
     def flush(self) -> None:
@@ -273,6 +290,8 @@ class S3ChunkChannel(PipesMessageWriterChannel):
             body = "\n".join(lines).encode("utf-8")
             try:
                 self._client.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{number}.json", Body=body)
+                if number == 1 and self.end_stem is not None:  # the orchestrator follows this attempt's chunks
+                    self._client.put_object(Bucket=self.bucket, Key=self.end_stem + OPEN_SUFFIX, Body=b"")
             except BaseException:
                 with self._lock:
                     self._pending[:0] = lines
@@ -301,7 +320,94 @@ class S3ChunkChannel(PipesMessageWriterChannel):
         self._closing = True
         self._wake.set()
         self._thread.join(timeout=60)
-        self._flush_or_warn("the orchestrator reads the rest from the function's log")
+        if self.end_stem is None:
+            self._flush_or_warn("the orchestrator reads the rest from the function's log")
+
+    def end(self, header: EndHeader) -> None:
+        """Upload the attempt's end object: ``header``, then the lines still waiting, in one PUT.
+
+        Raises:
+            Exception: the upload's error (the messages' copy is in the function's log).
+        """
+        assert self.end_stem is not None, "only a fan-out item's channel ends with an end object"
+        with self._upload_lock, self._lock:
+            header["chunks"] = self.chunks
+            if self.upload_error:
+                header["upload_error"] = self.upload_error
+            put_end(self._client, self.bucket, self.end_stem, header, self._pending)
+            self._pending, self._pending_bytes = [], 0
+
+
+def put_end(client: Any, bucket: str, stem: str, header: EndHeader, lines: list[str]) -> None:
+    """Upload a fan-out item's end (`END_SUFFIX`): ``header``, then ``lines`` — at once, or with the rest of
+    its SQS batch's ends when a batch is being run (`EndBatch`).
+
+    Raises:
+        Exception: the upload's error (not raised for a batch's end: the batch says which items failed).
+    """
+    folder, _, name = stem.rpartition("/")
+    header["end"] = name
+    section = [json.dumps({END_HEADER_KEY: header}, default=str), *lines]
+    batch = _end_batch.get()
+    if batch is not None:
+        batch.add(client, bucket, folder, section)
+        return
+    client.put_object(Bucket=bucket, Key=f"{stem}{END_SUFFIX}", Body="\n".join(section).encode("utf-8"))
+
+
+class EndBatch:
+    """The ends of one SQS batch's items, uploaded together: one object per fan-out for the items that
+    ended within ``interval_s`` of each other (the batch's items run one after another, so short items
+    share an upload and a long item's end is not held back).
+
+    Args:
+        interval_s: the longest an end waits for the next ones.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.owner = ""
+        """The record whose session is running (its SQS message id): what a refused upload fails."""
+        self._pending: dict[tuple[str, str], tuple[Any, list[str], list[str]]] = {}
+        self._since: float | None = None
+
+    def add(self, client: Any, bucket: str, folder: str, section: list[str]) -> None:
+        """One item's end (its lines), for ``folder`` of ``bucket``."""
+        _, lines, owners = self._pending.setdefault((bucket, folder), (client, [], []))
+        lines.extend(section)
+        owners.append(self.owner)
+        self._since = self._since or time.monotonic()
+
+    def due(self) -> bool:
+        """Whether the oldest end waiting has waited ``interval_s``."""
+        return self._since is not None and time.monotonic() - self._since >= self.interval_s
+
+    def flush(self) -> list[str]:
+        """Upload what waits; returns the records whose ends could not be uploaded (they must be run again)."""
+        pending, self._pending, self._since = self._pending, {}, None
+        refused: list[str] = []
+        for (bucket, folder), (client, lines, owners) in pending.items():
+            key = f"{folder}/batch-{uuid.uuid4().hex[:16]}{END_SUFFIX}"
+            try:
+                client.put_object(Bucket=bucket, Key=key, Body="\n".join(lines).encode("utf-8"))
+            except Exception as error:  # the items are delivered again; their messages are in the log
+                _log.warning("pipeskit: uploading the ends of %d fan-out item(s) to s3://%s/%s failed (%s: %s); "
+                             "they are reported failed, for SQS to deliver again", len(owners), bucket, key,
+                             type(error).__name__, error)  # fmt: skip
+                refused.extend(owners)
+        return refused
+
+    @contextmanager
+    def running(self) -> Iterator[EndBatch]:
+        """Ends written while inside go to this batch."""
+        token = _end_batch.set(self)
+        try:
+            yield self
+        finally:
+            _end_batch.reset(token)
+
+
+_end_batch: contextvars.ContextVar[EndBatch | None] = contextvars.ContextVar("pipeskit_end_batch", default=None)
 
 
 class S3ChunkMessageWriter(LambdaMessageWriter):
@@ -309,7 +415,9 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
     orchestrator sees them as they happen; a copy of each is in the function's log.
 
     Uses dagster-pipes' layout (``{prefix}/{n}.json``) under one sub-prefix per attempt. The chunks
-    are uploaded with the runtime's boto3.
+    are uploaded with the runtime's boto3. A fan-out item's attempt (`ENDS_PARAM` in its params)
+    ends with one end object, its return value and last messages together, whatever became of its
+    session: returned, raised, or never opened (the orchestrator says so at once).
 
     Args:
         client: a boto3 S3 client (default: the execution environment's one, `environment_s3_client`).
@@ -323,23 +431,28 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
         self._client = client
         self._settings = settings or FunctionSettings.current()
         self._channel: S3ChunkChannel | None = None
-        self._upload_result = False
+        self._attempt = f"{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
         if self._client is None:
             self._client = environment_s3_client()
-        prefix = f"{params[KEY_PREFIX_PARAM]}/{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
-        self._upload_result = bool(params.get(RESULT_PARAM))
+        self.params = params
+        prefix = f"{params[KEY_PREFIX_PARAM]}/{self._attempt}"
         settings = self._settings
         self._channel = S3ChunkChannel(
-            self._client, params[BUCKET_PARAM], prefix, settings.s3_flush_interval_s, settings.s3_chunk_bytes
-        )
+            self._client, params[BUCKET_PARAM], prefix, settings.s3_flush_interval_s, settings.s3_chunk_bytes,
+            end_stem=self._end_stem(),
+        )  # fmt: skip
         sys.stderr.write(ATTEMPT_LINE.format(bucket=params[BUCKET_PARAM], prefix=prefix) + "\n")
         try:
             yield self._channel
         finally:
             self._channel.close()
+
+    def _end_stem(self) -> str | None:
+        ends = self.params.get(ENDS_PARAM)
+        return f"{ends}.{self._attempt}" if ends else None
 
     def finish(self, result: Any, context: Any) -> Envelope:
         envelope = self._envelope(result, context)
@@ -348,14 +461,36 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
             envelope["s3_chunks"] = self._channel.chunks
             if self._channel.upload_error:
                 envelope["s3_upload_error"] = self._channel.upload_error
-            if self._upload_result:
-                self._client.put_object(  # type: ignore[union-attr]
-                    Bucket=self._channel.bucket,
-                    Key=f"{self._channel.prefix}/{RESULT_OBJECT}",
-                    Body=json.dumps(result, default=str).encode("utf-8"),
-                    Metadata={REQUEST_ID_METADATA: str(getattr(context, "aws_request_id", "") or "")},
-                )
+        if self._end_stem() is not None:
+            self._end(EndHeader(result=result), context)  # refused: the item fails, and is delivered again
         return envelope
+
+    def abandon(self, error: BaseException, context: Any) -> None:
+        if self._end_stem() is None:
+            return
+        header = EndHeader()
+        if self._channel is None:  # raised before opening the session: no closed message tells why
+            header["error"] = {"name": type(error).__name__, "message": str(error)}
+        try:
+            self._end(header, context)
+        except Exception as refused:  # the handler's own error is the one raised
+            _log.warning("pipeskit: uploading the end of this attempt failed (%s: %s); its messages are in the "
+                         "log", type(refused).__name__, refused)  # fmt: skip
+
+    def _end(self, header: EndHeader, context: Any) -> None:
+        header["opened"] = self._channel is not None
+        header["request_id"] = str(getattr(context, "aws_request_id", "") or "")
+        for key in ("log_group_name", "log_stream_name"):
+            value = getattr(context, key, None)
+            if value:
+                header[key] = value  # type: ignore[literal-required]
+        if self._channel is not None:
+            self._channel.end(header)
+            return
+        stem = self._end_stem()
+        assert stem is not None
+        header["chunks"] = 0
+        put_end(self._client or environment_s3_client(), self.params[BUCKET_PARAM], stem, header, [])
 
 
 @functools.cache
@@ -400,4 +535,8 @@ for _writer in (ResponsePayloadMessageWriter, CloudWatchLogsMessageWriter, S3Chu
 def writer_for(params: PipesParams) -> LambdaMessageWriter | None:
     """A new writer for the kit channel the orchestrator asked for, or None for another orchestrator."""
     writer = WRITERS.get(str(params.get(CHANNEL_PARAM)))
-    return writer() if writer else None
+    if writer is None:
+        return None
+    made = writer()
+    made.params = params
+    return made

@@ -53,14 +53,52 @@ function roles may write there only."""
 CONTEXT_PREFIX: Final = "pipeskit/contexts"
 """Where every session's context object goes in the context bucket; function roles may read there only."""
 
-RESULT_PARAM: Final = "pipeskit_result"
-"""When true in the S3 channel's params, the writer also uploads the handler's return value as
-``{attempt prefix}/result.json`` (fan-out: no invoke response reaches the orchestrator)."""
+ENDS_PARAM: Final = "pipeskit_ends"
+"""Key, in a fan-out item's S3 channel params, of the stem of its attempts' end objects
+(``{fan-out prefix}/ends/{item index}``; see `END_SUFFIX`)."""
 
-RESULT_OBJECT: Final = "result.json"
+END_SUFFIX: Final = ".end"
+"""A fan-out item's attempt ends with an end, uploaded when its session ends (returned, raised, or
+never opened): a line ``{"__pipeskit_end__": {...}}`` (`EndHeader`, naming the attempt), then the
+JSON lines of the messages not uploaded as chunks yet — for a short item, all of them. An invoked
+item's end is the object ``{stem}.{attempt folder}.end``; the items of one SQS batch that end within
+the flush interval of each other share one object in the ends' folder (``batch-{token}.end``), their
+ends one after another. The orchestrator lists only the ends' folder and deletes what it has read,
+so following a fan-out costs what ended since the last look, not the fan-out's size."""
 
-REQUEST_ID_METADATA: Final = "request-id"
-"""The S3 object metadata key of ``result.json`` holding the invocation's request id."""
+OPEN_SUFFIX: Final = ".open"
+"""``{stem}.{attempt folder}.open`` (empty) is uploaded once, after the attempt's first chunk, when its
+messages outgrow one upload before its end: the orchestrator then follows its chunks
+(``{item prefix}/{attempt folder}/{n}.json``) as they come."""
+
+END_HEADER_KEY: Final = "__pipeskit_end__"
+
+
+class EndHeader(TypedDict, total=False):
+    """The first line of an end object (under `END_HEADER_KEY`).
+
+    Keys:
+        end: ``{item index}.{attempt folder}``: whose end this is.
+        chunks: chunks the attempt uploaded before its end (the end's lines come after them).
+        opened: whether the handler opened the Pipes session.
+        result: the handler's return value (it returned).
+        error: ``{"name", "message"}`` of what the handler raised without opening the session.
+        request_id: the invocation's request id.
+        log_group_name: the invocation's log group.
+        log_stream_name: the invocation's log stream.
+        upload_error: the first chunk upload the function was refused.
+    """
+
+    end: str
+    chunks: int
+    opened: bool
+    result: Any
+    error: dict[str, str]
+    request_id: str
+    log_group_name: str
+    log_stream_name: str
+    upload_error: str
+
 
 ITEM_KEY: Final = "pipeskit_item"
 """Key, in a fan-out work item's body, of the item itself (the rest is the Pipes bootstrap).
@@ -68,7 +106,7 @@ ITEM_KEY: Final = "pipeskit_item"
 A fan-out work item — the body of an SQS message on the work queue, or the event of an asynchronous
 invoke — is a JSON object: ``{"pipeskit_item": <the item>, "DAGSTER_PIPES_CONTEXT": "...",
 "DAGSTER_PIPES_MESSAGES": "..."}``, the bootstrap naming the S3 channel, the item's own prefix and
-``upload_result``. The kit's Lambda side runs each record of an SQS event of such items as its own
+its ends' stem (`ENDS_PARAM`). The kit's Lambda side runs each record of an SQS event of such items as its own
 Pipes session, the user's handler receiving the item's object as its event, and answers
 ``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}`` for those that failed (the event
 source mapping needs ``ReportBatchItemFailures``)."""

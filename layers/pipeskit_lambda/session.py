@@ -35,9 +35,10 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-from .channels import LambdaMessageWriter, writer_for
+from .channels import EndBatch, LambdaMessageWriter, writer_for
 from .errors import HandlerConfigurationError, UnknownChannelError
 from .protocol import ITEM_KEY
+from .settings import FunctionSettings
 
 # The standard library's logging: under Lambda's runtime its records carry the request id and follow
 # the function's log format (text or JSON) and application log level.
@@ -170,16 +171,23 @@ def fan_out_records(event: Any) -> list[tuple[str, dict[str, Any]]] | None:
 def run_fan_out_batch(handler: Handler, items: list[tuple[str, dict[str, Any]]], context: Any) -> dict[str, Any]:
     """Run each fan-out item as its own Pipes session; the records whose session failed, as SQS wants them.
 
-    One failing item never fails its batch-mates: SQS delivers only the failed ones again.
+    One failing item never fails its batch-mates: SQS delivers only the failed ones again. The items'
+    ends go up together (`EndBatch`): an item whose end could not be uploaded is failed too.
     """
-    failures = []
-    for message_id, item in items:
-        try:
-            run_invocation(handler, item, context)
-        except Exception:  # the item's session closed with the error, which is in the log too
-            logger.exception("fan-out item (SQS message %s) failed", message_id)
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    failed: list[str] = []
+    ends = EndBatch(FunctionSettings.current().s3_flush_interval_s)
+    with ends.running():
+        for message_id, item in items:
+            ends.owner = message_id
+            try:
+                run_invocation(handler, item, context)
+            except Exception:  # the item's session closed with the error, which is in the log too
+                logger.exception("fan-out item (SQS message %s) failed", message_id)
+                failed.append(message_id)
+            if ends.due():
+                failed += ends.flush()
+        failed += ends.flush()
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in dict.fromkeys(failed)]}
 
 
 def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
@@ -218,6 +226,7 @@ def _run_session(handler: Handler, writer: LambdaMessageWriter, event: dict[str,
                 result = handler(event, context)
         except BaseException as error:
             pipes.finish(error)
+            writer.abandon(error, context)
             logger.exception("handler failed; Pipes session (channel %s) closed with the exception", writer.channel)
             raise
         pipes.finish()

@@ -16,7 +16,8 @@ from pipeskit_lambda.protocol import CONTEXT_PREFIX, MESSAGES_PREFIX
 
 
 class OrchestratorPolicy(Construct):
-    """A managed policy with exactly what the orchestrator needs, and nothing account-wide.
+    """A managed policy with exactly what the orchestrator needs, and nothing account-wide but one
+    read-only listing.
 
     - invoke only the given functions (any version or alias of them);
     - write and delete context objects only under the context bucket's session prefix; read, delete
@@ -25,7 +26,9 @@ class OrchestratorPolicy(Construct):
     - read only the given functions' log groups;
     - send work items only to the work queue (and read its depth for progress);
     - receive and delete records only from the asynchronous runs' on-failure destination and the work
-      queue's dead-letter queue (a fan-out's failed items).
+      queue's dead-letter queue (a fan-out's failed items);
+    - list event source mappings (an action without resource-level permissions), only to name the work
+      queue's consumer when a fan-out's items go unanswered.
 
     Attach it to the role or user that runs Dagster.
 
@@ -81,7 +84,7 @@ class OrchestratorPolicy(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="ReadSessionMessages",
-                    # PutObject: a fan-out's resume markers (one per finished item) under its prefix
+                    # PutObject: a fan-out's resume markers under its prefix
                     actions=["s3:GetObject", "s3:DeleteObject", "s3:PutObject"],
                     resources=[messages_bucket.arn_for_objects(f"{MESSAGES_PREFIX}/*")],
                 ),
@@ -102,6 +105,11 @@ class OrchestratorPolicy(Construct):
                     resources=[work_queue.queue_arn],
                 ),
                 iam.PolicyStatement(
+                    sid="NameWorkQueueConsumers",
+                    actions=["lambda:ListEventSourceMappings"],
+                    resources=["*"],
+                ),
+                iam.PolicyStatement(
                     sid="ReadAsyncFailures",
                     actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
                     resources=[q.queue_arn for q in (failure_queue, dead_letter_queue) if q is not None],
@@ -116,8 +124,10 @@ class OrchestratorPolicy(Construct):
                     "reason": "Wildcards are scoped to this stack's own resources: object keys in the "
                     "two session buckets (session prefixes are made per run), log streams of the "
                     "kit's own log groups (named by Lambda), and versions/aliases of the kit's "
-                    "own functions.",
+                    "own functions; the one '*' is lambda:ListEventSourceMappings (read-only, no "
+                    "resource-level permissions), to name the work queue's consumer.",
                     "appliesTo": [
+                        "Resource::*",  # lambda:ListEventSourceMappings has no resource-level permissions
                         {"regex": "/^Resource::<.*Function.*\\.Arn>:\\*$/g"},
                         {"regex": "/^Resource::<.*Bucket.*\\.Arn>/pipeskit/(contexts|sessions)/\\*$/g"},
                         {"regex": "/^Resource::<.*LogGroup.*\\.Arn>$/g"},

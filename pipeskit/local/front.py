@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlencode
@@ -25,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
+REQUESTS_PATH = "/_pipeskit/requests"
+"""``GET`` answers the requests served so far per service (JSON), e.g. ``{"s3": 2010, "sqs": 100}``: what a
+benchmark counts; ``DELETE`` sets the counts back to zero."""
 INVOKE_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/invocations/?$")
 FUNCTION_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/?$")
 _LOGS_TARGET_PREFIX = "Logs_20140328."
@@ -64,11 +69,18 @@ class FrontApp:
         self._runtime = runtime
         self._faults = faults
         self._iam = iam
+        self._requests: Counter[str] = Counter()
+        self._requests_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "")
-        s3 = _signing_service(environ) == "s3"
+        if path == REQUESTS_PATH:
+            return self._request_counts(start_response, method)
+        service = _signing_service(environ)
+        with self._requests_lock:
+            self._requests[service or "unsigned"] += 1
+        s3 = service == "s3"
         try:
             if self._iam is not None and self._iam.enabled:
                 refusal = self._iam.check(environ)
@@ -99,6 +111,15 @@ class FrontApp:
         if method == "DELETE" and FUNCTION_PATH.match(path):
             self._forget_function(unquote(FUNCTION_PATH.match(path)["name"]))  # type: ignore[index]
         return response
+
+    def _request_counts(self, start_response: Callable[..., Any], method: str) -> Iterable[bytes]:
+        with self._requests_lock:
+            counts = dict(self._requests)
+            if method == "DELETE":
+                self._requests.clear()
+        body = json.dumps(counts).encode()
+        start_response(_status(200), [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def _forget_function(self, name: str) -> None:
         """Close the idle environments of a deleted function."""

@@ -127,10 +127,14 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
     statements = _policy_statements(dev)
     assert set(statements) == {
         "InvokeKitFunctions", "WriteSessionContexts", "ReadSessionMessages", "ListSessionMessages",
-        "ReadFunctionLogs", "SendWorkItems", "ReadAsyncFailures",
+        "ReadFunctionLogs", "SendWorkItems", "ReadAsyncFailures", "NameWorkQueueConsumers",
     }  # fmt: skip
+    listing_mappings = statements.pop("NameWorkQueueConsumers")
+    assert listing_mappings["Action"] == "lambda:ListEventSourceMappings" and listing_mappings["Resource"] == "*", (
+        "the one statement on every resource: a read-only listing without resource-level permissions"
+    )
     text = json.dumps(statements)
-    assert '"*"' not in text, "no statement may target every resource"
+    assert '"*"' not in text, "no other statement may target every resource"
     assert all(s["Effect"] == "Allow" for s in statements.values())
 
     function_ids = set(_resources(dev, "AWS::Lambda::Function"))

@@ -240,7 +240,8 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and orchestrator.poll() is None:
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="pipeskit/").get("Contents", [])]
-        if sum(k.endswith("/done.json") for k in keys) >= 6:
+        markers = [json.loads(s3.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys if "/done/" in k]
+        if sum(m["status"] == "succeeded" for batch in markers for m in batch) >= 6:
             break
         time.sleep(0.2)
     assert orchestrator.poll() is None, "the orchestrator was still running when six items had finished"
@@ -262,3 +263,107 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
     assert sorted(again) == [f"k{n}" for n in range(6, 10)], "finished items are neither invoked nor materialized again"
     [summary_event] = [e for e in events if "resumed" in e.materialization.metadata]
     assert summary_event.materialization.metadata["resumed"].value == 6
+
+
+def queue_client(local_aws, bucket, *, consumer=None, silence_s=30.0):
+    """A fresh work queue (with ``consumer`` mapped to it, if any) and a kit client on it."""
+    sqs, lam = local_aws.client("sqs"), local_aws.client("lambda")
+    queue, queue_arn, dlq = work_queue(sqs, visibility_timeout_s=18, max_receive_count=2)
+    if consumer:
+        lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=consumer, BatchSize=10,
+                                        FunctionResponseTypes=["ReportBatchItemFailures"])  # fmt: skip
+    return PipesLambdaClient(
+        client=lam, message_reader=S3MessageReader(bucket, client=local_aws.client("s3"), lambda_client=lam),
+        sqs_client=sqs, deployment=DeploymentSettings(work_queue_url=queue, dead_letter_queue_url=dlq),
+        fan_out_settings=FanOutSettings(fan_out_poll_interval_s=0.2, fan_out_silence_s=silence_s),
+    )  # fmt: skip
+
+
+def fan_out_asset(items, **options):
+    summaries = []
+
+    @asset(output_required=False)
+    def fanned(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        summary = yield from lambda_pipes.stream_fan_out(context=context, items=items, **options)
+        summaries.append(summary)
+        summary.raise_for_failures()
+
+    return fanned, summaries
+
+
+def test_a_consumer_that_never_opens_pipes_fails_its_items_at_once_saying_why(local_aws, bucket, handler_function):
+    consumer = handler_function("fan_careless", "unopened", timeout=15)
+    client = queue_client(local_aws, bucket, consumer=consumer)
+    fanned, summaries = fan_out_asset(["a", "b"], deadline_s=120)
+    started = time.monotonic()
+    result = materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral(),
+                         raise_on_error=False)  # fmt: skip
+    assert not result.success
+    assert time.monotonic() - started < 60, "told when the items ended, not at the deadline"
+    [summary] = summaries
+    for r in summary.results:
+        assert r.status == "failed"
+        assert f'the function returned {{"ignored": "{r.item}"}} for it [request id ' in r.error
+        assert "its handler never opened the Pipes session" in r.error and consumer in r.error
+    [failure] = result.get_step_failure_events()
+    assert "item 0 ('a'): the function returned" in failure.event_specific_data.error.message
+
+
+def test_a_consumer_without_the_kit_is_reported_within_the_silence_naming_it(local_aws, bucket, handler_function):
+    consumer = handler_function("fan_careless", "plain", entrypoint=False, timeout=15)
+    client = queue_client(local_aws, bucket, consumer=consumer, silence_s=3.0)
+    fanned, _ = fan_out_asset(["a", "b", "c"], deadline_s=12)
+    instance = DagsterInstance.ephemeral()
+    result = materialize([fanned], resources={"lambda_pipes": client}, instance=instance, raise_on_error=False)
+    assert not result.success  # the deadline: nothing will ever come
+    logs = instance.all_logs(result.run_id)
+    started = next(r.timestamp for r in logs if r.dagster_event and r.dagster_event.event_type_value == "STEP_START")
+    [warning] = [r for r in logs if "no item has opened a Pipes session" in r.user_message]
+    assert warning.timestamp - started < 10, "reported within the silence, well before the deadline"
+    assert f"its consumer {consumer} (Enabled) took them off the queue" in warning.user_message
+    assert "pipeskit_lambda.entrypoint.handler" in warning.user_message
+
+
+def test_a_queue_without_a_consumer_is_reported(local_aws, bucket):
+    client = queue_client(local_aws, bucket, silence_s=2.0)
+    fanned, _ = fan_out_asset(["a"], deadline_s=6)
+    instance = DagsterInstance.ephemeral()
+    result = materialize([fanned], resources={"lambda_pipes": client}, instance=instance, raise_on_error=False)
+    assert not result.success
+    assert any("no function is mapped to the queue: connect one (WorkQueue.add_consumer(function)" in r.user_message
+               for r in instance.all_logs(result.run_id))  # fmt: skip
+
+
+def served(local_aws, method="GET"):
+    """What the local AWS served, per service (``DELETE``: and count again from zero)."""
+    from urllib.request import Request, urlopen
+
+    from pipeskit.local.front import REQUESTS_PATH
+
+    with urlopen(Request(local_aws.endpoint_url + REQUESTS_PATH, method=method), timeout=30) as answer:
+        return Counter(json.loads(answer.read()))
+
+
+def test_following_costs_what_ended_not_the_fan_outs_size(local_aws, fan_out_setup):
+    """Short items end in a shared object per batch, and each poll lists only the ends not read yet:
+    well under one S3 or SQS request per item, function and orchestrator together."""
+    client, _ = fan_out_setup
+    fanned, summaries = fan_out_asset([{"id": f"n{n}"} for n in range(150)], deadline_s=120)
+    served(local_aws, "DELETE")
+    result = materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral())
+    counts = served(local_aws)
+    assert result.success and summaries[0].succeeded == 150
+    assert counts["s3"] + counts["sqs"] <= 150, counts
+
+
+def test_a_long_items_logs_reach_dagster_while_it_runs(local_aws, fan_out_setup):
+    client, _ = fan_out_setup
+    fanned, _ = fan_out_asset([{"id": "slow", "sleep_s": 6}], deadline_s=120)
+    instance = DagsterInstance.ephemeral()
+    result = materialize([fanned], resources={"lambda_pipes": client}, instance=instance)
+    assert result.success
+    logs = instance.all_logs(result.run_id)
+    [line] = [r for r in logs if "item 0: item slow" in r.user_message]
+    [materialized] = [r for r in logs if r.dagster_event and r.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+                      and "item" in r.dagster_event.event_specific_data.materialization.metadata]  # fmt: skip
+    assert materialized.timestamp - line.timestamp > 3, "its log came through its chunks, before its end"
