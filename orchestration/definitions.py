@@ -99,7 +99,8 @@ def daily_order_totals(context: AssetExecutionContext, lambda_pipes: PipesLambda
     policy) whose partitions fan out over the work queue to the fan-out worker: one Pipes session and
     one materialization per day, recorded as each day ends."""
     summary = yield from lambda_pipes.stream_fan_out(
-        context=context, items=context.partition_keys, function_name=function_name("fan-out-worker")
+        context=context, items=context.partition_keys, function_name=function_name("fan-out-worker"),
+        transport="sqs",  # the work queue and its dead-letter queue, whatever the number of days
     )
     figures = fan_out_figures(summary)
     context.log.info(

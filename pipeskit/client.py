@@ -244,7 +244,7 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         context: OpExecutionContext | AssetExecutionContext,
         items: Sequence[Any],
         function_name: str | None = None,
-        transport: Literal["sqs", "invoke"] = "sqs",
+        transport: Literal["auto", "sqs", "invoke"] = "auto",
         queue_url: str | None = None,
         max_concurrency: int | None = None,
         tolerated_failures: int | float = 0,
@@ -271,9 +271,12 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         Args:
             context: the asset's or op's execution context.
             items: JSON values, one per session (e.g. ``context.partition_keys``).
-            function_name: the function to invoke (``transport="invoke"``); informational for SQS.
-            transport: ``sqs`` (the work queue, consumed by the fan-out worker) or ``invoke``
-                (asynchronous invokes, for small N).
+            function_name: the function whose handler runs each item: invoked (``transport="invoke"``), or
+                consuming the work queue (``sqs``; there it only names the fan-out).
+            transport: ``invoke`` (asynchronous invokes of ``function_name``), ``sqs`` (the work queue,
+                consumed by any Pipes function mapped to it), or ``auto`` (the default): invokes when
+                ``function_name`` is given and there are at most ``PIPESKIT_FAN_OUT_INVOKE_MAX_ITEMS``
+                items (1,000: faster there, by the README's model), else the work queue.
             queue_url: the work queue; default ``PIPESKIT_WORK_QUEUE_URL``.
             max_concurrency: items in flight at once (default: all).
             tolerated_failures: failed items allowed (a count, or a fraction below 1).
@@ -301,7 +304,7 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         context: OpExecutionContext | AssetExecutionContext,
         items: Sequence[Any],
         function_name: str | None = None,
-        transport: Literal["sqs", "invoke"] = "sqs",
+        transport: Literal["auto", "sqs", "invoke"] = "auto",
         queue_url: str | None = None,
         max_concurrency: int | None = None,
         tolerated_failures: int | float = 0,

@@ -72,6 +72,8 @@ ENDS = "ends"
 """The fan-out's folder of attempt ends (and of announcements of attempts followed chunk by chunk)."""
 DONE = "done"
 """The fan-out's folder of resume markers: one object per poll, listing the items that ended in it."""
+_FOLLOW_MAX_PAUSE_S = 10.0
+"""The longest pause between two listings of a followed item's chunks while none comes."""
 _FETCHERS = 8
 """End objects fetched side by side."""
 _RETURNED_GRACE_S = 5.0
@@ -171,10 +173,13 @@ class _Item:
     handler: PipesMessageHandler | None = None
     chunks: ChunkReader | None = None  # its prefix: its attempts' chunks and what they held
     following: set[str] = field(default_factory=set)  # attempts announced open, followed until they end
+    look_at: float = 0.0  # when its followed attempts' chunks are listed next
+    pause: float = 0.0  # between two listings: longer while nothing new comes
     reported: set[str] = field(default_factory=set)  # attempts whose failure is in the step's log
     counted: set[str] = field(default_factory=set)  # attempts counted (the one that counts, or a duplicate)
     partition: str | None = None
     submitted: bool = False
+    sent: bool = False  # by this execution (not resumed)
     dead_lettered: float | None = None  # when its message reached the dead-letter queue
     request_id: str | None = None  # its asynchronous invoke's (transport "invoke")
     invoked_at: float = 0.0
@@ -194,7 +199,7 @@ class FanOut:
         context: OpExecutionContext | AssetExecutionContext,
         function_name: str | None,
         items: Sequence[Any],
-        transport: Literal["sqs", "invoke"],
+        transport: Literal["auto", "sqs", "invoke"],
         channel: Any,
         sqs: Any,
         invoke: Any,
@@ -210,7 +215,7 @@ class FanOut:
     ) -> None:
         self.context = context
         self.function_name = function_name
-        self.transport = transport
+        self.transport: Literal["auto", "sqs", "invoke"] = transport
         self.bucket = channel.bucket  # the S3 channel's: each item is a session on it
         self.s3 = channel.client
         self.sqs = sqs
@@ -236,12 +241,12 @@ class FanOut:
         ]
         self.duplicates = 0
         self.requests = 0
-        self.events: list[AssetMaterialization | AssetCheckResult] = []
-        self._yielded = 0  # events already handed to a stream()
+        self.events: list[AssetMaterialization | AssetCheckResult] = []  # not yet handed to the stream
         self._unmarked: list[_Item] = []  # ended items whose resume markers are not written yet
         self.streaming = True  # False under run(): the caller yields the events after it returns
         self._queue_terms: tuple[int | None, int | None] = (None, None)
         self._gap_timeout_s = channel.s3_settings.s3_gap_timeout_s
+        self._following: dict[int, _Item] = {}  # items whose attempts announced chunks
         self._ends_seen: set[str] = set()  # objects of the ends folder looked at and not deleted yet
         self._ends_read: list[str] = []  # end objects read, deleted once their items' markers are written
         self._markers_written = 0
@@ -268,6 +273,8 @@ class FanOut:
 
     def stream(self) -> Generator[AssetMaterialization | AssetCheckResult, None, FanOutSummary]:
         """The fan-out, yielding each item's events as it ends; returns the summary."""
+        if self.transport == "auto":
+            self._choose_transport()
         if self.transport == "sqs" and not self.queue_url:
             raise InvalidFanOutError(
                 "fan_out over SQS needs the work queue: pass queue_url=..., or set "
@@ -302,7 +309,7 @@ class FanOut:
                 if self.tracking is not None:
                     self._follow_invokes(self.tracking)
                 self._forwarder.flush()  # the items' logs of this poll, before their events
-                new_events, self._yielded = self.events[self._yielded :], len(self.events)
+                new_events, self.events = self.events, []
                 yield from new_events  # resumed: Dagster has recorded them
                 if self.streaming:
                     self._write_markers()
@@ -339,6 +346,20 @@ class FanOut:
 
     # -- submitting ----------------------------------------------------------------------------
 
+    def _choose_transport(self) -> None:
+        """``auto``: invokes of the function for up to `fan_out_invoke_max_items` items, the work queue above
+        (or without a function name); said in the step's log."""
+        limit = self.settings.fan_out_invoke_max_items
+        if self.function_name and len(self.items) <= limit:
+            self.transport, how = "invoke", f"asynchronous invokes of {self.function_name}"
+        else:
+            self.transport, how = "sqs", f"the work queue {self.queue_url or '(not configured)'}"
+        self.context.log.info(
+            f"[pipeskit fan-out] {len(self.items)} items through {how} (transport='auto': invokes of function_name "
+            f"for up to {limit} items, {FanOutSettings.env_var('fan_out_invoke_max_items')}, the work queue "
+            "above; pass transport= to choose)"
+        )
+
     def _bootstrap(self, item: _Item, base: dict[str, Any]) -> dict[str, str]:
         data = copy.deepcopy(base)
         if item.partition is not None:
@@ -359,12 +380,7 @@ class FanOut:
         bodies = []
         self._first_sent = self._first_sent or time.monotonic()
         for item in batch:
-            item.submitted = True
-            item.handler = PipesMessageHandler(self.context, _NoReader())
-            item.chunks = ChunkReader(
-                self.s3, self.bucket, f"{self.prefix}/{item.result.index}",
-                functools.partial(self._deliver, item), gap_timeout_s=self._gap_timeout_s, hold=True,
-            )  # fmt: skip
+            item.submitted = item.sent = True
             bodies.append((item, json.dumps({ITEM_KEY: item.result.item, **self._bootstrap(item, base)}, default=str)))
         if self.transport == "sqs":  # batches of 10 (SQS's limit), sent side by side
             batches = [bodies[start : start + 10] for start in range(0, len(bodies), 10)]
@@ -457,11 +473,16 @@ class FanOut:
                 continue
             self._ends_read.append(key)
             located = self._attempt_of(key[len(ends_prefix) :].removesuffix(OPEN_SUFFIX))
-            if located is not None and key.endswith(OPEN_SUFFIX):
+            if located is not None and key.endswith(OPEN_SUFFIX) and located[0].result.status == "pending":
                 located[0].following.add(located[1])
-        for item in self.items:  # attempts that announced chunks: read what came (one listing per item)
-            if item.following and item.chunks is not None and item.result.status == "pending":
-                self._read_chunks(item)
+                located[0].look_at = 0.0
+                self._following[located[0].result.index] = located[0]
+        now = time.monotonic()
+        for item in self._followed():  # attempts that announced chunks: one listing each, less often while quiet
+            if now >= item.look_at:
+                base = self.settings.fan_out_poll_interval_s
+                item.pause = base if self._read_chunks(item) else min(_FOLLOW_MAX_PAUSE_S, max(base, item.pause * 2))
+                item.look_at = now + item.pause
         for key, body in zip(ended, pool.map(self._fetch, ended), strict=True):
             self.requests += 1
             self._ends_read.append(key)
@@ -476,13 +497,32 @@ class FanOut:
         if not index.isdigit() or int(index) >= len(self.items) or not attempt.startswith(ATTEMPT_PREFIX):
             return None
         item = self.items[int(index)]
-        return (item, attempt) if item.chunks is not None else None  # else resumed: its old objects linger
+        return (item, attempt) if item.sent else None  # else resumed: its old objects linger
 
-    def _read_chunks(self, item: _Item) -> None:
-        assert item.chunks is not None
-        before = item.chunks.requests
-        item.chunks.poll()
-        self.requests += item.chunks.requests - before
+    def _followed(self) -> list[_Item]:
+        """The items whose attempts announced chunks and are still running (not every item: a poll's
+        work follows what is running)."""
+        self._following = {i: item for i, item in self._following.items()
+                           if item.following and item.result.status == "pending"}  # fmt: skip
+        return list(self._following.values())
+
+    def _chunks(self, item: _Item) -> ChunkReader:
+        """The item's chunk reader (made when first needed, dropped when the item ends: a pending item
+        costs its result and a few flags)."""
+        if item.chunks is None:
+            item.chunks = ChunkReader(
+                self.s3, self.bucket, f"{self.prefix}/{item.result.index}", functools.partial(self._deliver, item),
+                gap_timeout_s=self._gap_timeout_s, hold=True,
+            )  # fmt: skip
+        return item.chunks
+
+    def _read_chunks(self, item: _Item) -> int:
+        """List the item's prefix and read its new chunks; returns how many."""
+        chunks = self._chunks(item)
+        before = chunks.requests
+        read = chunks.poll()
+        self.requests += chunks.requests - before
+        return read
 
     def _deliver(self, item: _Item, message: dict[str, Any]) -> None:
         """A message of one of the item's attempts: its logs while it is pending (batched into the step's
@@ -495,7 +535,8 @@ class FanOut:
                 line = f"item {item.result.index}: {params.get('message')}"
                 self._forwarder.add_at(str(params.get("level", "")), line)
         elif method != "opened":
-            assert item.handler is not None
+            if item.handler is None:
+                item.handler = PipesMessageHandler(self.context, _NoReader())
             item.handler.handle_message(message)
 
     def _fetch(self, key: str) -> bytes:
@@ -504,23 +545,26 @@ class FanOut:
 
     def _end(self, item: _Item, name: str, header: dict[str, Any], lines: bytes) -> None:
         """One attempt of ``item`` ended: its chunks, then its end's messages; what became of it."""
-        assert item.chunks is not None
-        attempt = item.chunks.attempt(name)
         item.following.discard(name)
+        if item.result.status != "pending":  # ended before: a duplicate delivery, or a retry
+            item.result.attempts += 1
+            returned = header.get("opened", True) and "result" in header
+            if item.result.status == "succeeded" and returned and name not in item.counted:
+                item.counted.add(name)
+                self.duplicates += 1
+            return
+        chunks = self._chunks(item)
+        attempt = chunks.attempt(name)
         if attempt.next_chunk <= int(header.get("chunks") or 0):  # chunks it uploaded before its end
             self._read_chunks(item)
-        item.chunks.take(attempt, lines)
-        item.result.attempts = len(item.chunks.attempts)
+        chunks.take(attempt, lines)
+        item.result.attempts = len(chunks.attempts)
         request_id = str(header.get("request_id") or "") or None
         if not header.get("opened", True):
             self._never_opened(item, attempt, header, request_id)
         elif attempt.closed and not attempt.exception:
-            if item.result.status == "pending":
-                item.result.request_id = request_id
-                self._succeed(item, attempt, header.get("result"))
-            elif item.result.status == "succeeded" and name not in item.counted:
-                item.counted.add(name)
-                self.duplicates += 1
+            item.result.request_id = request_id
+            self._succeed(item, attempt, header.get("result"))
         elif attempt.exception:
             item.result.error = exception_text(attempt.exception)
             if self.transport == "sqs" and name not in item.reported:
@@ -651,6 +695,7 @@ class FanOut:
         item.result.return_value = return_value
         if error:
             item.result.error = error
+        item.handler, item.chunks, item.following = None, None, set()  # what it held is delivered or moot
         self._unmarked.append(item)
 
     def _write_markers(self) -> None:
@@ -704,7 +749,7 @@ class FanOut:
         if time.monotonic() - self._first_sent < silence:
             return
         self._silence_checked = True
-        sent = sum(1 for item in self.items if item.submitted and item.chunks is not None)
+        sent = sum(1 for item in self.items if item.sent)
         try:
             attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
                 "QueueArn", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"

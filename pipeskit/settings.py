@@ -165,12 +165,16 @@ class FanOutSettings(Settings):
             succeed before the item is reported failed.
         fan_out_silence_s: with no word from any item this long after the first was sent to the work
             queue, the step's log says why (the queue's depth, its consumers).
+        fan_out_invoke_max_items: ``transport="auto"`` invokes the function for fan-outs of at most this
+            many items and uses the work queue above (bench/model_fan_out.py: invokes are faster up to
+            about 10,000 items of a second or more, and for 1,000 items of any length).
     """
 
     fan_out_poll_interval_s: float = setting(0.5, minimum=0.01)
     fan_out_progress_interval_s: float = setting(5.0, minimum=0.1)
     fan_out_dead_letter_grace_s: float = setting(60.0, minimum=0.0)
     fan_out_silence_s: float = setting(30.0, minimum=0.0)
+    fan_out_invoke_max_items: int = setting(1000, minimum=0)
 
 
 @dataclass(frozen=True)

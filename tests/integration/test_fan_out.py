@@ -265,7 +265,7 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
     assert summary_event.materialization.metadata["resumed"].value == 6
 
 
-def queue_client(local_aws, bucket, *, consumer=None, silence_s=30.0):
+def queue_client(local_aws, bucket, *, consumer=None, silence_s=30.0, **settings):
     """A fresh work queue (with ``consumer`` mapped to it, if any) and a kit client on it."""
     sqs, lam = local_aws.client("sqs"), local_aws.client("lambda")
     queue, queue_arn, dlq = work_queue(sqs, visibility_timeout_s=18, max_receive_count=2)
@@ -275,7 +275,7 @@ def queue_client(local_aws, bucket, *, consumer=None, silence_s=30.0):
     return PipesLambdaClient(
         client=lam, message_reader=S3MessageReader(bucket, client=local_aws.client("s3"), lambda_client=lam),
         sqs_client=sqs, deployment=DeploymentSettings(work_queue_url=queue, dead_letter_queue_url=dlq),
-        fan_out_settings=FanOutSettings(fan_out_poll_interval_s=0.2, fan_out_silence_s=silence_s),
+        fan_out_settings=FanOutSettings(fan_out_poll_interval_s=0.2, fan_out_silence_s=silence_s, **settings),
     )  # fmt: skip
 
 
@@ -367,3 +367,16 @@ def test_a_long_items_logs_reach_dagster_while_it_runs(local_aws, fan_out_setup)
     [materialized] = [r for r in logs if r.dagster_event and r.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
                       and "item" in r.dagster_event.event_specific_data.materialization.metadata]  # fmt: skip
     assert materialized.timestamp - line.timestamp > 3, "its log came through its chunks, before its end"
+
+
+def test_auto_invokes_the_function_for_few_items_and_uses_the_queue_above(local_aws, bucket, handler_function):
+    """The model's choice (bench/model_fan_out.py): invokes up to PIPESKIT_FAN_OUT_INVOKE_MAX_ITEMS items."""
+    worker = handler_function("fan_worker", timeout=15)
+    client = queue_client(local_aws, bucket, consumer=worker, fan_out_invoke_max_items=3)
+    for items, expected in ((["a", "b", "c"], f"through asynchronous invokes of {worker}"),
+                            (["a", "b", "c", "d"], "through the work queue")):  # fmt: skip
+        fanned, summaries = fan_out_asset(items, function_name=worker, deadline_s=60)
+        instance = DagsterInstance.ephemeral()
+        result = materialize([fanned], resources={"lambda_pipes": client}, instance=instance)
+        assert result.success and summaries[0].succeeded == len(items)
+        assert any(f"{len(items)} items {expected}" in r.user_message for r in instance.all_logs(result.run_id))
