@@ -257,6 +257,7 @@ class EventSourcePoller:
         self._runtime = runtime
         self._settings = settings
         self._workers: dict[str, _MappingWorker] = {}
+        self._workers_lock = threading.Lock()  # the scan thread and stop() both change them
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="local-aws-esm", daemon=True)
 
@@ -276,12 +277,15 @@ class EventSourcePoller:
     def sync(self) -> None:
         """Start workers for new enabled mappings and stop those of gone/disabled ones."""
         wanted = self._mappings()
-        for uuid in list(self._workers):
-            if uuid not in wanted or wanted[uuid] is not self._workers[uuid].esm:
-                self._workers.pop(uuid).stop()
-        for uuid, esm in wanted.items():
-            if uuid not in self._workers:
-                self._workers[uuid] = _MappingWorker(uuid, esm, self._runtime, self._settings)
+        with self._workers_lock:
+            if self._stop.is_set():
+                return
+            for uuid in list(self._workers):
+                if uuid not in wanted or wanted[uuid] is not self._workers[uuid].esm:
+                    self._workers.pop(uuid).stop()
+            for uuid, esm in wanted.items():
+                if uuid not in self._workers:
+                    self._workers[uuid] = _MappingWorker(uuid, esm, self._runtime, self._settings)
 
     def _run(self) -> None:
         while not self._stop.wait(min(0.2, self._settings().esm_poll_interval_s)):
@@ -293,10 +297,11 @@ class EventSourcePoller:
     def stop(self) -> None:
         """Stop every worker."""
         self._stop.set()
-        for worker in self._workers.values():
+        with self._workers_lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
             worker.stop()
-        for worker in self._workers.values():
+        for worker in workers:
             worker.join(2)
-        self._workers.clear()
         if self._thread.is_alive():
             self._thread.join(2)

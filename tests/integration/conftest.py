@@ -50,9 +50,12 @@ def pipes_function(local_aws: LocalAWS, pipes_layer_arn: str, role_arn: str) -> 
     lam = local_aws.client("lambda")
 
     def _deploy(
-        path: Path, user_handler: str, *, timeout: int = 30, entrypoint: bool = True, log_format: str = "Text"
+        path: Path, user_handler: str, *, timeout: int = 30, entrypoint: bool = True, log_format: str = "Text",
+        fresh: bool = False,
     ) -> str:
-        key = (path, user_handler, timeout, entrypoint, log_format)
+        """``fresh``: a function of the test's own (e.g. a handler without the kit, whose warm environment
+        serves one Pipes session only, dagster#22094)."""
+        key = (path, user_handler, timeout, entrypoint, log_format, uuid.uuid4() if fresh else None)
         if key not in created:
             created[key] = deploy_pipes_function(
                 lam, code=path, user_handler=user_handler, layer_arn=pipes_layer_arn,

@@ -200,7 +200,7 @@ def test_an_async_run_whose_uploads_are_refused_succeeds_from_its_log(local_aws,
 def test_a_docs_style_handler_without_the_kit_runs_asynchronously_on_the_s3_channel(
     local_aws, bucket, handler_function
 ) -> None:
-    function = handler_function("reporter", "lambda_handler", entrypoint=False)
+    function = handler_function("reporter", "lambda_handler", entrypoint=False, fresh=True)
     configure(local_aws, function, retries=0)
     run = run_event(async_client(local_aws, bucket, margin_s=30.0), function, {"id": "foreign"})
     assert run.result.success, run.error

@@ -91,7 +91,7 @@ def test_dagster_pipes_own_s3_writer_works_with_the_kit_reader(handler_function,
 def test_a_docs_style_handler_without_the_kit_works_on_the_s3_channel(handler_function, s3_client, local_aws, bucket):
     """dagster-pipes' default writer is told to use stdio: its messages are read from the function's log."""
     client, counter = s3_client()
-    function = handler_function("reporter", "lambda_handler", entrypoint=False)
+    function = handler_function("reporter", "lambda_handler", entrypoint=False, fresh=True)
     run = run_asset(client, function, {"id": "foreign"})
     assert run.result.success, run.error
     assert list(run.completed.get_custom_messages()) == [{"id": "foreign"}]
