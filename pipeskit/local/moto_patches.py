@@ -373,12 +373,10 @@ def _patch_sqs_delete() -> None:
     def delete_message(self: Any, receipt_handle: str) -> None:
         if receipt_handle in self.deleted_messages:
             return  # already deleted: gracefully handled, as moto does
-        for index, message in enumerate(self._messages):
-            if message.had_receipt_handle(receipt_handle):
-                break
-        else:
+        found = next((i for i, m in enumerate(self._messages) if m.had_receipt_handle(receipt_handle)), None)
+        if found is None:
             raise ReceiptHandleIsInvalid()
-        del self._messages[index]
+        message = self._messages.pop(found)
         self.pending_messages.discard(message)
         self.deleted_messages.update(message.all_receipt_handles)
 
