@@ -2,8 +2,8 @@
 
 Written with the kit's ``pipes_handler`` (from the pipes layer) and Powertools. It builds a
 deterministic dataset for the partition in scope (or the ``day`` in the event), reports one
-materialization per asset in scope with several metadata types, runs an asset check, and returns
-the summary to the orchestrator.
+materialization per asset in scope with several metadata types (a regional asset: its region's
+orders), runs each asset's check, and returns the summary to the orchestrator.
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ def summarize(orders: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def region_of(asset_key: str) -> str | None:
+    """The region an asset is about (``orders_emea_summary`` → ``emea``), or None for all of them."""
+    return next((region for region in REGIONS if f"_{region}_" in f"_{asset_key}_"), None)
+
+
 def report(pipes: PipesContext, asset_key: str, day: str, summary: dict[str, Any]) -> None:
     by_region = summary["orders_by_region"]
     pipes.report_asset_materialization(
@@ -80,15 +85,16 @@ def handler(event: dict[str, Any], context: LambdaContext, pipes: PipesContext |
     if pipes is None:
         return summary
     pipes.log.info(f"summarized {summary['rows']} orders for {day}")
+    # Each asset in scope gets its own figures (a regional asset, its region's orders) and its own check.
     for asset_key in pipes.asset_keys:
-        report(pipes, asset_key, day, summary)
-    # With several assets in scope, the event names the one the check belongs to.
-    check_key = event.get("check_asset") or pipes.asset_key
-    pipes.report_asset_check(
-        asset_key=check_key,
-        check_name="amounts_are_positive",
-        passed=summary["negative_amounts"] == 0,
-        severity="ERROR",
-        metadata={"negative_amounts": {"raw_value": summary["negative_amounts"], "type": "int"}},
-    )
+        region = region_of(asset_key)
+        own = summary if region is None else summarize([o for o in orders if o["region"] == region])
+        report(pipes, asset_key, day, own)
+        pipes.report_asset_check(
+            asset_key=asset_key,
+            check_name="amounts_are_positive",
+            passed=own["negative_amounts"] == 0,
+            severity="ERROR",
+            metadata={"negative_amounts": {"raw_value": own["negative_amounts"], "type": "int"}},
+        )
     return summary

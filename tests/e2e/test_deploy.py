@@ -46,7 +46,14 @@ def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
         ("orders_apac_summary", None),
         ("orders_emea_summary", None),
     ]
-    assert all(c.passed for c in deployed.checks) and len(deployed.checks) == 4
+    assert all(c.passed for c in deployed.checks) and len(deployed.checks) == 5
+    by_key = {m.asset_key.to_user_string(): m for m in deployed.materializations}
+    emea, apac = by_key["orders_emea_summary"], by_key["orders_apac_summary"]
+    assert emea.metadata["rows"].value != apac.metadata["rows"].value, "each region its own figures"
+    by_region = emea.metadata["orders_by_region"].value
+    assert by_region["emea"] == emea.metadata["rows"].value > 0 and by_region["apac"] == by_region["amer"] == 0
+    checked = {c.asset_key.to_user_string() for c in deployed.checks}
+    assert {"orders_emea_summary", "orders_apac_summary"} <= checked, "each regional asset its own check"
     docs = next(m for m in deployed.materializations if m.asset_key.to_user_string() == "docs_style_metric")
     assert docs.metadata["some_metric"].value == 42
 
