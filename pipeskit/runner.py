@@ -45,6 +45,20 @@ from .payload import build_payload, check_event, check_json
 from .settings import ClientSettings, DeploymentSettings, LambdaClientSettings
 
 _log = logging.getLogger(__name__)
+_NO_MESSAGES_WARNING = "[pipes] did not receive any messages"
+
+
+class _UntilInvoked(logging.Filter):
+    """On a run's Dagster log while its session is open: drops dagster's "did not receive any messages"
+    warning when the function was never invoked — the run's own error says why (not found, refused,
+    unreachable, too large), and the warning would send the user to logs that do not exist."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.invoked = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.invoked or not str(record.msg).startswith(_NO_MESSAGES_WARNING)
 _BOOTSTRAP_MARGIN_BYTES = 16 * 1024
 """Room left in the request for the rest of the bootstrap (the messages params) and JSON framing."""
 
@@ -189,24 +203,22 @@ class SessionRunner:
         event_json = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
         channel = self._message_reader.open_session(asynchronous=asynchronous)
-        with open_pipes_session(
-            context=context,
-            context_injector=self._injector_for(len(event_json), limit),
-            message_reader=channel,
-            extras=dict(extras or {}),
-        ) as session:
-            payload = build_payload(event_json, session.get_bootstrap_env_vars(), function_name, limit)
-            extra = self._message_reader.invoke_arguments()
-            invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
-            # Python logging, not context.log: each context.log call is a stored Dagster event (~1 ms),
-            # and the request id reaches Dagster anyway, in the results' metadata and in any error.
-            _log.debug("%s answered, request id %s", function_name, invocation.request_id)
-            if asynchronous:
-                self._follow_event(channel, invocation, qualifier, context.log)
-            elif invocation.function_error:
-                raise self._function_error(invocation, self._read_after_failure(channel, invocation, context))
-            else:
-                channel.consume(invocation, context.log)
+        until_invoked = _UntilInvoked()
+        context.log.addFilter(until_invoked)
+        try:
+            with open_pipes_session(
+                context=context,
+                context_injector=self._injector_for(len(event_json), limit),
+                message_reader=channel,
+                extras=dict(extras or {}),
+            ) as session:
+                payload = build_payload(event_json, session.get_bootstrap_env_vars(), function_name, limit)
+                extra = self._message_reader.invoke_arguments()
+                invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
+                until_invoked.invoked = True
+                self._complete(channel, invocation, qualifier, asynchronous, context)
+        finally:
+            context.log.removeFilter(until_invoked)
         if not session.message_handler.received_opened_message:
             raise PipesSessionNotOpenedError(
                 function_name=function_name,
@@ -217,6 +229,21 @@ class SessionRunner:
                 ),
             )
         return LambdaCompletedInvocation(session, invocation)
+
+    def _complete(
+        self, channel: Any, invocation: LambdaInvocation, qualifier: str | None, asynchronous: bool,
+        context: OpExecutionContext | AssetExecutionContext,
+    ) -> None:  # fmt: skip
+        """Read the invoked function's messages back: followed to its end (``Event``), or from its answer."""
+        # Python logging, not context.log: each context.log call is a stored Dagster event (~1 ms),
+        # and the request id reaches Dagster anyway, in the results' metadata and in any error.
+        _log.debug("%s answered, request id %s", invocation.function_name, invocation.request_id)
+        if asynchronous:
+            self._follow_event(channel, invocation, qualifier, context.log)
+        elif invocation.function_error:
+            raise self._function_error(invocation, self._read_after_failure(channel, invocation, context))
+        else:
+            channel.consume(invocation, context.log)
 
     def _injector_for(self, event_bytes: int, limit_bytes: int) -> PipesContextInjector:
         """The run's context injector: the one given, else inline while it fits, else S3."""

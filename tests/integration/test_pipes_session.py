@@ -185,3 +185,23 @@ def test_messages_too_many_for_the_response_travel_in_it_compressed(handler_func
     assert run.result.success, run.error
     assert [m["i"] for m in run.completed.get_custom_messages()] == list(range(60_000))
     assert counter.calls == ["Invoke"]
+
+
+def test_a_function_never_invoked_fails_with_its_reason_and_no_no_messages_warning(make_client) -> None:
+    """Nothing was invoked: the error says why, and dagster's "did not receive any messages" warning,
+    which would send the user to logs that do not exist, is not in the step's log."""
+    from pipeskit.errors import FunctionNotFoundError
+
+    client, _ = make_client()
+    run = run_asset(client, "no-such-function", {})
+    assert isinstance(run.error, FunctionNotFoundError)
+    assert "no-such-function not found" in str(run.error) and "Nothing was invoked" in str(run.error)
+    assert not [m for _, m in run.log_messages() if "did not receive any messages" in m]
+
+
+def test_a_function_invoked_that_never_opens_pipes_still_gets_the_warning(handler_function, make_client) -> None:
+    """The filter stands aside once the function was invoked: dagster's own hint stays."""
+    client, _ = make_client()
+    run = run_asset(client, handler_function("fan_careless", "unopened"), {})
+    assert isinstance(run.error, PipesSessionNotOpenedError)
+    assert [m for _, m in run.log_messages() if "did not receive any messages" in m]
