@@ -162,8 +162,10 @@ class LogForwarder:
         """Dagster log events created (batches and single records)."""
 
     def add(self, line: str) -> None:
-        """An ordinary line: a structured record at WARNING and above alone at its level, the rest batched."""
-        self.add_at(self._structured_level(line), line)
+        """An ordinary line: a structured record (`readable_record`) at WARNING and above alone at its
+        level, the rest batched."""
+        level, text = readable_record(line)
+        self.add_at(level, text)
 
     def add_at(self, level: str | None, line: str) -> None:
         """A line whose level is known (e.g. a Pipes log message's): WARNING and above alone at its level,
@@ -188,15 +190,42 @@ class LogForwarder:
             self._batch, self._size = [], 0
             self.events += 1
 
-    @staticmethod
-    def _structured_level(line: str) -> str | None:
-        if not line.startswith("{") or '"level"' not in line:
-            return None
-        try:
-            record = json.loads(line)
-        except ValueError:
-            return None
-        return str(record.get("level", "")) if isinstance(record, dict) else None
+
+_RECORD_FIELDS = frozenset({
+    "timestamp", "time", "level", "message", "requestId", "logger", "location", "type", "xray_trace_id",
+    "function_request_id", "function_name", "function_arn", "function_memory_size", "cold_start", "service",
+    "sampling_rate", "exception", "exception_name", "stack_trace", "errorType", "errorMessage", "stackTrace",
+})
+"""Fields of Lambda's JSON log format and Powertools' records rendered in the line itself, or left out."""
+
+
+def readable_record(line: str) -> tuple[str | None, str]:
+    """``(level, text)`` of a structured log record — Lambda's JSON log format, Powertools' — as a reader
+    wants it: ``LEVEL message``, the record's own fields as JSON, then its stack trace once; any other
+    line is ``(None, line)``."""
+    if not line.startswith("{") or '"level"' not in line:
+        return None, line
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None, line
+    if not isinstance(record, dict) or "level" not in record:
+        return None, line
+    level = str(record["level"]).upper()
+    message = record.get("message")
+    error = message if isinstance(message, dict) and "errorMessage" in message else record
+    if error.get("errorType") or error.get("errorMessage"):  # the runtime's record of an error
+        message = f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}"
+    elif not isinstance(message, str):
+        message = json.dumps(message, default=str)
+    fields = {k: v for k, v in record.items() if k not in _RECORD_FIELDS}
+    text = f"{level} {message}" + (f" {json.dumps(fields, default=str)}" if fields else "")
+    trace = record.get("exception") or record.get("stack_trace") or error.get("stackTrace")
+    if isinstance(trace, list):
+        trace = "".join(str(frame) for frame in trace)
+    if trace:
+        text += "\n" + str(trace).rstrip()
+    return level, text
 
 
 class InvocationLogReader:

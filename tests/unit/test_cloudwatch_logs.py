@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from pipeskit.cloudwatch_logs import InvocationLogReader, LogForwarder, is_end_line, is_start_line
+from pipeskit.cloudwatch_logs import InvocationLogReader, LogForwarder, is_end_line, is_start_line, readable_record
 from pipeskit.errors import LogsNotReadableError
 from pipeskit.invocation import LambdaInvocation
 from pipeskit.rate_limit import RateBudget
@@ -52,7 +52,33 @@ def test_forwarder_batches_ordinary_lines_and_keeps_warnings_apart() -> None:
     forwarder.flush()
     assert [level for level, _ in log.records] == ["info", "error", "info"]
     assert log.records[0][1] == "[fn rid] log lines:\n" + "\n".join(["a" * 10, "b" * 10, "c" * 10])
+    assert log.records[1] == ("error", "[fn rid] ERROR boom")
     assert forwarder.forwarded == 5
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (  # Lambda's JSON log format, a logger call with fields of its own
+            {"timestamp": "t", "level": "INFO", "message": "summarized", "logger": "root", "requestId": "r", "rows": 3},
+            ("INFO", 'INFO summarized {"rows": 3}'),
+        ),
+        (  # Powertools, logger.exception: the traceback once, as it was formatted
+            {"level": "ERROR", "location": "handler:9", "message": "failed", "service": "s", "timestamp": "t",
+             "exception": "Traceback (most recent call last):\n  ...\nValueError: boom",
+             "exception_name": "ValueError"},
+            ("ERROR", "ERROR failed\nTraceback (most recent call last):\n  ...\nValueError: boom"),
+        ),
+        (  # the runtime's record of an unhandled error, in the JSON log format
+            {"timestamp": "t", "level": "ERROR", "message": {"errorMessage": "boom", "errorType": "ValueError",
+             "requestId": "r", "stackTrace": ["  File \"h.py\", line 3\n", "    raise\n"]}},
+            ("ERROR", 'ERROR ValueError: boom\n  File "h.py", line 3\n    raise'),
+        ),
+    ],
+)  # fmt: skip
+def test_structured_records_are_forwarded_as_readable_text(record: dict[str, Any], expected: tuple[str, str]) -> None:
+    assert readable_record(json.dumps(record)) == expected
+    assert readable_record("plain text") == (None, "plain text")
 
 
 # --- reading a stream and finding a request (the API answers stubbed with botocore's Stubber) -------
