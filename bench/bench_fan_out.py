@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 import warnings
 from collections import Counter
@@ -51,8 +50,13 @@ from bench.child_aws import ChildAWS
 from bench.results import record
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit import DeploymentSettings, FanOutSettings, PipesLambdaClient, S3MessageReader
-from pipeskit.local.front import REQUESTS_PATH
-from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer, work_queue
+from pipeskit.local.testing import (
+    deploy_pipes_function,
+    lambda_role,
+    publish_pipes_layer,
+    served_requests,
+    work_queue,
+)
 from pipeskit_lambda.protocol import ITEM_KEY
 
 HANDLERS = PROJECT_DIR / "tests" / "integration" / "handlers"
@@ -195,13 +199,6 @@ def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def request_counts(aws: ChildAWS, method: str = "GET") -> Counter[str]:
-    """What the local AWS served so far, per service (``DELETE``: and start again from zero)."""
-    request = urllib.request.Request(aws.endpoint_url + REQUESTS_PATH, method=method)
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return Counter(json.loads(answer.read()))
-
-
 def run_one(which: str, out: Path) -> None:
     """Measure one client in this process; its figures go to ``out`` (JSON)."""
     warnings.filterwarnings("ignore")
@@ -233,10 +230,10 @@ def run_one(which: str, out: Path) -> None:
             body = kit_body(items)
         on_disk = which == "large"  # its memory is the figure: Dagster's events go to disk, as deployed
         floor = 0.0 if on_disk else recording_floor(items)
-        request_counts(aws, "DELETE")
+        served_requests(aws.endpoint_url, reset=True)
         with contextlib.redirect_stdout(io.StringIO()):  # the peer prints each invocation's log tail
             row = measure(which, body, client, items, on_disk)
-        served = request_counts(aws)
+        served = served_requests(aws.endpoint_url)
         row.update(floor=floor, s3_sqs=served["s3"] + served["sqs"], aws=sum(served.values()))
         print(f"{NAMES[which]:<40}{row['wall']:>9.1f}{items / row['wall']:>9.1f}{row['cpu']:>9.1f}{floor:>10.1f}"
               f"{row['s3_sqs'] / items:>10.2f}{row['aws'] / items:>8.2f}{row['rss_growth_mb']:>9.0f}{row['lost']:>6}"

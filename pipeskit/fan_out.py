@@ -178,8 +178,7 @@ class _Item:
     reported: set[str] = field(default_factory=set)  # attempts whose failure is in the step's log
     counted: set[str] = field(default_factory=set)  # attempts counted (the one that counts, or a duplicate)
     partition: str | None = None
-    submitted: bool = False
-    sent: bool = False  # by this execution (not resumed)
+    submitted: bool = False  # by this execution (a resumed item is not: it ended before)
     dead_lettered: float | None = None  # when its message reached the dead-letter queue
     request_id: str | None = None  # its asynchronous invoke's (transport "invoke")
     invoked_at: float = 0.0
@@ -380,7 +379,7 @@ class FanOut:
         bodies = []
         self._first_sent = self._first_sent or time.monotonic()
         for item in batch:
-            item.submitted = item.sent = True
+            item.submitted = True
             bodies.append((item, json.dumps({ITEM_KEY: item.result.item, **self._bootstrap(item, base)}, default=str)))
         if self.transport == "sqs":  # batches of 10 (SQS's limit), sent side by side
             batches = [bodies[start : start + 10] for start in range(0, len(bodies), 10)]
@@ -497,7 +496,7 @@ class FanOut:
         if not index.isdigit() or int(index) >= len(self.items) or not attempt.startswith(ATTEMPT_PREFIX):
             return None
         item = self.items[int(index)]
-        return (item, attempt) if item.sent else None  # else resumed: its old objects linger
+        return (item, attempt) if item.submitted else None  # else resumed: its old objects linger
 
     def _followed(self) -> list[_Item]:
         """The items whose attempts announced chunks and are still running (not every item: a poll's
@@ -712,10 +711,8 @@ class FanOut:
         self._unmarked = []
 
     def _delete_read_ends(self) -> None:
-        """The end objects read (their items' markers are written, when streaming): the next listing of the
-        ends folder holds only what is new."""
-        if self._unmarked and self.streaming:
-            return  # an item whose marker is not written yet: its end stays until it is
+        """The end objects read, once their items' markers are written (streaming: just before): the next
+        listing of the ends folder holds only what is new."""
         read, self._ends_read = self._ends_read, []
         self.requests += delete_keys(self.s3, self.bucket, read, keep_going=True)
         self._ends_seen.difference_update(read)
@@ -734,7 +731,6 @@ class FanOut:
                 item = self.items[index]
                 if item.result.status != "succeeded":
                     item.result.status, item.result.return_value = "succeeded", marker.get("return_value")
-                    item.submitted = True
                     resumed += 1
         if resumed:
             self.context.log.info(f"[pipeskit fan-out] resuming: {resumed} items finished before, skipped")
@@ -749,7 +745,7 @@ class FanOut:
         if time.monotonic() - self._first_sent < silence:
             return
         self._silence_checked = True
-        sent = sum(1 for item in self.items if item.sent)
+        sent = sum(1 for item in self.items if item.submitted)
         try:
             attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
                 "QueueArn", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"

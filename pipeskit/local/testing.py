@@ -123,6 +123,18 @@ def deploy_pipes_function(
     return name
 
 
+def served_requests(endpoint_url: str, *, reset: bool = False) -> Counter[str]:
+    """What the local AWS at ``endpoint_url`` served so far, per service (``GET /_pipeskit/requests``);
+    ``reset``: and count again from zero."""
+    from urllib.request import Request, urlopen
+
+    from pipeskit.local.front import REQUESTS_PATH
+
+    request = Request(endpoint_url + REQUESTS_PATH, method="DELETE" if reset else "GET")
+    with urlopen(request, timeout=30) as answer:
+        return Counter(json.loads(answer.read()))
+
+
 def free_port() -> int:
     """A TCP port free on loopback now (for a server a test or benchmark starts)."""
     with socket.socket() as sock:

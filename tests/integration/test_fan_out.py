@@ -22,7 +22,7 @@ from dagster import (
 
 from infra.constants import PROJECT_DIR
 from pipeskit import DeploymentSettings, FanOutSettings, PipesLambdaClient, S3MessageReader
-from pipeskit.local.testing import deploy_pipes_function, work_queue
+from pipeskit.local.testing import deploy_pipes_function, served_requests, work_queue
 
 from .conftest import HANDLERS_DIR
 
@@ -30,25 +30,16 @@ from .conftest import HANDLERS_DIR
 @pytest.fixture
 def fan_out_setup(local_aws, pipes_layer_arn, role_arn):
     """A messages bucket, a work queue with its DLQ, the worker consuming it, and a kit client."""
-    s3, sqs, lam = local_aws.client("s3"), local_aws.client("sqs"), local_aws.client("lambda")
+    s3, lam = local_aws.client("s3"), local_aws.client("lambda")
     suffix = uuid.uuid4().hex[:8]
     bucket = f"fan-out-{suffix}"
     s3.create_bucket(Bucket=bucket)
     # a batch of ten items must finish within the timeout on a busy 2-core host, where the local AWS
     # shares the test process (and its GIL) with Dagster: 15 s, and the visibility above it, as SQS needs
-    queue, queue_arn, dlq = work_queue(sqs, visibility_timeout_s=18, max_receive_count=3)
     worker = deploy_pipes_function(lam, code=HANDLERS_DIR / "fan_worker.py", user_handler="fan_worker.handler",
                                    layer_arn=pipes_layer_arn, role_arn=role_arn, timeout_s=15)
-    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=worker, BatchSize=10,
-                                    FunctionResponseTypes=["ReportBatchItemFailures"],
-                                    ScalingConfig={"MaximumConcurrency": 4})
-    client = PipesLambdaClient(
-        client=lam,
-        message_reader=S3MessageReader(bucket, client=s3, logs_client=local_aws.client("logs"), lambda_client=lam),
-        sqs_client=sqs,
-        deployment=DeploymentSettings(work_queue_url=queue, dead_letter_queue_url=dlq),
-        fan_out_settings=FanOutSettings(fan_out_poll_interval_s=0.2, fan_out_progress_interval_s=2.0),
-    )
+    client = queue_client(local_aws, bucket, consumer=worker, max_receive_count=3, max_concurrency=4,
+                          fan_out_progress_interval_s=2.0)  # fmt: skip
     return client, bucket
 
 
@@ -265,15 +256,18 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
     assert summary_event.materialization.metadata["resumed"].value == 6
 
 
-def queue_client(local_aws, bucket, *, consumer=None, silence_s=30.0, **settings):
+def queue_client(local_aws, bucket, *, consumer=None, max_receive_count=2, max_concurrency=None, silence_s=30.0,
+                 **settings):  # fmt: skip
     """A fresh work queue (with ``consumer`` mapped to it, if any) and a kit client on it."""
     sqs, lam = local_aws.client("sqs"), local_aws.client("lambda")
-    queue, queue_arn, dlq = work_queue(sqs, visibility_timeout_s=18, max_receive_count=2)
+    queue, queue_arn, dlq = work_queue(sqs, visibility_timeout_s=18, max_receive_count=max_receive_count)
     if consumer:
+        scaling = {"ScalingConfig": {"MaximumConcurrency": max_concurrency}} if max_concurrency else {}
         lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=consumer, BatchSize=10,
-                                        FunctionResponseTypes=["ReportBatchItemFailures"])  # fmt: skip
+                                        FunctionResponseTypes=["ReportBatchItemFailures"], **scaling)  # fmt: skip
     return PipesLambdaClient(
-        client=lam, message_reader=S3MessageReader(bucket, client=local_aws.client("s3"), lambda_client=lam),
+        client=lam, message_reader=S3MessageReader(bucket, client=local_aws.client("s3"),
+                                                   logs_client=local_aws.client("logs"), lambda_client=lam),
         sqs_client=sqs, deployment=DeploymentSettings(work_queue_url=queue, dead_letter_queue_url=dlq),
         fan_out_settings=FanOutSettings(fan_out_poll_interval_s=0.2, fan_out_silence_s=silence_s, **settings),
     )  # fmt: skip
@@ -334,24 +328,14 @@ def test_a_queue_without_a_consumer_is_reported(local_aws, bucket):
                for r in instance.all_logs(result.run_id))  # fmt: skip
 
 
-def served(local_aws, method="GET"):
-    """What the local AWS served, per service (``DELETE``: and count again from zero)."""
-    from urllib.request import Request, urlopen
-
-    from pipeskit.local.front import REQUESTS_PATH
-
-    with urlopen(Request(local_aws.endpoint_url + REQUESTS_PATH, method=method), timeout=30) as answer:
-        return Counter(json.loads(answer.read()))
-
-
 def test_following_costs_what_ended_not_the_fan_outs_size(local_aws, fan_out_setup):
     """Short items end in a shared object per batch, and each poll lists only the ends not read yet:
     well under one S3 or SQS request per item, function and orchestrator together."""
     client, _ = fan_out_setup
     fanned, summaries = fan_out_asset([{"id": f"n{n}"} for n in range(150)], deadline_s=120)
-    served(local_aws, "DELETE")
+    served_requests(local_aws.endpoint_url, reset=True)
     result = materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral())
-    counts = served(local_aws)
+    counts = served_requests(local_aws.endpoint_url)
     assert result.success and summaries[0].succeeded == 150
     assert counts["s3"] + counts["sqs"] <= 150, counts
 
