@@ -51,14 +51,17 @@ _NO_MESSAGES_WARNING = "[pipes] did not receive any messages"
 class _UntilInvoked(logging.Filter):
     """On a run's Dagster log while its session is open: drops dagster's "did not receive any messages"
     warning when the function was never invoked — the run's own error says why (not found, refused,
-    unreachable, too large), and the warning would send the user to logs that do not exist."""
+    unreachable, too large), and the warning would send the user to logs that do not exist. Only the
+    run's own thread's record is dropped: runs sharing one step's log from other threads keep theirs."""
 
     def __init__(self) -> None:
         super().__init__()
         self.invoked = False
+        self._thread = threading.get_ident()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.invoked or not str(record.msg).startswith(_NO_MESSAGES_WARNING)
+        mine = record.thread == self._thread
+        return self.invoked or not mine or not str(record.msg).startswith(_NO_MESSAGES_WARNING)
 _BOOTSTRAP_MARGIN_BYTES = 16 * 1024
 """Room left in the request for the rest of the bootstrap (the messages params) and JSON framing."""
 
