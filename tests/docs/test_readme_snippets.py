@@ -27,7 +27,7 @@ from pipeskit.local.pytest_plugin import TEST_SETTINGS
 from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer
 
-from .readme import ROLES, Block, of_role, checked_blocks
+from .readme import ROLES, Block, checked_blocks, of_role
 
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
 
@@ -181,15 +181,19 @@ def _handler_modules(code: str) -> set[str]:
     }
 
 
+def _write_app(project: Path, code: str) -> None:
+    """``app.py`` and a stub module under ``src/`` for each handler it names."""
+    (project / "src").mkdir()
+    for module in _handler_modules(code):
+        stub = project / "src" / f"{module.replace('.', '/')}.py"
+        stub.write_text("def handler(event, context):\n    return {}\n")
+    (project / "app.py").write_text(code)
+
+
 @pytest.mark.parametrize("index", range(len(cdk_apps())))
 def test_the_cdk_blocks_synthesize(index: int, tmp_path: Path) -> None:
     first, code = cdk_apps()[index]
-    (tmp_path / "src").mkdir()
-    for module in _handler_modules(code):
-        (tmp_path / "src" / f"{module.replace('.', '/')}.py").write_text(
-            "def handler(event, context):\n    return {}\n"
-        )
-    (tmp_path / "app.py").write_text(code)
+    _write_app(tmp_path, code)
     env = {
         **os.environ,
         "CDK_OUTDIR": str(tmp_path / "cdk.out"),
@@ -210,12 +214,7 @@ def test_the_blocks_that_need_a_cdk_project_run_in_one(tmp_path: Path) -> None:
     needing = [block for block in of_role("run") if block.options.get("needs") == "cdk-project"]
     assert needing, "no block needs a cdk project: drop this test"
     first, code = cdk_apps()[0]
-    (tmp_path / "src").mkdir()
-    for module in _handler_modules(code):
-        (tmp_path / "src" / f"{module.replace('.', '/')}.py").write_text(
-            "def handler(event, context):\n    return {}\n"
-        )
-    (tmp_path / "app.py").write_text(code)
+    _write_app(tmp_path, code)
     (tmp_path / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app.py"}))
     with LocalAWS(LocalAWSSettings.from_env(**{**TEST_SETTINGS, "quiet": True})) as aws:
         env = {
