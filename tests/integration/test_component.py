@@ -1,6 +1,7 @@
 """`PipesLambdaComponent` declared in a defs folder's ``defs.yaml``, loaded by Dagster's component
 loader, materialized against functions on the local AWS (the real pipes layer, real Dagster)."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from dagster import AssetKey, BackfillPolicy, DagsterInstance, Definitions, Exec
 from dagster.components.core.component_tree import ComponentTreeException
 from dagster.components.testing import create_defs_folder_sandbox
 
+from infra.constants import PROJECT_DIR
 from pipeskit import PipesLambdaClient, PipesLambdaComponent
 from pipeskit.local import LocalAWS
 
@@ -155,3 +157,20 @@ def test_the_scaffolded_defs_yaml_loads_as_one_asset_with_its_check():
             assets_def = defs.resolve_assets_def("my_lambda_asset")
     assert [key.name for key in assets_def.check_keys] == ["rows_are_positive"]
     assert assets_def.required_resource_keys >= {"lambda_pipes"}
+
+
+def test_the_readme_examples_load(monkeypatch: pytest.MonkeyPatch):
+    readme = (PROJECT_DIR / "README.md").read_text()
+    examples = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S) if COMPONENT in block]
+    assert len(examples) >= 2
+    monkeypatch.setenv("PIPESKIT_MESSAGES_BUCKET", "my-messages")
+    monkeypatch.setenv("PIPESKIT_WORK_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/my-work")
+    for example in examples:
+        declared = yaml.safe_load(example)
+        assert declared["type"] == COMPONENT
+        with component_defs(declared["attributes"]) as defs:
+            for spec in declared["attributes"]["assets"]:
+                assert defs.resolve_assets_def(spec["key"]).specs_by_key[AssetKey(spec["key"])].kinds >= {"lambda"}
+            client = next(iter(defs.resources.values()))
+            if "fan_out" in declared["attributes"]:
+                assert client.messages_bucket == "my-messages", "the template read the environment"
