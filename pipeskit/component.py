@@ -45,7 +45,7 @@ from pydantic import Field, create_model
 
 from .client import PipesLambdaClient
 from .errors import PipesKitError, UnsupportedComponentError
-from .settings import SettingsError
+from .settings import ClientSettings, SettingsError
 
 __all__ = ["ClientAttributes", "FanOutAttributes", "PipesLambdaComponent", "PipesLambdaComponentScaffolder"]
 
@@ -144,7 +144,11 @@ def provided_client(resource_key: str, settings: Mapping[str, Any]) -> PipesLamb
     with _PROVIDED_LOCK:
         client = _PROVIDED.get(identity)
         if client is None:
-            client = _PROVIDED[identity] = PipesLambdaClient(**given)
+            client = PipesLambdaClient(**given)
+            # the client resolves its settings on first use; a value that cannot work is refused now,
+            # when the project loads, rather than in the first run
+            ClientSettings.resolve(config=given)
+            _PROVIDED[identity] = client
         return client
 
 

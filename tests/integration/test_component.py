@@ -130,12 +130,15 @@ def test_a_resource_of_the_project_is_used_when_only_its_key_is_named(local_aws,
          ["client", "there is no channel 'carrier-pigeon'", "'response'", "'logs'", "'s3'"]),
         ({"function_name": "f", "assets": [{"key": "a"}], "client": {"chanel": "logs"}},
          ["client", "chanel", "Extra inputs are not permitted"]),
+        ({"function_name": "f", "assets": [{"key": "a"}], "client": {"read_timeout_s": 0.5}},
+         ["client", "READ_TIMEOUT_S=0.5 is not valid: the minimum is 1.0"]),
         ({"function_name": "f", "assets": [{"key": "a"}], "fan_out": {"transport": "invoke"}},
          ["fan_out is given but no asset has a partitions_def", "remove fan_out"]),
         ({"function_name": "f", "assets": [{"key": "a"}], "fan_out": {"transport": "pigeon"}},
          ["fan_out", "transport", "'auto', 'sqs' or 'invoke'", "pigeon"]),
     ],
-    ids=["no-function-name", "unknown-channel", "unknown-client-setting", "fan-out-unpartitioned", "unknown-transport"],
+    ids=["no-function-name", "unknown-channel", "unknown-client-setting", "setting-out-of-range",
+         "fan-out-unpartitioned", "unknown-transport"],
 )
 def test_a_bad_defs_yaml_is_refused_naming_what_to_fix(attributes, says):
     with pytest.raises(Exception) as raised:
