@@ -3,6 +3,8 @@
 The Dagster-side API. ``from pipeskit import PipesLambdaClient`` is a drop-in for
 ``dagster_aws.pipes.PipesLambdaClient``; pick a channel with ``message_reader=``.
 
+- ``pipeskit.component``: `PipesLambdaComponent`, Lambda-backed assets declared in a project's ``defs.yaml``
+  (``dg list components`` finds it through the ``dagster_dg_cli.registry_modules`` entry point);
 - ``pipeskit.layer_build``: the pipes layer build (``pipeskit layer``), with the core dependencies only;
 - ``pipeskit.cdk``: AWS CDK constructs (``pip install 'pipes-lambda-kit[cdk]'``);
 - ``pipeskit.local``: a local AWS that really runs your functions (``pipes-lambda-kit[local]``);
@@ -22,6 +24,7 @@ from .channels import (
 from .channels.cloudwatch import PipesLambdaLogsMessageReader
 from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda_client
 from .cloudwatch_logs import InvocationLogReader
+from .component import PipesLambdaComponent
 from .errors import (
     FanOutFailedError,
     FunctionNotFoundError,
@@ -92,6 +95,7 @@ __all__ = [
     "PipesKitError",
     "PipesKitFailure",
     "PipesLambdaClient",
+    "PipesLambdaComponent",
     "PipesLambdaEventContextInjector",
     "PipesSessionNotOpenedError",
     "RateBudget",

@@ -250,6 +250,8 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         tolerated_failures: int | float = 0,
         deadline_s: float | None = None,
         extras: Mapping[str, Any] | None = None,
+        event: Mapping[str, Any] | None = None,
+        qualifier: str | None = None,
     ) -> FanOutSummary:
         """Run one Pipes session per item on Lambda, through the work queue or asynchronous invokes.
 
@@ -282,6 +284,10 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
             tolerated_failures: failed items allowed (a count, or a fraction below 1).
             deadline_s: items with no outcome after this long are reported failed.
             extras: extra JSON values for each session's ``PipesContext.extras``.
+            event: JSON members sent in every item's event next to the item (``event["pipeskit_item"]``),
+                as `run` sends its ``event``: the same handler serves both.
+            qualifier: version or alias invoked (``transport="invoke"``; the work queue's consumer is
+                whatever the queue is mapped to).
 
         Returns:
             The summary: a result per item (status, request id, return value, error), the items'
@@ -289,13 +295,15 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
             duplicates absorbed; ``raise_for_failures()`` applies ``tolerated_failures``.
 
         Raises:
-            InvalidEventError: an item or the extras are not JSON; nothing was sent.
+            InvalidEventError: an item, the event or the extras are not JSON, or the event uses a key the
+                kit adds; nothing was sent.
             InvalidFanOutError: no work queue (``sqs``) or no ``function_name`` (``invoke``); nothing was sent.
             PipesKitError: no messages bucket is configured; nothing was sent.
         """
         return self._runner.fan_out(
             context, items, extras, function_name=function_name, transport=transport, queue_url=queue_url,
             max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
+            event=event, qualifier=qualifier,
         ).run()  # fmt: skip
 
     def stream_fan_out(
@@ -310,6 +318,8 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         tolerated_failures: int | float = 0,
         deadline_s: float | None = None,
         extras: Mapping[str, Any] | None = None,
+        event: Mapping[str, Any] | None = None,
+        qualifier: str | None = None,
     ) -> Generator[AssetMaterialization | AssetCheckResult, None, FanOutSummary]:
         """`fan_out`, yielding each item's materializations and check results the moment it ends.
 
@@ -326,5 +336,6 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         return self._runner.fan_out(
             context, items, extras, function_name=function_name, transport=transport, queue_url=queue_url,
             max_concurrency=max_concurrency, tolerated_failures=tolerated_failures, deadline_s=deadline_s,
+            event=event, qualifier=qualifier,
         ).stream()  # fmt: skip
 

@@ -211,6 +211,8 @@ class FanOut:
         extras: dict[str, Any] | None,
         invoke_settings: LambdaClientSettings,
         tracking: Callable[[str], EventTracking] | None = None,
+        event: dict[str, Any] | None = None,
+        qualifier: str | None = None,
     ) -> None:
         self.context = context
         self.function_name = function_name
@@ -230,6 +232,8 @@ class FanOut:
         self.tolerated = tolerated_failures
         self.deadline_s = deadline_s
         self.extras = dict(extras or {})
+        self.event = dict(event or {})  # the same members in every item's body, next to the item
+        self.qualifier = qualifier
         key = json.dumps([_run_key(context), function_name or self.queue_url, list(items)], default=str, sort_keys=True)
         self.prefix = f"{session_prefix.strip('/')}/fanout-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
         partitioned = context.has_partition_key_range or context.has_partition_key
@@ -380,7 +384,8 @@ class FanOut:
         self._first_sent = self._first_sent or time.monotonic()
         for item in batch:
             item.submitted = True
-            bodies.append((item, json.dumps({ITEM_KEY: item.result.item, **self._bootstrap(item, base)}, default=str)))
+            bodies.append((item, json.dumps({**self.event, ITEM_KEY: item.result.item, **self._bootstrap(item, base)},
+                                           default=str)))
         if self.transport == "sqs":  # batches of 10 (SQS's limit), sent side by side
             batches = [bodies[start : start + 10] for start in range(0, len(bodies), 10)]
             self.requests += sum(pool.map(self._send, batches))
@@ -403,7 +408,8 @@ class FanOut:
         assert self.function_name is not None  # checked by stream()
         settings = self.invoke_settings
         invocation = invoke_function(
-            self.invoke, self.function_name, body.encode(), invocation_type="Event", settings=settings
+            self.invoke, self.function_name, body.encode(), invocation_type="Event", qualifier=self.qualifier,
+            settings=settings,
         )
         item.request_id, item.invoked_at = invocation.request_id, time.monotonic()
         if self.tracking is not None:

@@ -21,6 +21,7 @@ from dagster import (
 
 from pipeskit_lambda.protocol import (
     ASYNC_PAYLOAD_LIMIT_BYTES,
+    ITEM_KEY,
     RESPONSE_CHANNEL,
     S3_CHANNEL,
     SYNC_PAYLOAD_LIMIT_BYTES,
@@ -31,6 +32,7 @@ from ._lazy import LazyClient
 from .attempt_ends import EventTracking, event_tracking
 from .channels import EventFollowing, LambdaMessageReader, reader_class
 from .errors import (
+    InvalidEventError,
     LambdaFunctionError,
     PipesKitError,
     PipesSessionNotOpenedError,
@@ -319,6 +321,14 @@ class SessionRunner:
         items = list(items)
         check_json(items, "items")
         check_json(dict(extras or {}), "extras")
+        event = options.get("event")
+        if event is not None:
+            check_event(event, options.get("function_name") or "the fan-out's items")
+            if ITEM_KEY in event:
+                raise InvalidEventError(
+                    f"the fan-out's event uses {ITEM_KEY!r}, the key of each item in its work item's body; rename it "
+                    "in your event. Nothing was sent."
+                )
         channel = self._fan_out_channel()
         return FanOut(
             context=context, items=items, channel=channel, sqs=self._sqs.get(),

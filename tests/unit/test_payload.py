@@ -5,6 +5,7 @@ import decimal
 import json
 
 import pytest
+from dagster import build_asset_context
 from dagster_aws.pipes import PipesLambdaEventContextInjector, PipesLambdaLogsMessageReader, PipesS3ContextInjector
 
 from pipeskit import InvalidEventError, PayloadTooLargeError, PipesLambdaClient, UnsupportedComponentError
@@ -61,3 +62,16 @@ def test_an_injector_whose_context_would_never_arrive_is_refused() -> None:
 
 def test_dagster_aws_event_injector_is_accepted() -> None:
     PipesLambdaClient(context_injector=PipesLambdaEventContextInjector())
+
+
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        ({"pipeskit_item": "mine"}, "the fan-out's event uses 'pipeskit_item', the key of each item"),
+        ({"DAGSTER_PIPES_MESSAGES": "mine"}, "uses DAGSTER_PIPES_MESSAGES, the key.* of the Pipes bootstrap"),
+        ({"when": dt.date(2026, 11, 21)}, r"event\['when'\] is a datetime.date"),
+    ],
+)
+def test_a_fan_out_event_that_cannot_work_is_refused_before_anything_is_sent(event, message: str) -> None:
+    with pytest.raises(InvalidEventError, match=message):
+        PipesLambdaClient().fan_out(context=build_asset_context(), items=["a"], function_name="fn", event=event)
