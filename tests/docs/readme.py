@@ -11,6 +11,7 @@ A fenced block's info string names its language and, for Python and YAML, how it
     ```python cdk                a CDK app, synthesized (``continues`` appends it to the previous cdk block)
     ```python run                run on its own
     ```python pytest             a pytest function, called with the local AWS fixture
+    ```yaml component            a component's ``defs.yaml``, loaded (``tests/integration/test_component.py``)
     ```python file=PATH          a file of the from-zero project ("Your own project, from zero"), written
                                  and run by that section's commands
     ```yaml file=PATH            the same, for YAML
@@ -29,7 +30,7 @@ from markdown_it import MarkdownIt
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-ROLES = ("dagster", "handler", "cdk", "run", "pytest", "file")
+ROLES = ("dagster", "handler", "cdk", "run", "pytest", "component", "file")
 """The ways a Python or YAML block is tested."""
 
 TESTED_LANGUAGES = ("python", "yaml")

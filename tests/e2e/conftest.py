@@ -1,6 +1,9 @@
 """The reference stack deployed with the real CDK CLI to the local AWS, once per test module."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -35,3 +38,16 @@ def as_orchestrator(deployed: DemoReport, local_aws: LocalAWS, monkeypatch: pyte
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # restored after the test
     return env
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from the sdist as a release is: no stale ``build/`` of the checkout gets into it."""
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(PROJECT_DIR)],
+        check=True,
+        capture_output=True,
+    )
+    [built] = out.glob("pipes_lambda_kit-*.whl")
+    return built

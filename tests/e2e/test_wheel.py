@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -80,19 +79,6 @@ class UserProject:
     @property
     def bin(self) -> Path:
         return self.python.parent
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel, built from the sdist as a release is: no stale ``build/`` of the checkout gets into it."""
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(PROJECT_DIR)],
-        check=True,
-        capture_output=True,
-    )
-    [built] = out.glob("pipes_lambda_kit-*.whl")
-    return built
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """`PipesLambdaComponent` declared in a defs folder's ``defs.yaml``, loaded by Dagster's component
 loader, materialized against functions on the local AWS (the real pipes layer, real Dagster)."""
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,9 +11,9 @@ from dagster import AssetKey, BackfillPolicy, DagsterInstance, Definitions, Exec
 from dagster.components.core.component_tree import ComponentTreeException
 from dagster.components.testing import create_defs_folder_sandbox
 
-from infra.constants import PROJECT_DIR
 from pipeskit import PipesLambdaClient, PipesLambdaComponent
 from pipeskit.local import LocalAWS
+from tests.docs.readme import of_role
 
 COMPONENT = "pipeskit.PipesLambdaComponent"
 
@@ -163,8 +162,7 @@ def test_the_scaffolded_defs_yaml_loads_as_one_asset_with_its_check():
 
 
 def test_the_readme_examples_load(monkeypatch: pytest.MonkeyPatch):
-    readme = (PROJECT_DIR / "README.md").read_text()
-    examples = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S) if COMPONENT in block]
+    examples = [block.code for block in of_role("component")]
     assert len(examples) >= 2
     monkeypatch.setenv("PIPESKIT_MESSAGES_BUCKET", "my-messages")
     monkeypatch.setenv("PIPESKIT_WORK_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/my-work")
