@@ -14,7 +14,7 @@ from pipeskit.cli import build_parser, main
 
 def test_help_lists_every_command() -> None:
     result = subprocess.run([sys.executable, "-m", "pipeskit", "--help"], capture_output=True, text=True, check=True)
-    for command in ("layer", "local", "adopt", "invoke", "logs"):
+    for command in ("layer", "local", "adopt", "invoke", "logs", "cdk"):
         assert command in result.stdout
 
 
