@@ -12,6 +12,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeskit_lambda.errors import SettingsError
+
 
 def _layer(args: argparse.Namespace) -> int:
     from .layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
@@ -291,6 +295,23 @@ def _missing_extra(extra: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pipeskit`` console script."""
+    """Entry point of the ``pipeskit`` console script.
+
+    Every command's invalid setting (a flag's value, named as the flag, or a ``PIPESKIT_*``
+    variable) and every AWS call that failed for want of an endpoint, credentials, a region or a
+    permission ends the command with one ``error: …`` line saying what to do, and exit status 2.
+    """
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as error:
+        from .invoke import aws_error_message
+
+        action = f"pipeskit {args.command}"
+        if isinstance(error, ClientError):
+            action += f" ({error.operation_name})"
+        print(f"error: {aws_error_message(error, action)}", file=sys.stderr)
+        return 2
