@@ -299,7 +299,12 @@ class CdkCli:
             CdkCliError: no CDK CLI could be found or installed.
         """
         executable, bin_dir = self._resolved()
-        process = subprocess.Popen([executable, *arguments], cwd=self.project_dir, env=self._environment(bin_dir, env))
+        try:
+            process = subprocess.Popen(
+                [executable, *arguments], cwd=self.project_dir, env=self._environment(bin_dir, env)
+            )
+        except OSError as error:
+            raise self._not_runnable(executable, error) from None
         while True:
             try:
                 code = process.wait()
@@ -307,6 +312,18 @@ class CdkCli:
             except KeyboardInterrupt:  # the CLI got the same SIGINT: let it finish
                 continue
         return 128 - code if code < 0 else code
+
+    def _not_runnable(self, executable: str, error: OSError) -> CdkCliError:
+        if self.cdk:
+            chosen = f"cdk={executable}"
+        elif CdkCliSettings.from_env().cdk:
+            chosen = f"{CdkCliSettings.env_var('cdk')}={executable}"
+        else:
+            chosen = executable
+        return CdkCliError(
+            f"cannot run the CDK CLI {chosen} in {self.project_dir} ({error.strerror or error}); point it at an "
+            f"executable cdk, or unset {CdkCliSettings.env_var('cdk')} to run the kit's pinned one"
+        )
 
     def run(self, arguments: Sequence[str], env: Mapping[str, str] | None = None) -> float:
         """Run ``cdk <arguments>`` in the project; returns the wall time in seconds.
@@ -323,14 +340,17 @@ class CdkCli:
             arguments = [*arguments, "--output", str(self.output_dir)]
         executable, bin_dir = self._resolved()
         started = time.perf_counter()
-        result = subprocess.run(
-            [executable, *arguments],
-            cwd=self.project_dir,
-            env=self._environment(bin_dir, env),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                [executable, *arguments],
+                cwd=self.project_dir,
+                env=self._environment(bin_dir, env),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError as error:
+            raise self._not_runnable(executable, error) from None
         if result.returncode != 0:
             raise CdkCliError(
                 f"`cdk {' '.join(arguments)}` failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"

@@ -192,3 +192,14 @@ def test_pipeskit_cdk_without_a_cli_is_one_line_and_exit_2(
     assert main(["cdk", "--version"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: npm is needed once") and err.count("\n") == 1
+
+
+def test_a_pipeskit_cdk_that_does_not_run_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PIPESKIT_CDK", str(tmp_path / "no-such-cdk"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["cdk", "synth"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"cannot run the CDK CLI PIPESKIT_CDK={tmp_path / 'no-such-cdk'}" in err and "No such file" in err
