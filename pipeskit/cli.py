@@ -119,6 +119,9 @@ def _cdk(args: argparse.Namespace) -> int:
     except CdkCliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # only while installing: the CLI itself gets Ctrl-C and decides
+        print("interrupted: the CDK CLI was not installed; the next use installs it", file=sys.stderr)
+        return 130
 
 
 def _since(text: str) -> float:

@@ -203,3 +203,30 @@ def test_a_pipeskit_cdk_that_does_not_run_is_named(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"cannot run the CDK CLI PIPESKIT_CDK={tmp_path / 'no-such-cdk'}" in err and "No such file" in err
+
+
+def test_ctrl_c_during_the_first_install_leaves_nothing_half_done(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    bin_dir = tmp_path / "bin"
+    fake_npm(bin_dir, delay_s=60)
+    cache = tmp_path / "cache"
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(bin_dir), os.environ["PATH"]]),
+        "PIPESKIT_CDK_CACHE_DIR": str(cache),
+    }
+    env.pop("PIPESKIT_CDK", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeskit", "cdk", "--version"],
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (bin_dir / "npm.calls").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted: the CDK CLI was not installed" in err and "Traceback" not in err
+    assert [p.name for p in cache.iterdir()] == [f".{PIN.name}.lock"]
