@@ -55,6 +55,7 @@ TOOLCHAIN_FILES = ("package.json", "package-lock.json")
 INSTALL_ESTIMATE_S = 20
 """About how long the first install takes (some 130 MB from the npm registry)."""
 
+_NPM_NOISE = re.compile(r"at |syscall |errno |[a-z]+: |[{}]|A complete log")
 _OFFLINE = re.compile(r"ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNREFUSED|ECONNRESET|ENETUNREACH|EHOSTUNREACH|network")
 
 
@@ -200,8 +201,7 @@ def _npm_ci(npm: str, directory: Path, what: str) -> None:
         raise CdkCliError(f"cannot run {npm} to install {what} ({error.strerror or error}); check your npm") from None
     if result.returncode == 0:
         return
-    said = (result.stderr.strip() or result.stdout.strip() or f"exit {result.returncode}").splitlines()
-    tail = " | ".join(line.strip() for line in said[-6:] if line.strip())
+    tail = _npm_said(result.stderr + "\n" + result.stdout)
     if _OFFLINE.search(result.stderr + result.stdout):
         raise CdkCliError(
             f"cannot install {what}: npm could not reach the npm registry (offline? npm said: {tail}). Connect "
@@ -212,6 +212,13 @@ def _npm_ci(npm: str, directory: Path, what: str) -> None:
         f"`npm ci` failed (exit {result.returncode}) while installing {what}: {tail}. Fix what npm says and "
         f"re-run; or set {CdkCliSettings.env_var('cdk')} to a cdk executable you have."
     )
+
+
+def _npm_said(output: str) -> str:
+    """npm's error in a few words: its code and message lines, without the stack and the error's fields."""
+    lines = [re.sub(r"^npm (?:error|ERR!)", "", line).strip() for line in output.splitlines()]
+    kept = [line for line in lines if line and not _NPM_NOISE.match(line)]
+    return " | ".join(kept[:3]) or "no output"
 
 
 def _check_node(bin_dir: Path, pin: PinnedToolchain, what: str) -> None:

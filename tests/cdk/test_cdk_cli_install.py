@@ -53,3 +53,30 @@ def test_pipeskit_cdk_installs_the_pinned_cli_on_first_use_and_runs_it_on_node_2
     again = pipeskit_cdk("--version")
     assert again.returncode == 0 and again.stdout == first.stdout
     assert "installing" not in again.stderr, "the second use runs the cached CLI"
+
+
+def test_an_unreachable_registry_before_the_first_install_is_one_clear_line(tmp_path: Path) -> None:
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed on this host: the first install of the pinned CDK CLI needs it")
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: the registry is unreachable
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "PIPESKIT_CDK_CACHE_DIR": str(tmp_path / "cache"),
+        "npm_config_registry": f"http://127.0.0.1:{port}/",
+        "npm_config_cache": str(tmp_path / "npm-cache"),  # nothing to install from without the registry
+        "npm_config_fetch_retries": "0",
+    }
+    env.pop("PIPESKIT_CDK", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeskit", "cdk", "--version"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 2
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "npm could not reach the npm registry (offline? npm said: code ECONNREFUSED" in error
+    assert "Connect to the network" in error and "Traceback" not in result.stderr
+    assert not (tmp_path / "cache" / pinned_toolchain().name).exists()
