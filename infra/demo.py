@@ -274,7 +274,8 @@ def run_demo(port: int | None = None, cdk: str = "") -> int:
 
     Args:
         port: port of the local AWS; default from ``PIPESKIT_LOCAL_PORT`` (4566); 0 picks a free one.
-        cdk: the CDK CLI to run; default: ``PIPESKIT_CDK``, else the project's pinned one.
+        cdk: the CDK CLI to run; default: ``PIPESKIT_CDK``, else the project's pinned one, else the kit's
+            (`pipeskit.cdk_cli.CdkCli`).
 
     Returns:
         0 when every run succeeded and something was materialized, else 1.

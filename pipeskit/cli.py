@@ -1,5 +1,5 @@
 """``pipeskit``: the kit's one command — build the layer, run the local AWS, adopt a function, invoke a
-function and read its logs.
+function and read its logs, run the pinned CDK CLI.
 
 Each subcommand imports what it needs lazily, so ``pipeskit --help`` works with only the core
 dependencies installed, and a subcommand whose extra is missing says which extra to install.
@@ -11,6 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeskit_lambda.errors import SettingsError
 
 
 def _layer(args: argparse.Namespace) -> int:
@@ -105,6 +109,19 @@ def _logs(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+
+
+def _cdk(args: argparse.Namespace) -> int:
+    from .cdk_cli import CdkCli, CdkCliError
+
+    try:
+        return CdkCli(Path.cwd()).call(args.arguments)
+    except CdkCliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # only while installing: the CLI itself gets Ctrl-C and decides
+        print("interrupted: the CDK CLI was not installed; the next use installs it", file=sys.stderr)
+        return 130
 
 
 def _since(text: str) -> float:
@@ -254,6 +271,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     logs.set_defaults(handler=_logs)
 
+    cdk = commands.add_parser(
+        "cdk",
+        help="run the kit's pinned AWS CDK CLI on Node.js 22: pipeskit cdk deploy, synth, --version, ...",
+        description="Run the AWS CDK CLI the kit pins, on the Node.js 22 LTS it pins, in the current directory: "
+        "every argument goes to the CLI as it is, its exit status is this command's. The CLI is the project's "
+        "own node_modules/.bin/cdk when there is one, else the kit's, installed with npm into the user's cache "
+        "on first use (PIPESKIT_CDK_CACHE_DIR moves it; npm is needed for that once). PIPESKIT_CDK runs another "
+        "cdk instead. To deploy to the local AWS, export the variables `pipeskit local` prints first.",
+        epilog="example: pipeskit cdk deploy --require-approval never",
+        add_help=False,  # `pipeskit cdk --help` is the CDK CLI's help
+        prefix_chars="\0",  # every argument, options included, is the CDK CLI's
+    )
+    cdk.add_argument("arguments", nargs=argparse.REMAINDER, help="the CDK CLI's arguments")
+    cdk.set_defaults(handler=_cdk)
+
     return parser
 
 
@@ -266,6 +298,23 @@ def _missing_extra(extra: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pipeskit`` console script."""
+    """Entry point of the ``pipeskit`` console script.
+
+    Every command's invalid setting (a flag's value, named as the flag, or a ``PIPESKIT_*``
+    variable) and every AWS call that failed for want of an endpoint, credentials, a region or a
+    permission ends the command with one ``error: …`` line saying what to do, and exit status 2.
+    """
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as error:
+        from .invoke import aws_error_message
+
+        action = f"pipeskit {args.command}"
+        if isinstance(error, ClientError):
+            action += f" ({error.operation_name})"
+        print(f"error: {aws_error_message(error, action)}", file=sys.stderr)
+        return 2

@@ -23,7 +23,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+    SSOError,
+    TokenRetrievalError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pipeskit_lambda.protocol import CONTEXT_REUSED_MESSAGE
 
@@ -42,7 +53,35 @@ InvocationType = Literal["RequestResponse", "Event"]
 
 _THROTTLED = "TooManyRequestsException"
 _NOT_FOUND = "ResourceNotFoundException"
-_CREDENTIAL_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"})
+_CREDENTIAL_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+_NO_ENDPOINT_HINT = (
+    "is the endpoint up and reachable? For the local AWS, start `pipeskit local` and export what it prints "
+    "(AWS_ENDPOINT_URL); for AWS, check the network and the region"
+)
+_NO_CREDENTIALS_HINT = (
+    "configure credentials: AWS_PROFILE (after `aws sso login` or `aws configure`), or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY; for the local AWS, export what `pipeskit local` prints"
+)
+_SETUP_HINTS: tuple[tuple[type[BotoCoreError], str], ...] = (
+    (BotoConnectionError, _NO_ENDPOINT_HINT),
+    (ReadTimeoutError, "the endpoint accepted the connection but did not answer in time; is it overloaded?"),
+    (NoCredentialsError, _NO_CREDENTIALS_HINT),
+    (PartialCredentialsError, _NO_CREDENTIALS_HINT),
+    (NoRegionError, "set AWS_DEFAULT_REGION (or AWS_REGION), or use a profile that has a region"),
+    (ProfileNotFound, "set AWS_PROFILE to a profile of your AWS config (`aws configure list-profiles`), or unset it"),
+    (TokenRetrievalError, "the SSO session is missing or expired: run `aws sso login` and re-run"),
+    (SSOError, "the SSO session is missing or expired: run `aws sso login` and re-run"),
+)
 
 
 def invoke_function(
@@ -172,7 +211,8 @@ def aws_error_message(error: ClientError | BotoCoreError, action: str) -> str:
 
     Returns:
         ``ACTION: AWS answered CODE: MESSAGE`` (with a hint about credentials when AWS refused
-        them), or ``ACTION: ERROR`` for a call that got no answer.
+        them), or ``ACTION: ERROR`` for a call that got no answer, with what to do when the cause
+        is known (no endpoint, no credentials, no region, no such profile, an expired SSO session).
     """
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
@@ -182,7 +222,8 @@ def aws_error_message(error: ClientError | BotoCoreError, action: str) -> str:
         if code in _CREDENTIAL_CODES:
             hint = "; check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions"
         return f"{action}: AWS answered {code}: {message}{hint}"
-    return f"{action}: {error}"
+    advice = next((advice for kind, advice in _SETUP_HINTS if isinstance(error, kind)), "")
+    return f"{action}: {str(error).rstrip('.')}; {advice}" if advice else f"{action}: {error}"
 
 
 def _translated(

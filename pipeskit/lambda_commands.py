@@ -94,8 +94,8 @@ def logs_clients_from_env() -> tuple[Any, Any]:
 
 
 def _setup_advice(error: Exception) -> str:
-    if type(error).__name__ == "NoRegionError":
-        return f"{error}: set AWS_DEFAULT_REGION (or AWS_REGION), or use a profile that has a region"
+    if isinstance(error, BotoCoreError):
+        return aws_error_message(error, "creating the AWS client")
     return str(error)
 
 

@@ -97,18 +97,27 @@ class Settings:
         return {f.name: cls.env_var(f.name) for f in dataclasses.fields(cls)}
 
     @classmethod
-    def from_env(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
+    def from_env(
+        cls: type[S],
+        environ: Mapping[str, str] | None = None,
+        *,
+        sources: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> S:
         """Defaults in code, then the environment, then ``overrides`` (``None`` values are ignored).
 
         Args:
             environ: the environment to read (``os.environ`` when omitted).
+            sources: how an error names an override, by field name, e.g. ``{"port": "--port"}`` for
+                a CLI flag; an override not named here is named by its environment variable.
             **overrides: field values that win over the environment, e.g. from CLI flags.
 
         Returns:
             The validated settings.
 
         Raises:
-            SettingsError: a variable does not parse as its field's type or is out of bounds.
+            SettingsError: a variable does not parse as its field's type or is out of bounds; an
+                override named in ``sources`` that is out of bounds is named by its source.
         """
         environ = os.environ if environ is None else environ
         hints = _hints(cls)
@@ -118,7 +127,16 @@ class Settings:
             raw = environ.get(name)
             if raw is not None:
                 values[field.name] = parse_value(hints[field.name], raw, name)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        for name, source in (sources or {}).items():
+            if name in given:
+                problem = _check(hints[name], _field(cls, name), given[name])
+                if problem:
+                    raise SettingsError(
+                        f"{source} {given[name]!r} is not valid: {problem}. Pass an allowed value, or leave "
+                        f"{source} out for the default."
+                    )
+        values.update(given)
         return cls(**values)
 
     @classmethod
@@ -229,10 +247,11 @@ def _check(hint: Any, field: dataclasses.Field[Any], value: Any) -> str | None:
         return "allowed values are " + ", ".join(repr(a) for a in allowed)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = meta.get("minimum"), meta.get("maximum")
+        span = f" (allowed: {low} to {high})" if low is not None and high is not None else ""
         if low is not None and value < low:
-            return f"the minimum is {low}"
+            return f"the minimum is {low}{span}"
         if high is not None and value > high:
-            return f"the maximum is {high}"
+            return f"the maximum is {high}{span}"
     return None
 
 

@@ -43,30 +43,33 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request")
 
 
+FLAG_SETTINGS = {
+    "port": "port",
+    "host": "bind_address",
+    "logs_read_tps": "logs_read_tps",
+    "log_ingestion_delay": "log_ingestion_delay_s",
+    "log_stream_delay": "log_stream_delay_s",
+    "invoke_throttle_rate": "invoke_throttle_rate",
+    "s3_slow_down_rate": "s3_slow_down_rate",
+    "s3_slow_down_per_key": "s3_slow_down_per_key",
+    "iam": "iam",
+}
+"""Each flag's destination (``--log-ingestion-delay`` → ``log_ingestion_delay``) and the
+`LocalAWSSettings` field it sets."""
+
+
 def settings_from_args(args: argparse.Namespace) -> LocalAWSSettings:
-    """Settings from the environment, overridden by command line flags."""
-    overrides: dict[str, Any] = {}
-    if args.port is not None:
-        overrides["port"] = args.port
-    if args.host is not None:
-        overrides["bind_address"] = args.host
-    if args.logs_read_tps is not None:
-        overrides["logs_read_tps"] = args.logs_read_tps
-    if args.log_ingestion_delay is not None:
-        overrides["log_ingestion_delay_s"] = args.log_ingestion_delay
-    if args.log_stream_delay is not None:
-        overrides["log_stream_delay_s"] = args.log_stream_delay
-    if args.invoke_throttle_rate is not None:
-        overrides["invoke_throttle_rate"] = args.invoke_throttle_rate
-    if args.s3_slow_down_rate is not None:
-        overrides["s3_slow_down_rate"] = args.s3_slow_down_rate
-    if args.s3_slow_down_per_key is not None:
-        overrides["s3_slow_down_per_key"] = args.s3_slow_down_per_key
-    if args.iam is not None:
-        overrides["iam"] = args.iam
+    """Settings from the environment, overridden by command line flags.
+
+    Raises:
+        SettingsError: a flag's value is out of bounds (the error names the flag, e.g. ``--port``),
+            or a ``PIPESKIT_LOCAL_*`` variable is invalid (the error names the variable).
+    """
+    overrides: dict[str, Any] = {field: getattr(args, dest) for dest, field in FLAG_SETTINGS.items()}
+    sources = {field: "--" + dest.replace("_", "-") for dest, field in FLAG_SETTINGS.items()}
     if args.verbose:
         overrides["quiet"] = False
-    return LocalAWSSettings.from_env(**overrides)
+    return LocalAWSSettings.from_env(sources=sources, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,13 +81,14 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit status.
     """
+    settings = settings_from_args(args)  # an invalid flag or variable: nothing started, no handler changed
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = LocalAWS(settings_from_args(args))
+    server = LocalAWS(settings)
     try:
         server.start()
         env = server.env()

@@ -343,3 +343,35 @@ def test_logs_follow_waits_out_throttling_past_the_clients_retries(echo, local_a
     assert code == 0
     assert pauses, "the second read in the same second was throttled, waited out and sent again"
     assert value in out.getvalue() and f"REPORT RequestId: {request_id}" in out.getvalue()
+
+
+# --- what AWS refused: one line, exit 2 ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "action"),
+    [
+        (["adopt", "{fn}"], "pipeskit adopt (GetFunctionConfiguration)"),
+        (["adopt", "{fn}", "--undo"], "pipeskit adopt (GetFunctionConfiguration)"),
+        (["invoke", "{fn}"], "invoking {fn}"),
+    ],
+)
+def test_access_denied_is_one_line_naming_the_call_and_what_to_check(
+    argv: list[str], action: str, echo: str, local_aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    import boto3
+
+    with local_aws.override(iam=True):
+        iam = local_aws.client("iam")
+        user = unique("no-grants")
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # not the credentials an earlier client resolved
+        code, _out, err = run(capsys, *[part.format(fn=echo) for part in argv])
+    assert code == 2
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert f"error: {action.format(fn=echo)}: AWS answered AccessDeniedException" in err
+    assert "check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions" in err

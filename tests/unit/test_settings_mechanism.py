@@ -84,6 +84,19 @@ def test_bad_values_name_the_variable_and_what_it_accepts(env: dict[str, str], m
         Example.from_env(env)
 
 
+def test_an_override_is_named_by_its_source_and_the_environment_by_its_variable() -> None:
+    """A CLI passes ``sources={field: flag}``: a bad flag value is named as the flag, with the range."""
+    with pytest.raises(SettingsError) as raised:
+        Example.from_env({}, sources={"ratio": "--ratio"}, ratio=2.0)
+    assert str(raised.value) == (
+        "--ratio 2.0 is not valid: the maximum is 1.0 (allowed: 0.0 to 1.0). Pass an allowed value, or leave "
+        "--ratio out for the default."
+    )
+    with pytest.raises(SettingsError, match=re.escape("EXAMPLE_RATIO=-1.0 is not valid: the minimum is 0.0")):
+        Example.from_env({"EXAMPLE_RATIO": "-1"}, sources={"ratio": "--ratio"}, ratio=None)
+    assert Example.from_env({"EXAMPLE_RATIO": "-1"}, sources={"ratio": "--ratio"}, ratio=0.25).ratio == 0.25
+
+
 def test_a_mapping_with_an_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(SettingsError, match=r"unknown settings \[.speed.\] in cfg; known: .*.ratio."):
         Example.from_mapping({"speed": 1}, source="cfg")
