@@ -4,9 +4,10 @@ gives Dagster the stack's outputs and prints the fan-out backfill."""
 import pytest
 
 from infra.constants import OutputNames
-from infra.demo import DEPLOYMENT_OUTPUTS, BackfillReport, DemoReport, build_parser, deployment_env, print_summary
+from infra.demo import BackfillReport, DemoReport, build_parser, deployment_env, print_summary
 from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.settings import DeploymentSettings
+from pipeskit.stack_outputs import DEPLOYMENT_OUTPUTS
 
 
 def test_demo_definitions_load_as_a_code_location() -> None:
