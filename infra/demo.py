@@ -31,8 +31,7 @@ from typing import Any
 import boto3
 
 from pipeskit.cdk_cli import CdkCli, CdkCliError
-from pipeskit.settings import DeploymentSettings
-from pipeskit.stack_outputs import deployment_values
+from pipeskit.stack_outputs import deployment_env as stack_deployment_env
 
 from .constants import PROJECT_DIR, OutputNames
 
@@ -106,7 +105,7 @@ def deploy(report: DemoReport, cli: CdkCli, env: dict[str, str], account: str, r
 def deployment_env(outputs: dict[str, str]) -> dict[str, str]:
     """The kit's deployment settings (``PIPESKIT_MESSAGES_BUCKET``, ``PIPESKIT_WORK_QUEUE_URL``, …) from
     the stack's outputs: the buckets and queues the orchestrator's client uses (the fan-out needs them)."""
-    return {DeploymentSettings.env_var(name): value for name, value in deployment_values(outputs).items()}
+    return stack_deployment_env(outputs)
 
 
 def orchestrator_env(aws: Any, report: DemoReport) -> dict[str, str]:

@@ -185,6 +185,11 @@ class SessionRunner:
         """The channel's reader."""
         return self._message_reader
 
+    @property
+    def deployment(self) -> DeploymentSettings:
+        """The buckets and queues this client uses, as resolved."""
+        return self._deployment
+
     def run(
         self,
         context: OpExecutionContext | AssetExecutionContext,

@@ -8,8 +8,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import StackOutputsError
+from .settings import DeploymentSettings
 
-__all__ = ["DEPLOYMENT_OUTPUTS", "OutputNames", "deployment_values", "read_stack_outputs"]
+__all__ = [
+    "DEPLOYMENT_OUTPUTS", "OutputNames", "deployment_env", "deployment_from_stack", "deployment_values",
+    "read_stack_outputs", "stack_deployment_values",
+]  # fmt: skip
 
 
 class OutputNames:
@@ -59,6 +63,43 @@ def deployment_values(outputs: dict[str, str]) -> dict[str, str]:
     return {name: outputs[output] for name, output in DEPLOYMENT_OUTPUTS.items() if outputs.get(output)}
 
 
+def deployment_env(outputs: dict[str, str]) -> dict[str, str]:
+    """The ``PIPESKIT_*`` variables (``PIPESKIT_MESSAGES_BUCKET``, …) that ``outputs`` give, with their values."""
+    return {DeploymentSettings.env_var(name): value for name, value in deployment_values(outputs).items()}
+
+
+def stack_deployment_values(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    """The deployment settings (field name → value) the deployed stack ``stack_name``'s outputs give.
+
+    Raises:
+        StackOutputsError: the stack cannot be read (`read_stack_outputs`), or it has none of the kit's
+            outputs (``MessagesBucketName``, ``ContextBucketName``, ``WorkQueueUrl``, …).
+    """
+    values = deployment_values(read_stack_outputs(cloudformation, stack_name))
+    if not values:
+        raise StackOutputsError(
+            f"stack {stack_name!r} has none of the kit's outputs ({', '.join(DEPLOYMENT_OUTPUTS.values())}): "
+            "name the stack that holds the kit's PipesDeployment, or give the buckets and queues as settings"
+        )
+    return values
+
+
+def deployment_from_stack(cloudformation: Any, deployment: DeploymentSettings) -> DeploymentSettings:
+    """``deployment`` with what it leaves empty taken from the outputs of its ``stack_name``'s stack.
+
+    A value set in ``deployment`` (by a config field, a settings object or a ``PIPESKIT_*`` variable) wins
+    over the stack's output; the stack is read once, with ``cloudformation``. Without ``stack_name``,
+    ``deployment`` is returned as it is and nothing is read.
+
+    Raises:
+        StackOutputsError: as `stack_deployment_values`.
+    """
+    if not deployment.stack_name:
+        return deployment
+    values = stack_deployment_values(cloudformation, deployment.stack_name)
+    return deployment.replace(**{name: value for name, value in values.items() if not getattr(deployment, name)})
+
+
 def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     """Every output of the deployed stack ``stack_name`` (output key → value), read with one ``DescribeStacks``.
 
@@ -90,8 +131,8 @@ def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
         ) from None
     except BotoCoreError as error:
         raise StackOutputsError(
-            f"cannot read the outputs of stack {stack_name!r} in region {region}: {error}; check the endpoint, "
-            "the region and the network"
+            f"cannot read the outputs of stack {stack_name!r} in region {region}: {error}; check the credentials, "
+            "the endpoint, the region and the network"
         ) from None
     if not stacks:
         raise StackOutputsError(f"stack {stack_name!r} does not exist in region {region}: deploy it, or fix its name")

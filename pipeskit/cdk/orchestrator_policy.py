@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -27,6 +28,7 @@ class OrchestratorPolicy(Construct):
     - send work items only to the work queue (and read its depth for progress);
     - receive and delete records only from the asynchronous runs' on-failure destination and the work
       queue's dead-letter queue (a fan-out's failed items);
+    - describe this stack only (``cloudformation:DescribeStacks``), to read its outputs;
     - list event source mappings (an action without resource-level permissions), only to name the work
       queue's consumer when a fan-out's items go unanswered.
 
@@ -46,6 +48,9 @@ class OrchestratorPolicy(Construct):
             no such queue.
         dead_letter_queue: the work queue's dead-letter queue (`WorkQueue.dead_letter_queue`),
             which a fan-out reads for the items that failed every delivery.
+        read_stack_outputs: allow ``cloudformation:DescribeStacks`` on this stack (its own ARN, nothing
+            else), so the client takes its settings from the stack's outputs
+            (``PipesLambdaClient(stack_name=...)``, ``pipeskit env --stack``).
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class OrchestratorPolicy(Construct):
         work_queue: sqs.IQueue | None = None,
         failure_queue: sqs.IQueue | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
+        read_stack_outputs: bool = True,
     ) -> None:
         super().__init__(scope, construct_id)
         # Built on the first function or log group: a statement must name at least one resource.
@@ -115,6 +121,14 @@ class OrchestratorPolicy(Construct):
                     sid="ReadAsyncFailures",
                     actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
                     resources=failure_queues,
+                )
+            )
+        if read_stack_outputs:
+            self.policy.add_statements(
+                iam.PolicyStatement(
+                    sid="ReadStackOutputs",
+                    actions=["cloudformation:DescribeStacks"],
+                    resources=[Stack.of(self).stack_id],
                 )
             )
         NagSuppressions.add_resource_suppressions(

@@ -168,3 +168,11 @@ def test_layer_and_layer_requirements_together_are_refused() -> None:
     first = PipesDeployment(stack, "First", layer_requirements=LAYER_REQUIREMENTS, outputs=False)
     with pytest.raises(ConstructConfigurationError, match="not both"):
         PipesDeployment(stack, "Second", layer=first.layer, layer_requirements=LAYER_REQUIREMENTS)
+
+
+def test_the_orchestrator_may_describe_this_stack_and_no_other(deployment) -> None:
+    _, _, template = deployment
+    [policy] = template.find_resources("AWS::IAM::ManagedPolicy").values()
+    [statement] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "ReadStackOutputs"]
+    assert statement["Action"] == "cloudformation:DescribeStacks"
+    assert statement["Resource"] == {"Ref": "AWS::StackId"}
