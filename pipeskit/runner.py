@@ -350,7 +350,8 @@ class SessionRunner:
         if not reader.bucket_name:
             raise PipesKitError(
                 "fan_out needs the messages bucket: set the client's messages_bucket, or "
-                f"{DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
+                f"{DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output), or name the "
+                "deployed stack with the client's stack_name"
             )
         return reader
 
