@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeskit.stack_outputs import OutputNames
+
+__all__ = [
+    "CONTEXT_KEY", "EXAMPLE_FUNCTIONS", "LAMBDAS_DIR", "LAYER_REQUIREMENTS", "PROJECT_DIR", "STACK_NAME_PREFIX",
+    "ExampleFunction", "OutputNames",
+]  # fmt: skip
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 """The reference deployment's root (``cdk.json``); this module is not part of the library."""
 LAMBDAS_DIR = PROJECT_DIR / "lambdas"
@@ -55,30 +62,3 @@ EXAMPLE_FUNCTIONS: tuple[ExampleFunction, ...] = (
         queue_consumer=True,
     ),
 )
-
-
-class OutputNames:
-    """``CfnOutput`` ids the orchestrator reads after ``cdk deploy``."""
-
-    CONTEXT_BUCKET = "ContextBucketName"
-    MESSAGES_BUCKET = "MessagesBucketName"
-    WORK_QUEUE_URL = "WorkQueueUrl"
-    WORK_QUEUE_ARN = "WorkQueueArn"
-    DEAD_LETTER_QUEUE_URL = "DeadLetterQueueUrl"
-    DEAD_LETTER_QUEUE_ARN = "DeadLetterQueueArn"
-    ORCHESTRATOR_POLICY_ARN = "OrchestratorPolicyArn"
-    PIPES_LAYER_ARN = "PipesLayerArn"
-    FAILURE_QUEUE_URL = "FailureQueueUrl"
-    FAILURE_QUEUE_ARN = "FailureQueueArn"
-
-    @staticmethod
-    def function_name(construct_id: str) -> str:
-        return f"{construct_id}FunctionName"
-
-    @staticmethod
-    def function_arn(construct_id: str) -> str:
-        return f"{construct_id}FunctionArn"
-
-    @staticmethod
-    def log_group(construct_id: str) -> str:
-        return f"{construct_id}LogGroupName"

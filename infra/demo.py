@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 
 from pipeskit.cdk_cli import CdkCli, CdkCliError
-from pipeskit.settings import DeploymentSettings
+from pipeskit.stack_outputs import deployment_env as stack_deployment_env
 
 from .constants import PROJECT_DIR, OutputNames
 
@@ -42,14 +42,6 @@ DEMO_MODULE = "orchestration.definitions"
 # and a backfill of an asset with a single-run backfill policy set them.
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-# Which stack output each of the kit's deployment settings (`PIPESKIT_*`) comes from.
-DEPLOYMENT_OUTPUTS = {
-    "messages_bucket": OutputNames.MESSAGES_BUCKET,
-    "context_bucket": OutputNames.CONTEXT_BUCKET,
-    "work_queue_url": OutputNames.WORK_QUEUE_URL,
-    "dead_letter_queue_url": OutputNames.DEAD_LETTER_QUEUE_URL,
-    "failure_queue_url": OutputNames.FAILURE_QUEUE_URL,
-}
 
 
 @dataclass
@@ -113,7 +105,7 @@ def deploy(report: DemoReport, cli: CdkCli, env: dict[str, str], account: str, r
 def deployment_env(outputs: dict[str, str]) -> dict[str, str]:
     """The kit's deployment settings (``PIPESKIT_MESSAGES_BUCKET``, ``PIPESKIT_WORK_QUEUE_URL``, …) from
     the stack's outputs: the buckets and queues the orchestrator's client uses (the fan-out needs them)."""
-    return {DeploymentSettings.env_var(name): outputs[output] for name, output in DEPLOYMENT_OUTPUTS.items()}
+    return stack_deployment_env(outputs)
 
 
 def orchestrator_env(aws: Any, report: DemoReport) -> dict[str, str]:

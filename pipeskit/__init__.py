@@ -41,6 +41,7 @@ from .errors import (
     PipesKitFailure,
     PipesSessionNotOpenedError,
     S3NotUsableError,
+    StackOutputsError,
     UnsupportedComponentError,
 )
 from .fan_out import FanOutSummary, ItemResult
@@ -102,6 +103,7 @@ __all__ = [
     "ResponsePayloadMessageReader",
     "S3MessageReader",
     "S3NotUsableError",
+    "StackOutputsError",
     "S3ReaderSettings",
     "SettingsError",
     "__version__",

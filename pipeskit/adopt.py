@@ -20,11 +20,12 @@ from typing import Any
 
 from pipeskit_lambda.protocol import ENTRYPOINT_HANDLER, HANDLER_ENV_VAR, LAYER_DESCRIPTION
 
-from .errors import AdoptError
+from .errors import AdoptError, StackOutputsError
+from .stack_outputs import OutputNames, read_stack_outputs
 
 ADOPTED_LAYER_ENV_VAR = "PIPESKIT_ADOPTED_LAYER"
 """Records the layer ``pipeskit adopt`` attached, so ``--undo`` removes that one and no other."""
-LAYER_OUTPUT = "PipesLayerArn"
+LAYER_OUTPUT = OutputNames.PIPES_LAYER_ARN
 MAX_LAYERS = 5
 
 
@@ -55,12 +56,9 @@ class Plan:
 def layer_from_stack(cloudformation: Any, stack_name: str) -> str:
     """The pipes layer version ARN a deployed kit stack reports as its ``PipesLayerArn`` output."""
     try:
-        [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except cloudformation.exceptions.ClientError as error:
-        raise AdoptError(
-            f"cannot read stack {stack_name!r}: {error}. Pass the layer with --layer ARN instead."
-        ) from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        outputs = read_stack_outputs(cloudformation, stack_name)
+    except StackOutputsError as error:
+        raise AdoptError(f"{error}. Or pass the layer with --layer ARN instead.") from None
     if LAYER_OUTPUT not in outputs:
         raise AdoptError(
             f"stack {stack_name!r} has no {LAYER_OUTPUT} output (outputs: {sorted(outputs)}); is it a "

@@ -124,6 +124,25 @@ def _cdk(args: argparse.Namespace) -> int:
         return 130
 
 
+def _env(args: argparse.Namespace) -> int:
+    import shlex
+
+    import boto3
+
+    from .errors import StackOutputsError
+    from .settings import DeploymentSettings
+    from .stack_outputs import stack_deployment_values
+
+    try:
+        values = stack_deployment_values(boto3.client("cloudformation"), args.stack)
+    except StackOutputsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for name, value in values.items():
+        print(f"export {DeploymentSettings.env_var(name)}={shlex.quote(value)}")
+    return 0
+
+
 def _since(text: str) -> float:
     from .lambda_commands import parse_since
 
@@ -285,6 +304,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cdk.add_argument("arguments", nargs=argparse.REMAINDER, help="the CDK CLI's arguments")
     cdk.set_defaults(handler=_cdk)
+
+
+    env = commands.add_parser(
+        "env",
+        help="print `export PIPESKIT_...=...` lines of the deployment settings a deployed stack's outputs give",
+        description="Read the outputs of a deployed kit stack (a PipesDeployment: MessagesBucketName, "
+        "ContextBucketName, WorkQueueUrl, DeadLetterQueueUrl, FailureQueueUrl) with one DescribeStacks and print "
+        "one shell-quoted `export PIPESKIT_...=...` line for each deployment setting they give, for `eval`. Exit "
+        "status 2, with one line on stderr, when the stack does not exist or has none of the kit's outputs. Uses "
+        "boto3's usual credentials, region and endpoint.",
+        epilog='example: eval "$(pipeskit env --stack my-pipes)"',
+    )
+    env.add_argument("--stack", required=True, metavar="NAME", help="the deployed stack's name")
+    env.set_defaults(handler=_env)
 
     return parser
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from .runner import (
     default_lambda_client,
 )
 from .settings import ClientSettings, ContextSettings, DeploymentSettings, FanOutSettings, LambdaClientSettings
+from .stack_outputs import deployment_from_stack
 
 __all__ = ["LambdaCompletedInvocation", "PipesLambdaClient", "default_lambda_client"]
 
@@ -53,7 +55,8 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     as keywords, in the run config (``resources: lambda_pipes: config: ...``) or in the UI's
     launchpad. Settings are resolved once per client (`ClientSettings.resolve`): a config value wins
     over a settings object given to the constructor, which wins over the ``PIPESKIT_*`` environment
-    variables; boto3 clients and components given to the constructor are used as given.
+    variables, which win over the outputs of the deployed stack ``stack_name`` (read once, on first
+    use); boto3 clients and components given to the constructor are used as given.
 
     Args:
         client: boto3 Lambda client; defaults to `default_lambda_client`.
@@ -113,6 +116,12 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     dead_letter_queue_url: str | None = Field(default=None, description=f"the work queue's dead-letter queue; {_UNSET}")
     failure_queue_url: str | None = Field(
         default=None, description=f"the on-failure destination queue of asynchronous runs; {_UNSET}"
+    )
+    stack_name: str | None = Field(
+        default=None,
+        description="a deployed stack (PipesDeployment) whose outputs give the buckets and queues that no "
+        "field, settings object or PIPESKIT_* variable sets; read once, on first use, with the client's region, "
+        f"endpoint and profile; {_UNSET}",
     )
 
     _objects: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -183,6 +192,9 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
         aws = AwsTarget(**{name: config.pop(name) for name in _AWS_FIELDS})
         channel = config.pop("channel")
         settings = ClientSettings.resolve(self._objects["settings"], config)
+        if settings.deployment.stack_name:  # the stack's outputs fill what nothing else set
+            deployment = deployment_from_stack(aws.client("cloudformation"), settings.deployment)
+            settings = dataclasses.replace(settings, deployment=deployment)
         return SessionRunner(self._objects["parts"], settings, aws=aws, channel=channel)
 
     @property
@@ -194,6 +206,17 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     def message_reader(self) -> LambdaMessageReader:
         """The channel's reader."""
         return self._runner.message_reader
+
+    @property
+    def deployment_settings(self) -> DeploymentSettings:
+        """The buckets and queues this client uses, as resolved: from its fields, the settings object given,
+        the ``PIPESKIT_*`` variables and, for what they leave empty, the outputs of ``stack_name``'s stack.
+
+        Raises:
+            StackOutputsError: ``stack_name`` is set and its stack cannot be read or has none of the
+                kit's outputs.
+        """
+        return self._runner.deployment
 
     def run(  # type: ignore[override]
         self,
@@ -235,6 +258,8 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
             LambdaInvokeError: Lambda refused the invoke, or it never reached Lambda.
             MessagesLostError: a message split over log events could not be put back together.
             UnsupportedComponentError: an asynchronous run on a channel that cannot follow one.
+            StackOutputsError: ``stack_name`` is set and its stack cannot be read or has none of the
+                kit's outputs (on the client's first use).
         """
         return self._runner.run(context, function_name, event, extras, qualifier, invocation_type)
 

@@ -39,6 +39,7 @@ __all__ = [
     "PipesSessionNotOpenedError",
     "S3NotUsableError",
     "SettingsError",
+    "StackOutputsError",
     "UnknownChannelError",
     "UnsupportedComponentError",
 ]
@@ -225,6 +226,12 @@ class LambdaInvokeError(PipesKitError):
         super().__init__(message)
         self.action = action
         self.code = code
+
+
+class StackOutputsError(PipesKitError):
+    """A deployed stack's outputs cannot give the kit's settings: the stack does not exist where the
+    client points, cannot be described, or has none of the kit's outputs; the message names the stack
+    and what to do."""
 
 
 class ConstructConfigurationError(PipesKitError, ValueError):

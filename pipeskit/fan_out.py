@@ -281,7 +281,8 @@ class FanOut:
         if self.transport == "sqs" and not self.queue_url:
             raise InvalidFanOutError(
                 "fan_out over SQS needs the work queue: pass queue_url=..., or set "
-                f"{DeploymentSettings.env_var('work_queue_url')} (the stack's WorkQueueUrl output)"
+                f"{DeploymentSettings.env_var('work_queue_url')} (the stack's WorkQueueUrl output), or name the "
+                "deployed stack with the client's stack_name"
             )
         if self.transport == "invoke" and not self.function_name:
             raise InvalidFanOutError(

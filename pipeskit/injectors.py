@@ -68,7 +68,8 @@ class S3ContextInjector(PipesContextInjector):
         if not self.bucket:
             raise PipesKitError(
                 "S3ContextInjector needs the context bucket: pass bucket=..., or set "
-                f"{DeploymentSettings.env_var('context_bucket')} (the stack's ContextBucketName output)"
+                f"{DeploymentSettings.env_var('context_bucket')} (the stack's ContextBucketName output), or name the "
+                "deployed stack with the client's stack_name"
             )
         self._client = LazyClient(client, lambda: boto3.client("s3"))
 

@@ -187,6 +187,11 @@ class SessionRunner:
         """The channel's reader."""
         return self._message_reader
 
+    @property
+    def deployment(self) -> DeploymentSettings:
+        """The buckets and queues this client uses, as resolved."""
+        return self._deployment
+
     def run(
         self,
         context: OpExecutionContext | AssetExecutionContext,
@@ -355,7 +360,8 @@ class SessionRunner:
         if not reader.bucket_name:
             raise PipesKitError(
                 "fan_out needs the messages bucket: set the client's messages_bucket, or "
-                f"{DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
+                f"{DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output), or name the "
+                "deployed stack with the client's stack_name"
             )
         return reader
 

@@ -49,6 +49,9 @@ class DeploymentSettings(Settings):
         failure_queue_url: the on-failure destination queue of asynchronous runs
             (``PIPESKIT_FAILURE_QUEUE_URL``, ``FailureQueueUrl``); empty: failures are told by the
             attempts' own ``closed`` messages and the timeout.
+        stack_name: a deployed stack whose outputs give whichever of the above nothing else sets
+            (``PIPESKIT_STACK_NAME``; read once, with ``cloudformation:DescribeStacks``, when the client
+            first needs its settings); empty: none is read.
     """
 
     messages_bucket: str = ""
@@ -56,6 +59,7 @@ class DeploymentSettings(Settings):
     work_queue_url: str = ""
     dead_letter_queue_url: str = ""
     failure_queue_url: str = ""
+    stack_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@
 - `SessionBuckets`: the context and messages buckets;
 - `WorkQueue`: the SQS work queue and its dead-letter queue;
 - `FailureQueue`: the on-failure destination queue of asynchronous runs;
-- `OrchestratorPolicy`: the managed policy for the role that runs Dagster.
+- `OrchestratorPolicy`: the managed policy for the role that runs Dagster;
+- `PipesDeployment`: all of the above wired around your functions, with the outputs the client reads.
 
 `build_layer`, `export_layer`, `LayerBuildSettings` and `LayerBuildError` are re-exported from
 `pipeskit.layer_build`, where they live: the layer build needs no CDK (``pipeskit layer``).
@@ -14,6 +15,7 @@
 from ..layer_build import LayerBuildError, LayerBuildSettings, build_layer, export_layer
 from .failure_queue import FailureQueue
 from .orchestrator_policy import OrchestratorPolicy
+from .pipes_deployment import PipesDeployment, QueueConsumer
 from .pipes_function import PipesFunction
 from .pipes_layer import LAMBDA_RUNTIME, PipesLayer
 from .session_buckets import SessionBuckets
@@ -25,8 +27,10 @@ __all__ = [
     "LayerBuildError",
     "LayerBuildSettings",
     "OrchestratorPolicy",
+    "PipesDeployment",
     "PipesFunction",
     "PipesLayer",
+    "QueueConsumer",
     "SessionBuckets",
     "WorkQueue",
     "build_layer",

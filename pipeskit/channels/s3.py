@@ -119,7 +119,8 @@ class S3MessageReader(LogReadingMessageReader):
         if not bucket:
             raise PipesKitError(
                 "S3MessageReader needs the messages bucket: pass bucket=..., set the client's messages_bucket, "
-                f"or set {DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output)"
+                f"or set {DeploymentSettings.env_var('messages_bucket')} (the stack's MessagesBucketName output), "
+                "or name the deployed stack with the client's stack_name"
             )
         return bucket
 

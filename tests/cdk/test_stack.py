@@ -127,7 +127,7 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
     statements = _policy_statements(dev)
     assert set(statements) == {
         "InvokeKitFunctions", "WriteSessionContexts", "ReadSessionMessages", "ListSessionMessages",
-        "ReadFunctionLogs", "SendWorkItems", "ReadAsyncFailures", "NameWorkQueueConsumers",
+        "ReadFunctionLogs", "SendWorkItems", "ReadAsyncFailures", "NameWorkQueueConsumers", "ReadStackOutputs",
     }  # fmt: skip
     listing_mappings = statements.pop("NameWorkQueueConsumers")
     assert listing_mappings["Action"] == "lambda:ListEventSourceMappings" and listing_mappings["Resource"] == "*", (
@@ -174,6 +174,10 @@ def test_orchestrator_policy_is_least_privilege(dev: Synthesized) -> None:
     )
     assert send["Resource"] == {"Fn::GetAtt": [work_queue_id, "Arn"]}
     assert sorted(r["Fn::GetAtt"][0][:12] for r in failures["Resource"]) == ["FailureQueue", "WorkQueueDea"]
+
+    stack_outputs = statements["ReadStackOutputs"]
+    assert stack_outputs["Action"] == "cloudformation:DescribeStacks"
+    assert stack_outputs["Resource"] == {"Ref": "AWS::StackId"}, "this stack's own ARN, no other stack"
 
 
 def test_async_invocations_retry_per_settings_and_fail_to_the_queue(dev: Synthesized) -> None:

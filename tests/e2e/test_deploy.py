@@ -6,10 +6,12 @@ import re
 import pytest
 
 from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
-from infra.demo import DemoReport, materialize_demo, print_summary
+from infra.demo import DemoReport, deployment_env, materialize_demo, print_summary
+from pipeskit.cli import main
 from pipeskit.local import LocalAWS
 
 pytestmark = pytest.mark.e2e
+STACK = "pipeskit-dev"
 
 
 def test_cdk_deploy_reports_every_output(deployed: DemoReport) -> None:
@@ -78,22 +80,21 @@ def test_dagster_materializes_the_demo_assets_on_the_deployed_stack(
 
 
 def test_the_orchestrator_policy_is_enough_for_asynchronous_runs_and_fan_outs(
-    deployed: DemoReport, as_orchestrator: dict[str, str]
+    deployed: DemoReport, as_orchestrator: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As a user holding only the stack's OrchestratorPolicy, on the IAM-enforcing local AWS: an
-    asynchronous S3-channel run (context and chunks, attempt ends from the log, the failure queue)
-    and a fan-out over the work queue (resume markers, the dead-letter queue) — every call allowed."""
+    """As a user holding only the stack's OrchestratorPolicy, on the IAM-enforcing local AWS: the client's
+    buckets and queues read from the stack's outputs (stack_name), an asynchronous S3-channel run (context
+    and chunks, attempt ends from the log, the failure queue) and a fan-out over the work queue (resume
+    markers, the dead-letter queue) — every call allowed."""
     from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, asset, materialize
 
-    from pipeskit import DeploymentSettings, PipesLambdaClient
+    from pipeskit import PipesLambdaClient
 
     outputs = deployed.outputs
-    client = PipesLambdaClient(channel="s3", deployment=DeploymentSettings(
-        messages_bucket=outputs[OutputNames.MESSAGES_BUCKET], context_bucket=outputs[OutputNames.CONTEXT_BUCKET],
-        work_queue_url=outputs[OutputNames.WORK_QUEUE_URL],
-        dead_letter_queue_url=outputs[OutputNames.DEAD_LETTER_QUEUE_URL],
-        failure_queue_url=outputs[OutputNames.FAILURE_QUEUE_URL],
-    ))  # fmt: skip
+    for variable in deployment_env(outputs):  # every bucket and queue comes from the stack
+        monkeypatch.delenv(variable)
+    client = PipesLambdaClient(channel="s3", stack_name=STACK)
+    assert client.deployment_settings.failure_queue_url == outputs[OutputNames.FAILURE_QUEUE_URL]
     docs_style = outputs[OutputNames.function_name("DocsStyle")]
     summaries = []
 
@@ -119,3 +120,12 @@ def test_the_orchestrator_policy_is_enough_for_asynchronous_runs_and_fan_outs(
     assert metadata["asynchronous"]["some_metric"].value == 7
     [summary] = summaries
     assert summary.succeeded == 3 and summary.failed == 0
+
+
+def test_pipeskit_env_prints_the_deployed_stacks_settings_to_the_orchestrator(
+    deployed: DemoReport, as_orchestrator: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["env", "--stack", STACK]) == 0
+    printed = capsys.readouterr().out
+    expected = deployment_env(deployed.outputs)
+    assert printed.splitlines() == [f"export {name}={value}" for name, value in expected.items()]

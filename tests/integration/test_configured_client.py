@@ -19,6 +19,7 @@ from pipeskit import (
 CONFIG_FIELDS = {
     "region_name", "endpoint_url", "profile_name", "read_timeout_s", "connect_timeout_s", "throttle_max_attempts",
     "channel", "messages_bucket", "context_bucket", "work_queue_url", "dead_letter_queue_url", "failure_queue_url",
+    "stack_name",
 }  # fmt: skip
 
 
