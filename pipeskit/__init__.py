@@ -23,6 +23,10 @@ from .channels.cloudwatch import PipesLambdaLogsMessageReader
 from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda_client
 from .cloudwatch_logs import InvocationLogReader
 from .errors import (
+    AwsAccessDeniedError,
+    AwsCredentialsMissingError,
+    AwsEndpointUnreachableError,
+    AwsRegionMissingError,
     FanOutFailedError,
     FunctionNotFoundError,
     InvalidEventError,
@@ -65,6 +69,10 @@ __all__ = [
     "CloudWatchLogsMessageReader",
     "ContextSettings",
     "DeploymentSettings",
+    "AwsAccessDeniedError",
+    "AwsCredentialsMissingError",
+    "AwsEndpointUnreachableError",
+    "AwsRegionMissingError",
     "FanOutFailedError",
     "FanOutSettings",
     "FanOutSummary",

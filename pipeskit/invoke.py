@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeskit_lambda.protocol import CONTEXT_REUSED_MESSAGE
 
+from .aws_errors import aws_error, aws_error_message, client_location, error_code
 from .cloudwatch_logs import InvocationLogReader, log_group_of
 from .errors import (
     FunctionNotFoundError,
@@ -41,8 +42,11 @@ from .settings import LambdaClientSettings
 InvocationType = Literal["RequestResponse", "Event"]
 
 _THROTTLED = "TooManyRequestsException"
-_NOT_FOUND = "ResourceNotFoundException"
-_CREDENTIAL_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"})
+
+__all__ = [
+    "aws_error_message", "client_location", "error_code", "function_error", "invocation_of", "invoke_function",
+    "log_group_of_invocation", "request_id_of",
+]  # fmt: skip
 
 
 def invoke_function(
@@ -153,58 +157,16 @@ def request_id_of(response: Mapping[str, Any]) -> str:
     return str((metadata.get("HTTPHeaders") or {}).get("x-amzn-requestid") or metadata.get("RequestId") or "")
 
 
-def error_code(error: ClientError) -> str:
-    """AWS's error code of ``error`` (e.g. ``ResourceNotFoundException``); empty when it has none."""
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def client_location(client: Any) -> str:
-    """``us-east-1 (endpoint http://localhost:4566)``: where a boto3 client sends its calls."""
-    return f"{client.meta.region_name} (endpoint {client.meta.endpoint_url})"
-
-
-def aws_error_message(error: ClientError | BotoCoreError, action: str) -> str:
-    """What went wrong in an AWS call: what was being done and what AWS answered.
-
-    Args:
-        error: botocore's error.
-        action: what was being done, e.g. ``invoking my-fn``.
-
-    Returns:
-        ``ACTION: AWS answered CODE: MESSAGE`` (with a hint about credentials when AWS refused
-        them), or ``ACTION: ERROR`` for a call that got no answer.
-    """
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = details.get("Code", "Error")
-        message = details.get("Message", "") or str(error)
-        hint = ""
-        if code in _CREDENTIAL_CODES:
-            hint = "; check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions"
-        return f"{action}: AWS answered {code}: {message}{hint}"
-    return f"{action}: {error}"
-
-
 def _translated(
     error: ClientError | BotoCoreError, client: Any, function_name: str, qualifier: str | None
 ) -> FunctionNotFoundError | LambdaInvokeError:
-    """The kit's error for an invoke Lambda refused (other than throttling) or that never reached it."""
+    """The kit's error for an invoke Lambda refused (other than throttling) or that never reached it
+    (`pipeskit.aws_errors.aws_error`, the one translation)."""
     named = f"{function_name}:{qualifier}" if qualifier else function_name
-    where = client_location(client)
-    if isinstance(error, ClientError) and error_code(error) == _NOT_FOUND:
-        return FunctionNotFoundError(
-            f"function {named} not found in {where}: {error.response['Error'].get('Message', '')}. Check the name "
-            "and qualifier, the region (AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE) and AWS_ENDPOINT_URL. "
-            "Nothing was invoked.",
-            function_name=function_name,
-            qualifier=qualifier,
-            where=where,
-        )
-    if isinstance(error, ClientError):
-        action = f"invoking {named}"
-        return LambdaInvokeError(aws_error_message(error, action), action=action, code=error_code(error) or None)
-    action = f"invoking {named} in {where}"
-    return LambdaInvokeError(aws_error_message(error, action), action=action)
+    return aws_error(
+        error, f"invoking {named}", client=client, function_name=function_name, qualifier=qualifier,
+        permission="lambda:InvokeFunction",
+    )  # fmt: skip
 
 
 def log_group_of_invocation(invocation: LambdaInvocation, logs: InvocationLogReader | None = None) -> str:
