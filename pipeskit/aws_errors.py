@@ -11,6 +11,7 @@ endpoint, IAM action) and what to do. botocore's error stays chained as the caus
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -146,7 +147,7 @@ def aws_error(
             )  # fmt: skip
         return LambdaInvokeError(aws_error_message(error, action), action=action, code=code or None)
     if isinstance(error, BotoConnectionError):
-        endpoint = client.meta.endpoint_url if client is not None else str(error.kwargs.get("endpoint_url", ""))
+        endpoint = client.meta.endpoint_url if client is not None else _endpoint_of(error)
         region = f" (region {client.meta.region_name})" if client is not None else ""
         return AwsEndpointUnreachableError(
             f"{action}: could not connect to the AWS endpoint {endpoint}{region}. {nothing_done} "
@@ -162,3 +163,9 @@ def aws_error(
             f"{action}{at}: {found}. {nothing_done} To fix it, {CREDENTIALS_ADVICE}.", action=action
         )
     return LambdaInvokeError(aws_error_message(error, f"{action}{at}"), action=action)
+
+
+def _endpoint_of(error: BotoCoreError) -> str:
+    """``scheme://host:port`` of the URL a connection error names (its request's path left out)."""
+    url = urlsplit(str(error.kwargs.get("endpoint_url") or error.kwargs.get("proxy_url") or ""))
+    return f"{url.scheme}://{url.netloc}" if url.netloc else url.geturl()
