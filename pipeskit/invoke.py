@@ -224,6 +224,15 @@ def function_error(
         "log_group_name": log_group_of_invocation(invocation, logs),
         "read_error": read_error,
     }
+    if invocation.handler_never_ran:
+        return LambdaFunctionError(
+            **arguments,
+            advice=(
+                "Its handler never ran: Lambda could not load the function's code (its module, an import, or the "
+                "handler setting). Fix the code or the handler setting and deploy it again; nothing of the run "
+                "reached Dagster."
+            ),
+        )
     if CONTEXT_REUSED_MESSAGE in message:
         return PipesContextReusedError(
             **arguments,
