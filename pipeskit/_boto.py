@@ -16,7 +16,7 @@ class AwsTarget:
     """The AWS session the kit creates its clients in (clients given by the caller are used as given).
 
     Args:
-        region_name: the region; None: boto3's chain (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile).
+        region_name: the region; None: boto3's chain (``AWS_DEFAULT_REGION``, the profile).
         profile_name: the shared-config profile; None: boto3's chain (``AWS_PROFILE``, ``default``).
         endpoint_url: a custom endpoint (e.g. the local AWS); None: boto3's (``AWS_ENDPOINT_URL``, AWS's own).
     """
@@ -39,7 +39,7 @@ class AwsTarget:
         """A new boto3 client of ``service`` for this target.
 
         Raises:
-            AwsRegionMissingError: no region is set (the client's ``region_name``, ``AWS_REGION``, a
+            AwsRegionMissingError: no region is set (the client's ``region_name``, ``AWS_DEFAULT_REGION``, a
                 profile's region); other setup errors translated by `pipeskit.aws_errors.aws_error`.
         """
         try:

@@ -39,7 +39,10 @@ UNRECOGNISED_CREDENTIAL_CODES = frozenset(
 )  # fmt: skip
 _CREDENTIAL_CODES = ACCESS_DENIED_CODES | UNRECOGNISED_CREDENTIAL_CODES
 
-REGION_ADVICE = "set the client's region_name, or AWS_REGION (AWS_DEFAULT_REGION, a profile with a region)"
+REGION_ADVICE = (
+    "set the client's region_name, or AWS_DEFAULT_REGION (boto3 does not read AWS_REGION), or use a profile "
+    "with a region"
+)
 ENDPOINT_ADVICE = (
     "check that it is up and reachable from here, or point the client's endpoint_url (AWS_ENDPOINT_URL) at the "
     "right one; unset, AWS's own endpoint of the region is used"
@@ -123,7 +126,7 @@ def aws_error(
         if code == NOT_FOUND and function_name:
             return FunctionNotFoundError(
                 f"function {named} not found{at}: {message}. Check the name and qualifier, the region (the client's "
-                "region_name, AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE) and the endpoint (endpoint_url, "
+                "region_name, AWS_DEFAULT_REGION, AWS_PROFILE) and the endpoint (endpoint_url, "
                 f"AWS_ENDPOINT_URL). {nothing_done}",
                 function_name=function_name, qualifier=qualifier, where=where,
             )  # fmt: skip

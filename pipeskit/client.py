@@ -80,7 +80,8 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     """
 
     region_name: str | None = Field(
-        default=None, description="AWS region of the clients the kit creates; unset: boto3's chain (AWS_REGION, …)"
+        default=None,
+        description="AWS region of the clients the kit creates; unset: boto3's chain (AWS_DEFAULT_REGION, the profile)",
     )
     endpoint_url: str | None = Field(
         default=None,

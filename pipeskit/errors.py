@@ -261,7 +261,7 @@ class AwsEndpointUnreachableError(LambdaInvokeError):
 
 
 class AwsRegionMissingError(LambdaInvokeError):
-    """No AWS region is configured (``region_name``, ``AWS_REGION``, a profile's region): no call was made."""
+    """No AWS region is configured (``region_name``, ``AWS_DEFAULT_REGION``, a profile's region): no call was made."""
 
 
 class AwsCredentialsMissingError(LambdaInvokeError):

@@ -302,7 +302,13 @@ class FanOut:
             )
         started = time.monotonic()
         if self.transport == "invoke" and self._make_tracking is not None:
-            self.tracking = self._make_tracking(self.function_name)
+            try:
+                self.tracking = self._make_tracking(self.function_name)
+            except (ClientError, BotoCoreError) as error:  # the function's configuration, read before any invoke
+                raise aws_error(
+                    error, f"reading the configuration of {self.function_name}", function_name=self.function_name,
+                    permission="lambda:GetFunctionConfiguration", nothing_done="Nothing was sent.",
+                ) from error  # fmt: skip
         if self.transport == "sqs":
             self._queue_terms = self._read_queue_terms()
         resumed = self._resume()

@@ -69,7 +69,7 @@ def test_a_missing_function_names_it_and_where_the_call_went(local_aws, bucket, 
     run = run_asset(client, "no-such-function", {}, invocation_type=invocation_type)
     assert_one_actionable_line(
         run.error, FunctionNotFoundError, "no-such-function not found", "us-east-1", local_aws.endpoint_url,
-        "region_name", "AWS_REGION", "endpoint_url", "Nothing was invoked",
+        "region_name", "AWS_DEFAULT_REGION", "endpoint_url", "Nothing was invoked",
     )  # fmt: skip
     assert no_messages_warnings(run) == []
 
@@ -98,8 +98,8 @@ def test_no_region_names_region_name_and_aws_region(local_aws, bucket, invocatio
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     client = configured_client(invocation_type, bucket, endpoint_url=local_aws.endpoint_url)
     run = run_asset(client, "my-function", {}, invocation_type=invocation_type)
-    assert_one_actionable_line(run.error, AwsRegionMissingError, "no AWS region is set", "region_name", "AWS_REGION",
-                               "No AWS call was made")  # fmt: skip
+    assert_one_actionable_line(run.error, AwsRegionMissingError, "no AWS region is set", "region_name",
+                               "AWS_DEFAULT_REGION", "No AWS call was made")  # fmt: skip
     assert no_messages_warnings(run) == []
 
 
@@ -171,6 +171,24 @@ def test_a_fan_out_to_an_unreachable_endpoint_names_it(monkeypatch) -> None:
     assert_one_actionable_line(error, AwsEndpointUnreachableError, f"could not connect to the AWS endpoint {endpoint}",
                                "AWS_ENDPOINT_URL")  # fmt: skip
     assert isinstance(error, LambdaInvokeError) and error.endpoint_url == endpoint
+
+
+def test_a_fan_out_to_a_missing_function_names_it_and_sends_nothing(local_aws, bucket) -> None:
+    client = queue_client(local_aws, bucket)
+    errors = []
+
+    @asset
+    def fanned(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        try:
+            lambda_pipes.fan_out(context=context, items=["a"], transport="invoke", function_name="no-such-function")
+        except Exception as error:
+            errors.append(error)
+            raise
+
+    materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral(),
+                raise_on_error=False)  # fmt: skip
+    [error] = errors
+    assert_one_actionable_line(error, FunctionNotFoundError, "function no-such-function not found", "Nothing was sent")
 
 
 # -- a function whose handler never ran fails at once, with its own error --------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -77,3 +78,21 @@ def test_invoke_refuses_a_payload_that_is_not_json_before_any_aws_call(
     assert main(["invoke", "fn", "--payload", "{oops}"]) == 2
     err = capsys.readouterr().err
     assert "--payload '{oops}' is not valid JSON" in err and "Nothing was invoked" in err
+
+
+def test_invoke_says_what_the_resource_says_of_an_unreachable_endpoint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pipeskit invoke` and `PipesLambdaClient` share one translation of AWS errors: the same line."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert main(["invoke", "my-function"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: invoking my-function: could not connect to the AWS endpoint {endpoint} (region us-east-1). "
+        "Nothing was invoked. To fix it, check that it is up and reachable from here, or point the client's "
+        "endpoint_url (AWS_ENDPOINT_URL) at the right one; unset, AWS's own endpoint of the region is used."
+    )
