@@ -148,6 +148,20 @@ def test_an_invoke_iam_refuses_names_the_action_the_function_and_the_grant(local
     assert no_messages_warnings(run) == []
 
 
+def test_credentials_aws_does_not_recognise_say_how_to_give_them(local_aws, handler_function) -> None:
+    function = handler_function("reporter", "lambda_handler")
+    with local_aws.override(iam=True):
+        unknown = {"aws_access_key_id": "AKIAUNKNOWN", "aws_secret_access_key": "x", "aws_session_token": None}
+        lam = local_aws.client("lambda", retries=0, **unknown)
+        reader = ResponsePayloadMessageReader(logs_client=local_aws.client("logs", **unknown), lambda_client=lam)
+        run = run_asset(PipesLambdaClient(client=lam, message_reader=reader), function, {"id": "x"})
+    assert_one_actionable_line(
+        run.error, AwsCredentialsMissingError, f"invoking {function}: AWS did not accept the credentials in use",
+        "UnrecognizedClientException", "AWS_PROFILE", "Nothing was invoked",
+    )  # fmt: skip
+    assert no_messages_warnings(run) == []
+
+
 def test_a_fan_out_to_an_unreachable_endpoint_names_it(monkeypatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
