@@ -6,8 +6,9 @@ Every part of the kit that runs a function goes through here: a client session
 `LambdaInvocation`; what went wrong becomes one of the kit's errors:
 
 - every attempt answered 429 (the function never ran): `InvokeThrottledError`;
-- no such function, version or alias: `FunctionNotFoundError`;
-- anything else Lambda refused, or a call that never reached it: `LambdaInvokeError`.
+- anything else Lambda refused, or a call that never reached it, as the kit's one translation
+  (`pipeskit.aws_errors.aws_error`) says it: `FunctionNotFoundError`, `AwsAccessDeniedError`,
+  `AwsEndpointUnreachableError`, `AwsCredentialsMissingError`, else `LambdaInvokeError`.
 
 A failed invocation (Lambda answered with a ``FunctionError``) is not an error of the invoke: the
 caller turns it into the step's failure with `function_error`.

@@ -53,8 +53,8 @@ class _UntilInvoked(logging.Filter):
     warning when the function was never invoked, or Lambda answered that its handler never ran (an init
     error such as ``Runtime.ImportModuleError``) — the run's own error says why (not found, refused,
     unreachable, no region or credentials, too large, the code would not load), and the warning would
-    send the user to logs of a handler that never ran. Only the
-    run's own thread's record is dropped: runs sharing one step's log from other threads keep theirs."""
+    send the user to logs of a handler that never ran. Only the run's own thread's record is dropped:
+    runs sharing one step's log from other threads keep theirs."""
 
     def __init__(self) -> None:
         super().__init__()
