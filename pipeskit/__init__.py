@@ -26,6 +26,10 @@ from .client import LambdaCompletedInvocation, PipesLambdaClient, default_lambda
 from .cloudwatch_logs import InvocationLogReader
 from .component import PipesLambdaComponent
 from .errors import (
+    AwsAccessDeniedError,
+    AwsCredentialsMissingError,
+    AwsEndpointUnreachableError,
+    AwsRegionMissingError,
     FanOutFailedError,
     FunctionNotFoundError,
     InvalidEventError,
@@ -69,6 +73,10 @@ __all__ = [
     "CloudWatchLogsMessageReader",
     "ContextSettings",
     "DeploymentSettings",
+    "AwsAccessDeniedError",
+    "AwsCredentialsMissingError",
+    "AwsEndpointUnreachableError",
+    "AwsRegionMissingError",
     "FanOutFailedError",
     "FanOutSettings",
     "FanOutSummary",

@@ -7,13 +7,16 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
+
+from .aws_errors import aws_error
 
 
 class AwsTarget:
     """The AWS session the kit creates its clients in (clients given by the caller are used as given).
 
     Args:
-        region_name: the region; None: boto3's chain (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile).
+        region_name: the region; None: boto3's chain (``AWS_DEFAULT_REGION``, the profile).
         profile_name: the shared-config profile; None: boto3's chain (``AWS_PROFILE``, ``default``).
         endpoint_url: a custom endpoint (e.g. the local AWS); None: boto3's (``AWS_ENDPOINT_URL``, AWS's own).
     """
@@ -33,10 +36,19 @@ class AwsTarget:
         return self.region_name is None and self.profile_name is None and self.endpoint_url is None
 
     def client(self, service: str, config: Config | None = None) -> Any:
-        """A new boto3 client of ``service`` for this target."""
-        if self.is_default:
-            return boto3.client(service, config=config)
-        return self.session().client(service, endpoint_url=self.endpoint_url, config=config)
+        """A new boto3 client of ``service`` for this target.
+
+        Raises:
+            AwsRegionMissingError: no region is set (the client's ``region_name``, ``AWS_DEFAULT_REGION``, a
+                profile's region); other setup errors translated by `pipeskit.aws_errors.aws_error`.
+        """
+        try:
+            if self.is_default:
+                return boto3.client(service, config=config)
+            return self.session().client(service, endpoint_url=self.endpoint_url, config=config)
+        except BotoCoreError as error:
+            action = f"creating the kit's {service} client"
+            raise aws_error(error, action, nothing_done="No AWS call was made.") from error
 
     def session(self) -> Any:
         """The boto3 session of this target (created once: reading the profile costs file I/O)."""

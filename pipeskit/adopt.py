@@ -58,7 +58,7 @@ def layer_from_stack(cloudformation: Any, stack_name: str) -> str:
     try:
         outputs = read_stack_outputs(cloudformation, stack_name)
     except StackOutputsError as error:
-        raise AdoptError(f"{error}. Or pass the layer with --layer ARN instead.") from None
+        raise AdoptError(f"{str(error).rstrip('.')}. Or pass the layer with --layer ARN instead.") from None
     if LAYER_OUTPUT not in outputs:
         raise AdoptError(
             f"stack {stack_name!r} has no {LAYER_OUTPUT} output (outputs: {sorted(outputs)}); is it a "

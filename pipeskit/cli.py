@@ -344,10 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (BotoCoreError, ClientError) as error:
-        from .invoke import aws_error_message
+        from .aws_errors import aws_error
 
         action = f"pipeskit {args.command}"
         if isinstance(error, ClientError):
             action += f" ({error.operation_name})"
-        print(f"error: {aws_error_message(error, action)}", file=sys.stderr)
+        print(f"error: {aws_error(error, action, nothing_done='')}".rstrip(), file=sys.stderr)
         return 2

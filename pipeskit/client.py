@@ -83,7 +83,8 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
     """
 
     region_name: str | None = Field(
-        default=None, description="AWS region of the clients the kit creates; unset: boto3's chain (AWS_REGION, …)"
+        default=None,
+        description="AWS region of the clients the kit creates; unset: boto3's chain (AWS_DEFAULT_REGION, the profile)",
     )
     endpoint_url: str | None = Field(
         default=None,
@@ -255,7 +256,12 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
             PayloadTooLargeError: the event plus bootstrap exceeds Lambda's 6 MB; nothing was invoked.
             InvokeThrottledError: Lambda throttled every attempt.
             FunctionNotFoundError: no such function, version or alias; nothing was invoked.
-            LambdaInvokeError: Lambda refused the invoke, or it never reached Lambda.
+            AwsAccessDeniedError: the credentials in use may not invoke the function (it names
+                ``lambda:InvokeFunction`` and the grant); nothing was invoked.
+            AwsEndpointUnreachableError: no connection to the endpoint (it names the URL); nothing was invoked.
+            AwsRegionMissingError: no region is set (``region_name``, ``AWS_DEFAULT_REGION``); nothing was invoked.
+            AwsCredentialsMissingError: no credentials, or AWS did not recognise them; nothing was invoked.
+            LambdaInvokeError: Lambda refused the invoke otherwise (the base of the four above).
             MessagesLostError: a message split over log events could not be put back together.
             UnsupportedComponentError: an asynchronous run on a channel that cannot follow one.
             StackOutputsError: ``stack_name`` is set and its stack cannot be read or has none of the

@@ -345,6 +345,8 @@ class InvocationLogReader:
         envelope = envelope or Envelope()
         group = envelope.get("log_group_name") or self.log_group_for(invocation.function_name)
         stream = envelope.get("log_stream_name") or self.find_stream(group, invocation)
+        if stream is None:  # the handler never ran, and no line names the request yet: none will be waited for
+            return 0
         return self.deliver_lines(
             self.lines(group, stream, invocation, started_ms=envelope.get("started_ms")),
             invocation, handler, log, skip_messages=skip_messages, source=f"{group}/{stream}",
@@ -527,8 +529,13 @@ class InvocationLogReader:
         """
         return StreamCursor(self, group, stream, start_ms, empty_pages=empty_pages, on_throttled=on_throttled)
 
-    def find_stream(self, group: str, invocation: LambdaInvocation) -> str:
-        """The stream holding ``invocation``'s lines, found by its request id."""
+    def find_stream(self, group: str, invocation: LambdaInvocation) -> str | None:
+        """The stream holding ``invocation``'s lines, found by its request id.
+
+        Waits up to the ingestion timeout for its first line; for an invocation whose handler never
+        ran (`LambdaInvocation.handler_never_ran`) it looks once, and None means no line names it yet.
+        """
+        once = invocation.handler_never_ran
         deadline = self._deadline()
         while True:
             events = self.request_events(group, invocation.request_id, start_ms=invocation.started_ms - 5_000, limit=50)
@@ -538,6 +545,8 @@ class InvocationLogReader:
                 event = None
             if event is not None:
                 return str(event["logStreamName"])
+            if once:
+                return None
             if time.monotonic() > deadline:
                 raise LogsNotReadableError(
                     f"no log line of request {invocation.request_id} appeared in {group} within "
@@ -558,8 +567,12 @@ class InvocationLogReader:
             started_ms: when the function says its session began (the envelope's ``started_ms``):
                 reading starts there, past every earlier invocation of a warm stream. Without it,
                 reading starts a little before the invoke and skips to the invocation's start line.
+
+        An invocation whose handler never ran (`LambdaInvocation.handler_never_ran`) is read once:
+        what is there is yielded, and nothing is waited for.
         """
         request_id = invocation.request_id
+        once = invocation.handler_never_ran
         deadline = self._deadline()
         cursor = self.stream(group, stream, started_ms if started_ms is not None else invocation.started_ms - 5_000)
         inside = started_ms is not None
@@ -577,6 +590,8 @@ class InvocationLogReader:
                         else:
                             read_any = True
                             yield line
+            if once:
+                return
             if time.monotonic() > deadline:
                 if not cursor.found:
                     what = f"the log stream {group}/{stream} did not appear"

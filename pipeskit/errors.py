@@ -18,6 +18,10 @@ from pipeskit_lambda.errors import HandlerConfigurationError, PipesKitError, Set
 
 __all__ = [
     "AdoptError",
+    "AwsAccessDeniedError",
+    "AwsCredentialsMissingError",
+    "AwsEndpointUnreachableError",
+    "AwsRegionMissingError",
     "CdkCliError",
     "FanOutFailedError",
     "FunctionNotFoundError",
@@ -232,6 +236,43 @@ class StackOutputsError(PipesKitError):
     """A deployed stack's outputs cannot give the kit's settings: the stack does not exist where the
     client points, cannot be described, or has none of the kit's outputs; the message names the stack
     and what to do."""
+
+
+class AwsAccessDeniedError(LambdaInvokeError):
+    """AWS refused the call for the credentials in use (``AccessDeniedException``): nothing was done.
+
+    The message names the IAM action (``permission``), the resource, and the grant that allows it.
+
+    Attributes:
+        permission: the IAM action refused, e.g. ``lambda:InvokeFunction``.
+        resource: what it was refused on, e.g. the function's name.
+    """
+
+    def __init__(self, message: str, *, action: str = "", code: str | None = None, permission: str = "",
+                 resource: str = "") -> None:  # fmt: skip
+        super().__init__(message, action=action, code=code)
+        self.permission = permission
+        self.resource = resource
+
+
+class AwsEndpointUnreachableError(LambdaInvokeError):
+    """No connection to the AWS endpoint could be made: the call never left the orchestrator.
+
+    Attributes:
+        endpoint_url: the endpoint (``endpoint_url`` / ``AWS_ENDPOINT_URL``, else AWS's own).
+    """
+
+    def __init__(self, message: str, *, action: str = "", endpoint_url: str = "") -> None:
+        super().__init__(message, action=action)
+        self.endpoint_url = endpoint_url
+
+
+class AwsRegionMissingError(LambdaInvokeError):
+    """No AWS region is configured (``region_name``, ``AWS_DEFAULT_REGION``, a profile's region): no call was made."""
+
+
+class AwsCredentialsMissingError(LambdaInvokeError):
+    """No AWS credentials were found, or AWS did not recognise them: no call was made (or it was refused)."""
 
 
 class ConstructConfigurationError(PipesKitError, ValueError):

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -61,6 +62,7 @@ from pipeskit_lambda.protocol import (
 
 from ._dagster import build_context_data
 from .attempt_ends import EventTracking
+from .aws_errors import aws_error
 from .channels.chunks import AttemptChunks, ChunkReader, delete_keys, exception_text, list_keys
 from .cloudwatch_logs import LogForwarder
 from .errors import FanOutFailedError, InvalidFanOutError
@@ -275,7 +277,21 @@ class FanOut:
                 return summary
 
     def stream(self) -> Generator[AssetMaterialization | AssetCheckResult, None, FanOutSummary]:
-        """The fan-out, yielding each item's events as it ends; returns the summary."""
+        """The fan-out, yielding each item's events as it ends; returns the summary.
+
+        Raises:
+            LambdaInvokeError: an AWS call of the fan-out failed (refused, no connection, no region or
+                credentials), said by `pipeskit.aws_errors.aws_error`.
+        """
+        try:
+            return (yield from self._stream())
+        except (ClientError, BotoCoreError) as error:
+            raise aws_error(
+                error, f"fanning out {len(self.items)} items ({self.transport})",
+                nothing_done="The fan-out stopped; re-executing the run skips the items that finished.",
+            ) from error  # fmt: skip
+
+    def _stream(self) -> Generator[AssetMaterialization | AssetCheckResult, None, FanOutSummary]:
         if self.transport == "auto":
             self._choose_transport()
         if self.transport == "sqs" and not self.queue_url:
@@ -291,7 +307,13 @@ class FanOut:
             )
         started = time.monotonic()
         if self.transport == "invoke" and self._make_tracking is not None:
-            self.tracking = self._make_tracking(self.function_name)
+            try:
+                self.tracking = self._make_tracking(self.function_name)
+            except (ClientError, BotoCoreError) as error:  # the function's configuration, read before any invoke
+                raise aws_error(
+                    error, f"reading the configuration of {self.function_name}", function_name=self.function_name,
+                    permission="lambda:GetFunctionConfiguration", nothing_done="Nothing was sent.",
+                ) from error  # fmt: skip
         if self.transport == "sqs":
             self._queue_terms = self._read_queue_terms()
         resumed = self._resume()

@@ -19,6 +19,21 @@ def function_base_name(function_name: str) -> str:
     return function_name.split(":")[0]
 
 
+INIT_ERROR_TYPES = frozenset({
+    "Runtime.ImportModuleError", "Runtime.UserCodeSyntaxError", "Runtime.HandlerNotFound",
+    "Runtime.MalformedHandlerName", "Runtime.BuiltInModuleConflict", "Runtime.BeforeSnapshotError",
+    "Runtime.AfterRestoreError", "Runtime.UnmarshalError", "Runtime.LambdaContextUnmarshalError",
+})  # fmt: skip
+"""The runtime's errors of a function whose handler never ran: its code could not be loaded (import,
+syntax, no such handler), or the event could not be handed to it. Nothing it would have reported exists."""
+
+
+def handler_never_ran(error: Mapping[str, Any] | None) -> bool:
+    """Whether a Lambda error document (``errorType``, ``errorMessage``) says the handler never ran
+    (one of `INIT_ERROR_TYPES`)."""
+    return bool(error) and str(error.get("errorType", "")) in INIT_ERROR_TYPES  # type: ignore[union-attr]
+
+
 @dataclass
 class LambdaInvocation:
     """One invoke and what Lambda answered (built by `pipeskit.invoke.invoke_function`).
@@ -76,3 +91,9 @@ class LambdaInvocation:
     def error_details(self) -> Mapping[str, Any]:
         """The remote error document (``errorType``, ``errorMessage``, ``stackTrace``) of a failure."""
         return self.decoded if self.function_error and isinstance(self.decoded, dict) else {}
+
+    @property
+    def handler_never_ran(self) -> bool:
+        """Lambda answered with an init error (`INIT_ERROR_TYPES`, e.g. ``Runtime.ImportModuleError``): the
+        handler never ran, so no message or log line of it will ever come — readers do not wait for them."""
+        return handler_never_ran(self.error_details)

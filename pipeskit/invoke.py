@@ -6,8 +6,9 @@ Every part of the kit that runs a function goes through here: a client session
 `LambdaInvocation`; what went wrong becomes one of the kit's errors:
 
 - every attempt answered 429 (the function never ran): `InvokeThrottledError`;
-- no such function, version or alias: `FunctionNotFoundError`;
-- anything else Lambda refused, or a call that never reached it: `LambdaInvokeError`.
+- anything else Lambda refused, or a call that never reached it, as the kit's one translation
+  (`pipeskit.aws_errors.aws_error`) says it: `FunctionNotFoundError`, `AwsAccessDeniedError`,
+  `AwsEndpointUnreachableError`, `AwsCredentialsMissingError`, else `LambdaInvokeError`.
 
 A failed invocation (Lambda answered with a ``FunctionError``) is not an error of the invoke: the
 caller turns it into the step's failure with `function_error`.
@@ -23,21 +24,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-    ReadTimeoutError,
-    SSOError,
-    TokenRetrievalError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from pipeskit_lambda.protocol import CONTEXT_REUSED_MESSAGE
 
+from .aws_errors import aws_error, aws_error_message, client_location, error_code
 from .cloudwatch_logs import InvocationLogReader, log_group_of
 from .errors import (
     FunctionNotFoundError,
@@ -52,36 +43,11 @@ from .settings import LambdaClientSettings
 InvocationType = Literal["RequestResponse", "Event"]
 
 _THROTTLED = "TooManyRequestsException"
-_NOT_FOUND = "ResourceNotFoundException"
-_CREDENTIAL_CODES = frozenset(
-    {
-        "AccessDeniedException",
-        "AccessDenied",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-    }
-)
-_NO_ENDPOINT_HINT = (
-    "is the endpoint up and reachable? For the local AWS, start `pipeskit local` and export what it prints "
-    "(AWS_ENDPOINT_URL); for AWS, check the network and the region"
-)
-_NO_CREDENTIALS_HINT = (
-    "configure credentials: AWS_PROFILE (after `aws sso login` or `aws configure`), or AWS_ACCESS_KEY_ID and "
-    "AWS_SECRET_ACCESS_KEY; for the local AWS, export what `pipeskit local` prints"
-)
-_SETUP_HINTS: tuple[tuple[type[BotoCoreError], str], ...] = (
-    (BotoConnectionError, _NO_ENDPOINT_HINT),
-    (ReadTimeoutError, "the endpoint accepted the connection but did not answer in time; is it overloaded?"),
-    (NoCredentialsError, _NO_CREDENTIALS_HINT),
-    (PartialCredentialsError, _NO_CREDENTIALS_HINT),
-    (NoRegionError, "set AWS_DEFAULT_REGION (or AWS_REGION), or use a profile that has a region"),
-    (ProfileNotFound, "set AWS_PROFILE to a profile of your AWS config (`aws configure list-profiles`), or unset it"),
-    (TokenRetrievalError, "the SSO session is missing or expired: run `aws sso login` and re-run"),
-    (SSOError, "the SSO session is missing or expired: run `aws sso login` and re-run"),
-)
+
+__all__ = [
+    "aws_error_message", "client_location", "error_code", "function_error", "invocation_of", "invoke_function",
+    "log_group_of_invocation", "request_id_of",
+]  # fmt: skip
 
 
 def invoke_function(
@@ -192,60 +158,16 @@ def request_id_of(response: Mapping[str, Any]) -> str:
     return str((metadata.get("HTTPHeaders") or {}).get("x-amzn-requestid") or metadata.get("RequestId") or "")
 
 
-def error_code(error: ClientError) -> str:
-    """AWS's error code of ``error`` (e.g. ``ResourceNotFoundException``); empty when it has none."""
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def client_location(client: Any) -> str:
-    """``us-east-1 (endpoint http://localhost:4566)``: where a boto3 client sends its calls."""
-    return f"{client.meta.region_name} (endpoint {client.meta.endpoint_url})"
-
-
-def aws_error_message(error: ClientError | BotoCoreError, action: str) -> str:
-    """What went wrong in an AWS call: what was being done and what AWS answered.
-
-    Args:
-        error: botocore's error.
-        action: what was being done, e.g. ``invoking my-fn``.
-
-    Returns:
-        ``ACTION: AWS answered CODE: MESSAGE`` (with a hint about credentials when AWS refused
-        them), or ``ACTION: ERROR`` for a call that got no answer, with what to do when the cause
-        is known (no endpoint, no credentials, no region, no such profile, an expired SSO session).
-    """
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = details.get("Code", "Error")
-        message = details.get("Message", "") or str(error)
-        hint = ""
-        if code in _CREDENTIAL_CODES:
-            hint = "; check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions"
-        return f"{action}: AWS answered {code}: {message}{hint}"
-    advice = next((advice for kind, advice in _SETUP_HINTS if isinstance(error, kind)), "")
-    return f"{action}: {str(error).rstrip('.')}; {advice}" if advice else f"{action}: {error}"
-
-
 def _translated(
     error: ClientError | BotoCoreError, client: Any, function_name: str, qualifier: str | None
 ) -> FunctionNotFoundError | LambdaInvokeError:
-    """The kit's error for an invoke Lambda refused (other than throttling) or that never reached it."""
+    """The kit's error for an invoke Lambda refused (other than throttling) or that never reached it
+    (`pipeskit.aws_errors.aws_error`, the one translation)."""
     named = f"{function_name}:{qualifier}" if qualifier else function_name
-    where = client_location(client)
-    if isinstance(error, ClientError) and error_code(error) == _NOT_FOUND:
-        return FunctionNotFoundError(
-            f"function {named} not found in {where}: {error.response['Error'].get('Message', '')}. Check the name "
-            "and qualifier, the region (AWS_REGION, AWS_DEFAULT_REGION, AWS_PROFILE) and AWS_ENDPOINT_URL. "
-            "Nothing was invoked.",
-            function_name=function_name,
-            qualifier=qualifier,
-            where=where,
-        )
-    if isinstance(error, ClientError):
-        action = f"invoking {named}"
-        return LambdaInvokeError(aws_error_message(error, action), action=action, code=error_code(error) or None)
-    action = f"invoking {named} in {where}"
-    return LambdaInvokeError(aws_error_message(error, action), action=action)
+    return aws_error(
+        error, f"invoking {named}", client=client, function_name=function_name, qualifier=qualifier,
+        permission="lambda:InvokeFunction",
+    )  # fmt: skip
 
 
 def log_group_of_invocation(invocation: LambdaInvocation, logs: InvocationLogReader | None = None) -> str:
@@ -303,6 +225,15 @@ def function_error(
         "log_group_name": log_group_of_invocation(invocation, logs),
         "read_error": read_error,
     }
+    if invocation.handler_never_ran:
+        return LambdaFunctionError(
+            **arguments,
+            advice=(
+                "Its handler never ran: Lambda could not load the function's code (its module, an import, or the "
+                "handler setting). Fix the code or the handler setting and deploy it again; nothing of the run "
+                "reached Dagster."
+            ),
+        )
     if CONTEXT_REUSED_MESSAGE in message:
         return PipesContextReusedError(
             **arguments,

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_errors import aws_error
 from .client import default_lambda_client
 from .cloudwatch_logs import InvocationLogReader, default_logs_client, is_report_line, is_start_line, log_group_of
 from .errors import FunctionNotFoundError, InvokeThrottledError, LambdaCommandError, LambdaInvokeError, PipesKitError
@@ -71,7 +72,7 @@ def lambda_client_from_env() -> Any:
     """
     try:
         return default_lambda_client(LambdaClientSettings.from_env())
-    except (BotoCoreError, ValueError) as error:
+    except (BotoCoreError, ValueError, LambdaInvokeError) as error:
         raise LambdaCommandError(_setup_advice(error)) from error
 
 
@@ -89,13 +90,14 @@ def logs_clients_from_env() -> tuple[Any, Any]:
         settings = LogsReaderSettings.from_env()
         reader = InvocationLogReader(default_logs_client(settings), boto3.client("lambda"), settings=settings)
         return reader.logs_client, reader.lambda_client
-    except (BotoCoreError, ValueError) as error:
+    except (BotoCoreError, ValueError, LambdaInvokeError) as error:
         raise LambdaCommandError(_setup_advice(error)) from error
 
 
 def _setup_advice(error: Exception) -> str:
+    """What to do when the clients cannot be made: botocore's errors as the kit's one translation says them."""
     if isinstance(error, BotoCoreError):
-        return aws_error_message(error, "creating the AWS client")
+        return str(aws_error(error, "creating the lambda client", nothing_done="No AWS call was made."))
     return str(error)
 
 

@@ -41,7 +41,7 @@ from .errors import (
 from .failures import failure_watcher
 from .fan_out import FanOut
 from .injectors import S3ContextInjector, SizedContextInjector
-from .invocation import LambdaInvocation
+from .invocation import LambdaInvocation, handler_never_ran
 from .invoke import function_error, invoke_function
 from .payload import build_payload, check_event, check_json
 from .settings import ClientSettings, DeploymentSettings, LambdaClientSettings
@@ -52,9 +52,11 @@ _NO_MESSAGES_WARNING = "[pipes] did not receive any messages"
 
 class _UntilInvoked(logging.Filter):
     """On a run's Dagster log while its session is open: drops dagster's "did not receive any messages"
-    warning when the function was never invoked — the run's own error says why (not found, refused,
-    unreachable, too large), and the warning would send the user to logs that do not exist. Only the
-    run's own thread's record is dropped: runs sharing one step's log from other threads keep theirs."""
+    warning when the function was never invoked, or Lambda answered that its handler never ran (an init
+    error such as ``Runtime.ImportModuleError``) — the run's own error says why (not found, refused,
+    unreachable, no region or credentials, too large, the code would not load), and the warning would
+    send the user to logs of a handler that never ran. Only the run's own thread's record is dropped:
+    runs sharing one step's log from other threads keep theirs."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -226,7 +228,11 @@ class SessionRunner:
                 extra = self._message_reader.invoke_arguments()
                 invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
                 until_invoked.invoked = True
-                self._complete(channel, invocation, qualifier, asynchronous, context)
+                try:
+                    self._complete(channel, invocation, qualifier, asynchronous, context)
+                except LambdaFunctionError as error:
+                    until_invoked.invoked = not handler_never_ran({"errorType": error.error_type})
+                    raise
         finally:
             context.log.removeFilter(until_invoked)
         if not session.message_handler.received_opened_message:

@@ -129,11 +129,11 @@ def read_stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
         raise StackOutputsError(
             f"cannot read the outputs of stack {stack_name!r} in region {region}: {code}: {message}; {advice}"
         ) from None
-    except BotoCoreError as error:
-        raise StackOutputsError(
-            f"cannot read the outputs of stack {stack_name!r} in region {region}: {error}; check the credentials, "
-            "the endpoint, the region and the network"
-        ) from None
+    except BotoCoreError as error:  # no answer: said as the kit's one translation says it
+        from .aws_errors import aws_error
+
+        action = f"reading the outputs of stack {stack_name!r}"
+        raise StackOutputsError(str(aws_error(error, action, client=cloudformation, nothing_done=""))) from None
     if not stacks:
         raise StackOutputsError(f"stack {stack_name!r} does not exist in region {region}: deploy it, or fix its name")
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs") or []}

@@ -43,7 +43,7 @@ from .._lazy import LazyClient
 from ..attempt_ends import AttemptEnd
 from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..failures import record_error
-from ..invocation import LambdaInvocation
+from ..invocation import LambdaInvocation, handler_never_ran
 from ..message_lines import Message, Text, Unreadable, scan_lines
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
 from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
@@ -371,7 +371,9 @@ class S3ChannelSession(ChannelSession):
             error: dict[str, Any] | None = None
             if record is not None:
                 error = record_error(record)
-                if not following.silence_note:  # the last attempt's REPORT line, then its log copy, will come
+                # the last attempt's REPORT line, then its log copy, will come — unless its handler never ran
+                # (an init error: no message of it exists, and the local AWS writes no REPORT line for it)
+                if not following.silence_note and not handler_never_ran(error):
                     ends = self._await_ends(invocation, following, examined)
                     if examined < len(ends):
                         last, examined = self._log_copy(invocation, ends[-1]), len(ends)

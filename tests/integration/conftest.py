@@ -1,5 +1,6 @@
 """Fixtures for Pipes sessions against the local AWS: the real pipes layer, real Dagster."""
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -135,6 +136,7 @@ class Materialized:
         self.instance = instance
         self.completed = captured.get("completed")
         self.error = captured.get("error")
+        self.elapsed_s: float = captured.get("elapsed_s", 0.0)  # of the client's run() call alone
 
     def materializations(self) -> list[Any]:
         return self.result.get_asset_materialization_events()
@@ -183,6 +185,7 @@ def run_asset(
         partitions_def=partitions_def,
     )
     def lambda_asset(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        started = time.monotonic()
         try:
             completed = lambda_pipes.run(
                 context=context, function_name=function_name, event=event, extras=extras,
@@ -191,6 +194,8 @@ def run_asset(
         except Exception as error:
             captured["error"] = error
             raise
+        finally:
+            captured["elapsed_s"] = time.monotonic() - started
         captured["completed"] = completed
         yield from completed.get_results()
 

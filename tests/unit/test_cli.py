@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -170,7 +171,7 @@ def test_an_unreachable_endpoint_is_one_line_saying_what_to_do(
     aws_nowhere.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
     assert main(command) == 2
     err = _one_error_line(capsys)
-    assert "error: pipeskit adopt: Could not connect to the endpoint URL" in err
+    assert "could not connect to the AWS endpoint http://127.0.0.1:" in err
     assert "start `pipeskit local`" in err and "AWS_ENDPOINT_URL" in err
 
 
@@ -181,7 +182,8 @@ def test_no_region_is_one_line_saying_what_to_set(
     aws_nowhere.delenv("AWS_DEFAULT_REGION")
     aws_nowhere.delenv("AWS_REGION", raising=False)
     assert main(command) == 2
-    assert "set AWS_DEFAULT_REGION (or AWS_REGION)" in _one_error_line(capsys)
+    err = _one_error_line(capsys)
+    assert "no AWS region is set" in err and "AWS_DEFAULT_REGION" in err
 
 
 @pytest.mark.parametrize("command", [["adopt", "fn"], ["invoke", "fn"]])
@@ -193,7 +195,7 @@ def test_no_credentials_is_one_line_saying_how_to_configure_them(
     aws_nowhere.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
     assert main(command) == 2
     err = _one_error_line(capsys)
-    assert "Unable to locate credentials; configure credentials: AWS_PROFILE" in err
+    assert "no AWS credentials were found" in err and "AWS_PROFILE" in err
     assert "export what `pipeskit local` prints" in err
 
 
@@ -202,3 +204,22 @@ def test_an_unknown_profile_is_one_line(aws_nowhere: pytest.MonkeyPatch, capsys:
     assert main(["adopt", "fn"]) == 2
     err = _one_error_line(capsys)
     assert "The config profile (no-such-profile) could not be found; set AWS_PROFILE to a profile" in err
+
+
+def test_invoke_says_what_the_resource_says_of_an_unreachable_endpoint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pipeskit invoke` and `PipesLambdaClient` share one translation of AWS errors: the same line."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert main(["invoke", "my-function"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: invoking my-function: could not connect to the AWS endpoint {endpoint} (region us-east-1). "
+        "Nothing was invoked. To fix it, check that it is up and reachable from here, or point the client's "
+        "endpoint_url (AWS_ENDPOINT_URL) at the right one; unset, AWS's own endpoint of the region is used. For the local AWS, start "
+        "`pipeskit local` and export what it prints."
+    )

@@ -31,3 +31,17 @@ def test_error_details_only_for_failed_invocations() -> None:
     assert failed.error_details["errorType"] == "ValueError"
     ok = LambdaInvocation(function_name="fn", request_id=RID, payload=json.dumps(error).encode())
     assert ok.error_details == {}
+
+
+def test_only_the_runtimes_init_errors_say_the_handler_never_ran() -> None:
+    def failed(error_type: str, function_error: str | None = "Unhandled") -> LambdaInvocation:
+        document = {"errorType": error_type, "errorMessage": "m", "stackTrace": []}
+        return LambdaInvocation(function_name="fn", request_id=RID, payload=json.dumps(document).encode(),
+                                function_error=function_error)  # fmt: skip
+
+    for error_type in ("Runtime.ImportModuleError", "Runtime.UserCodeSyntaxError", "Runtime.HandlerNotFound"):
+        assert failed(error_type).handler_never_ran, error_type
+    for error_type in ("Runtime.ExitError", "Runtime.OutOfMemory", "Runtime.MarshalError", "Sandbox.Timedout",
+                       "ValueError"):  # fmt: skip
+        assert not failed(error_type).handler_never_ran, "the handler ran: its messages are read back"
+    assert not failed("Runtime.ImportModuleError", function_error=None).handler_never_ran, "a returned value"

@@ -20,6 +20,8 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from pipeskit import (
+    AwsAccessDeniedError,
+    AwsEndpointUnreachableError,
     FunctionNotFoundError,
     InvocationLogReader,
     InvokeThrottledError,
@@ -129,17 +131,33 @@ def test_a_missing_function_is_named_with_where_the_call_went(client, stub) -> N
     assert pauses == [], "a missing function is not retried"
 
 
-def test_another_aws_error_names_the_action_and_what_aws_answered(client, stub) -> None:
+def test_a_refused_invoke_names_the_permission_the_function_and_the_grant(client, stub) -> None:
     stub.add_client_error("invoke", "AccessDeniedException", "not authorized to perform: lambda:InvokeFunction", 403)
+
+    with pytest.raises(AwsAccessDeniedError) as raised:
+        invoke_function(client, "fn", b"{}", settings=FAST, sleep=lambda _: None)
+
+    assert str(raised.value) == (
+        "invoking fn: AWS refused lambda:InvokeFunction on fn in us-east-1 (endpoint https://lambda.us-east-1."
+        "amazonaws.com) to the credentials in use (AccessDeniedException: not authorized to perform: "
+        "lambda:InvokeFunction). Nothing was invoked. To fix it, give the orchestrator's role the kit's "
+        "OrchestratorPolicy (pipeskit.cdk.OrchestratorPolicy), or lambda:InvokeFunction on the function."
+    )
+    assert (raised.value.action, raised.value.code) == ("invoking fn", "AccessDeniedException")
+    assert (raised.value.permission, raised.value.resource) == ("lambda:InvokeFunction", "fn")
+    assert isinstance(raised.value, LambdaInvokeError)
+
+
+def test_another_aws_error_names_the_action_and_what_aws_answered(client, stub) -> None:
+    stub.add_client_error("invoke", "KMSAccessDeniedException", "Lambda was unable to decrypt the variables", 502)
 
     with pytest.raises(LambdaInvokeError) as raised:
         invoke_function(client, "fn", b"{}", settings=FAST, sleep=lambda _: None)
 
     assert str(raised.value) == (
-        "invoking fn: AWS answered AccessDeniedException: not authorized to perform: lambda:InvokeFunction; "
-        "check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions"
+        "invoking fn: AWS answered KMSAccessDeniedException: Lambda was unable to decrypt the variables"
     )
-    assert (raised.value.action, raised.value.code) == ("invoking fn", "AccessDeniedException")
+    assert (raised.value.action, raised.value.code) == ("invoking fn", "KMSAccessDeniedException")
 
 
 def test_a_call_that_never_reaches_lambda_names_where_it_went() -> None:
@@ -149,11 +167,17 @@ def test_a_call_that_never_reaches_lambda_names_where_it_went() -> None:
     endpoint = f"http://127.0.0.1:{port}"
     client = lambda_client(endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}, connect_timeout=2))
 
-    with pytest.raises(LambdaInvokeError) as raised:
+    with pytest.raises(AwsEndpointUnreachableError) as raised:
         invoke_function(client, "fn", b"{}", settings=FAST, sleep=lambda _: None)
 
-    assert str(raised.value).startswith(f"invoking fn in us-east-1 (endpoint {endpoint}): Could not connect")
-    assert raised.value.code is None
+    assert str(raised.value) == (
+        f"invoking fn: could not connect to the AWS endpoint {endpoint} (region us-east-1). Nothing was invoked. "
+        "To fix it, check that it is up and reachable from here, or point the client's endpoint_url "
+        "(AWS_ENDPOINT_URL) at the right one; unset, AWS's own endpoint of the region is used. For the local AWS, start "
+        "`pipeskit local` and export what it prints."
+    )
+    assert raised.value.code is None and raised.value.endpoint_url == endpoint
+    assert isinstance(raised.value, LambdaInvokeError)
 
 
 def test_the_request_id_comes_from_the_header_else_from_the_metadata(client, stub) -> None:
