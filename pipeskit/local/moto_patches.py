@@ -65,7 +65,8 @@ def apply() -> None:
         _patch_event_invoke_config_put()
         _patch_sqs_event_source_delivery()
         _patch_internal_invoke()
-        _patch_change_set_outputs()
+        _patch_change_sets()
+        _patch_stack_parameters()
         _patch_log_event_pages()
         _patch_event_source_mapping_validation()
         _patch_log_group_arn_attribute()
@@ -247,29 +248,159 @@ def _patch_internal_invoke() -> None:
     fn_cls.invoke = invoke  # type: ignore[method-assign]
 
 
-def _patch_change_set_outputs() -> None:
-    """Stacks deployed through a change set (what ``cdk deploy`` does) must report their Outputs.
+def _patch_change_sets() -> None:
+    """Change sets as CloudFormation keeps them: per stack, gone once executed; ``cdk deploy`` twice works.
 
-    moto builds a stack's output map when the stack is created, from the template it has then;
-    for a CREATE change set that is still empty, and executing the change set swaps the template
-    without rebuilding the map, so ``DescribeStacks`` shows no Outputs and ``cdk deploy
-    --outputs-file`` writes ``{}``. Rebuild the map after the change set is applied.
+    moto keeps every change set in one list for the region and finds one by name alone, so the
+    second ``cdk deploy`` (every stack's change set is called ``cdk-deploy-change-set``) found the
+    bootstrap stack's or an executed one. CloudFormation:
+
+    - names a change set within its stack (``StackName`` + ``ChangeSetName``, or the change set's ARN);
+    - answers ``ChangeSetNotFound`` for one that does not exist — ``cdk deploy`` deletes the old
+      change set and waits for exactly that error; moto answered ``ValidationError``;
+    - accepts ``DeleteChangeSet`` of a missing change set on an existing stack (moto failed with an
+      ``UnboundLocalError``, answered as an HTML error page the CLI cannot parse);
+    - removes all of a stack's change sets once one is executed, and refuses to execute one that is
+      not ``AVAILABLE`` (moto re-applied a stale one);
+    - after executing, the stack has the change set's template, parameters, description and Outputs
+      (moto kept the old parameters and the Outputs of the template the stack was created with: none
+      for a ``CREATE`` change set, so ``cdk deploy --outputs-file`` wrote ``{}``);
+    - records a resource that fails to deploy as a failed stack with the reason (moto raised, and the
+      CLI saw an HTML error page).
+
+    A deleted stack's change sets go with it, so ``cdk destroy`` then ``cdk deploy`` starts afresh.
     """
+    from moto.cloudformation.exceptions import CloudFormationError, ValidationError
     from moto.cloudformation.models import CloudFormationBackend
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult, EmptyResult
 
-    original = CloudFormationBackend.execute_change_set
+    class ChangeSetNotFound(CloudFormationError):
+        code = "ChangeSetNotFound"
+
+        def __init__(self, name: str) -> None:
+            super().__init__(f"ChangeSet [{name}] does not exist")
+
+    class InvalidChangeSetStatus(CloudFormationError):
+        code = "InvalidChangeSetStatus"
+
+    def find(self: Any, change_set_name: str, stack_name: str | None) -> Any:
+        if change_set_name in self.change_sets:  # the change set's ARN
+            return self.change_sets[change_set_name]
+        if not stack_name:
+            raise ValidationError(
+                message=f"StackName must be specified if ChangeSetName ({change_set_name}) is not an ARN."
+            )
+        stack = self.get_stack(stack_name)
+        for change_set in self.change_sets.values():
+            if change_set.change_set_name == change_set_name and change_set.stack_id == stack.stack_id:
+                return change_set
+        raise ChangeSetNotFound(change_set_name)
+
+    def describe_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> Any:
+        return find(self, change_set_name, stack_name)
+
+    def delete_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        try:
+            change_set = find(self, change_set_name, stack_name)
+        except ChangeSetNotFound:
+            return  # nothing to delete on an existing stack: CloudFormation answers success
+        self.change_sets.pop(change_set.change_set_id, None)
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        original(self, change_set_name, stack_name)
-        change_set = self.change_sets.get(change_set_name) or next(
-            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
-        )
-        if change_set is not None:
-            stack = self.stacks[change_set.stack_id]
-            stack._parse_template()
-            stack.output_map = stack._create_output_map()
+        change_set = find(self, change_set_name, stack_name)
+        if change_set.execution_status != "AVAILABLE":
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of "
+                f"[{change_set.status}]"
+            )
+        stack = self.stacks[change_set.stack_id]
+        kind = change_set.change_set_type
+        stack._add_stack_event(f"{kind}_IN_PROGRESS", resource_status_reason="User Initiated")
+        try:
+            change_set.apply()
+        except Exception as error:  # the stack fails, with the reason, as CloudFormation reports it
+            logger.warning("change set %s on stack %s failed: %s", change_set_name, stack.name, error)
+            stack._add_stack_event(f"{kind}_FAILED", resource_status_reason=f"{type(error).__name__}: {error}")
+            stack.status = f"{kind}_FAILED"
+            change_set.execution_status = "EXECUTE_FAILED"
+            return
+        stack.template = change_set.template
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.parameters = dict(change_set.parameters or {})
+        stack.output_map = stack._create_output_map()
+        stack.status = f"{kind}_COMPLETE"
+        stack._add_stack_event(stack.status)
+        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
+            del self.change_sets[change_set_id]
 
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    original_delete_stack = CloudFormationBackend.delete_stack
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        ids = {s.stack_id for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)}
+        original_delete_stack(self, name_or_stack_id)
+        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id in ids]:
+            del self.change_sets[change_set_id]
+
+    def describe_change_set_response(self: Any) -> ActionResult:
+        name, stack = self._get_param("ChangeSetName"), self._get_param("StackName")
+        return ActionResult(describe_change_set(self.cloudformation_backend, name, stack))
+
+    def delete_change_set_response(self: Any) -> ActionResult:
+        backend = self.cloudformation_backend
+        delete_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        return EmptyResult()
+
+    backend_cls: Any = CloudFormationBackend
+    backend_cls.describe_change_set = describe_change_set
+    backend_cls.delete_change_set = delete_change_set
+    backend_cls.execute_change_set = execute_change_set
+    backend_cls.delete_stack = delete_stack
+    response_cls: Any = CloudFormationResponse
+    response_cls.describe_change_set = describe_change_set_response
+    response_cls.delete_change_set = delete_change_set_response
+
+
+def _patch_stack_parameters() -> None:
+    # Why: a parameter passed as UsePreviousValue keeps the value the stack was last deployed with —
+    # the value given, or the template's Default when none was (CDK's BootstrapVersion, an SSM
+    # parameter name). moto looked it up among the values given only (`cdk deploy --method=direct`:
+    # KeyError 'BootstrapVersion', an HTML error page) or took the SSM-resolved value, which it then
+    # resolved again as if it were a parameter name (the change-set method).
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+
+    def stack_parameters(self: Any) -> dict[str, Any]:
+        declared = (getattr(self, "template_dict", None) or {}).get("Parameters") or {}
+        previous = {name: slot["Default"] for name, slot in declared.items() if "Default" in slot}
+        previous.update(self.resource_map.input_parameters or {})
+        return previous
+
+    def _resolve_update_parameters(self: Any, instance: Any, incoming_params: list[dict[str, Any]]) -> dict[str, Any]:
+        if not isinstance(instance, Stack):
+            return original(self, instance, incoming_params)
+        previous = instance.stack_parameters
+        resolved = {}
+        for parameter in incoming_params:
+            key = parameter["ParameterKey"]
+            if parameter.get("UsePreviousValue"):
+                if key not in previous:
+                    raise ValidationError(
+                        message=f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true "
+                        "for a parameter the stack did not have"
+                    )
+                resolved[key] = previous[key]
+            elif "ParameterValue" in parameter:
+                resolved[key] = parameter["ParameterValue"]
+        return resolved
+
+    from moto.cloudformation.exceptions import ValidationError
+
+    original = CloudFormationBackend._resolve_update_parameters
+    stack_cls: Any = Stack
+    stack_cls.stack_parameters = property(stack_parameters)
+    backend_cls: Any = CloudFormationBackend
+    backend_cls._resolve_update_parameters = _resolve_update_parameters
 
 
 LOG_PAGE_BYTES = 1024 * 1024
