@@ -343,3 +343,30 @@ def test_logs_follow_waits_out_throttling_past_the_clients_retries(echo, local_a
     assert code == 0
     assert pauses, "the second read in the same second was throttled, waited out and sent again"
     assert value in out.getvalue() and f"REPORT RequestId: {request_id}" in out.getvalue()
+
+
+def test_logs_of_a_request_whose_init_failed_show_its_platform_lines(deploy, aws_env, capsys, logs):
+    """Lambda reports the invocation that waited for a failed init under its request id: both
+    INIT_REPORTs, then START, END and a REPORT with the init's status and error type."""
+    name = deploy("import not_installed\ndef handler(event, context):\n    return 1\n")
+    document = invoke_json(capsys, name)
+    request_id = document["request_id"]
+    assert document["function_error"] == "Unhandled"
+
+    code, out, err = run(capsys, "logs", name, "--request-id", request_id)
+    assert code == 0, err
+    messages = [line.split("  ", 2)[2] for line in out.splitlines()]
+    assert messages[0] == f"START RequestId: {request_id} Version: $LATEST"
+    assert messages[1] == f"END RequestId: {request_id}"
+    assert re.fullmatch(
+        rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\t"
+        r"Max Memory Used: \d+ MB\tStatus: error\tError Type: Runtime.ImportModuleError",
+        messages[2],
+    ), messages[2]
+    assert len(messages) == 3
+
+    # in the stream, the invocation follows the init attempts' own lines, as in Lambda
+    stream = log_messages(logs, f"/aws/lambda/{name}")
+    start = stream.index(messages[0])
+    assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in stream[start - 1]
+    assert stream[start:] == messages
