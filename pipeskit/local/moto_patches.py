@@ -63,6 +63,8 @@ def apply() -> None:
         _patch_layer_version_ref()
         _patch_function_extra_config()
         _patch_event_invoke_config_put()
+        _patch_event_invoke_config_cloudformation()
+        _patch_layer_version_by_arn()
         _patch_sqs_event_source_delivery()
         _patch_internal_invoke()
         _patch_change_sets()
@@ -187,22 +189,139 @@ def _patch_function_extra_config() -> None:
     fn_cls.get_configuration = get_configuration  # type: ignore[method-assign]
 
 
+_EVENT_INVOKE_FIELDS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+
+
+def _put_event_invoke_config(fn: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Make ``config`` the function version's one event-invoke configuration; its API answer."""
+    config = {key: config[key] for key in _EVENT_INVOKE_FIELDS if config.get(key) is not None}
+    event_config = lambda_models.EventInvokeConfig(fn.function_arn, fn.last_modified, config)
+    fn.event_invoke_config = [event_config]
+    return event_config.response()  # type: ignore[no-any-return]
+
+
 def _patch_event_invoke_config_put() -> None:
     # Why: PutFunctionEventInvokeConfig replaces a function's configuration in AWS;
-    # moto appends, and its Get returns the first (stale) entry.
+    # moto appends, and its Get returns the first (stale) entry. UpdateFunctionEventInvokeConfig
+    # changes only the fields it is given; moto replaced the whole configuration.
     backend_cls = lambda_models.LambdaBackend
 
     def put_function_event_invoke_config(
         self: Any, function_name: str, config: dict[str, Any]
     ) -> dict[str, Any]:
+        return _put_event_invoke_config(self.get_function(function_name), config)
+
+    def update_function_event_invoke_config(
+        self: Any, function_name: str, config: dict[str, Any]
+    ) -> dict[str, Any]:
         fn = self.get_function(function_name)
-        event_config = lambda_models.EventInvokeConfig(fn.function_arn, fn.last_modified, config)
-        fn.event_invoke_config = [event_config]
-        return event_config.response()
+        current = dict(fn.event_invoke_config[-1].config) if fn.event_invoke_config else {}
+        current.update({key: value for key, value in config.items() if key in _EVENT_INVOKE_FIELDS})
+        return _put_event_invoke_config(fn, current)
 
     backend_cls.put_function_event_invoke_config = (  # type: ignore[method-assign]
         put_function_event_invoke_config
     )
+    backend_cls.update_function_event_invoke_config = (  # type: ignore[method-assign]
+        update_function_event_invoke_config
+    )
+
+
+def _patch_event_invoke_config_cloudformation() -> None:
+    # Why: moto's CloudFormation has no AWS::Lambda::EventInvokeConfig: it skipped the resource with
+    # a warning in the server's log, and the async retry settings and destinations a stack declares
+    # (`Function.configure_async_invoke`, `on_failure=` in the CDK) never applied. This model sets
+    # the configuration of the function version it names, as CloudFormation does.
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+
+    def function_of(properties: dict[str, Any], account_id: str, region_name: str) -> Any:
+        backend = lambda_models.lambda_backends[account_id][region_name]
+        qualifier = properties.get("Qualifier") or "$LATEST"
+        return backend._lambdas.get_function_by_name_or_arn_with_qualifier(
+            properties["FunctionName"], None if qualifier == "$LATEST" else qualifier
+        )
+
+    class LambdaEventInvokeConfig(CloudFormationModel):
+        """``AWS::Lambda::EventInvokeConfig``: a function version's asynchronous invocation settings."""
+
+        def __init__(self, fn: Any, qualifier: str) -> None:
+            self.function_name = fn.function_name
+            self.qualifier = qualifier
+            self.account_id = fn.account_id
+            self.region = fn.region
+
+        @property
+        def physical_resource_id(self) -> str:
+            return f"{self.function_name}:{self.qualifier}"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Lambda::EventInvokeConfig"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return False
+
+        @classmethod
+        def create_from_cloudformation_json(  # type: ignore[override]
+            cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+            **kwargs: Any,
+        ) -> LambdaEventInvokeConfig:
+            properties = cloudformation_json["Properties"]
+            fn = function_of(properties, account_id, region_name)
+            _put_event_invoke_config(fn, properties)
+            return cls(fn, properties.get("Qualifier") or "$LATEST")
+
+        @classmethod
+        def update_from_cloudformation_json(  # type: ignore[override]
+            cls, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any],
+            account_id: str, region_name: str,
+        ) -> LambdaEventInvokeConfig:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(  # type: ignore[override]
+            cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+        ) -> None:
+            try:
+                function_of(cloudformation_json["Properties"], account_id, region_name).event_invoke_config = []
+            except Exception:  # the function went first: nothing is left to configure
+                pass
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            properties = {"FunctionName": self.function_name, "Qualifier": self.qualifier}
+            self.delete_from_cloudformation_json(self.physical_resource_id, {"Properties": properties}, account_id,
+                                                 region_name)  # fmt: skip
+
+        def is_created(self) -> bool:
+            return True
+
+    # moto lists its CloudFormation models once (CloudFormationModel's subclasses, cached): list again.
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+
+def _patch_layer_version_by_arn() -> None:
+    # Why: moto has no GetLayerVersionByArn (GET /layers?find=LayerVersion&Arn=...): it answered an
+    # HTML error page, and `pipeskit adopt` took that for "no pipes layer" on a function that has it.
+    from moto.awslambda.exceptions import UnknownLayerVersionException
+    from moto.awslambda.responses import LambdaResponse
+
+    def get_layer_version_by_arn(self: Any) -> str:
+        arn = self._get_param("Arn") or ""
+        layer = self.backend.layers_versions_by_arn(arn)
+        if layer is None:
+            raise UnknownLayerVersionException([arn])
+        return json.dumps(layer.get_layer_version())
+
+    response_cls: Any = LambdaResponse
+    response_cls.get_layer_version_by_arn = get_layer_version_by_arn
 
 
 class _NoDelivery(dict):  # type: ignore[type-arg]
@@ -287,6 +406,8 @@ def _patch_change_sets() -> None:
     def find(self: Any, change_set_name: str, stack_name: str | None) -> Any:
         if change_set_name in self.change_sets:  # the change set's ARN
             return self.change_sets[change_set_name]
+        if change_set_name.startswith("arn:"):
+            raise ChangeSetNotFound(change_set_name)
         if not stack_name:
             raise ValidationError(
                 message=f"StackName must be specified if ChangeSetName ({change_set_name}) is not an ARN."
