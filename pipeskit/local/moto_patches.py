@@ -441,8 +441,10 @@ def _patch_change_sets() -> None:
         try:
             change_set.apply()
         except Exception as error:  # the stack fails, with the reason, as CloudFormation reports it
-            logger.warning("change set %s on stack %s failed: %s", change_set_name, stack.name, error)
-            stack._add_stack_event(f"{kind}_FAILED", resource_status_reason=f"{type(error).__name__}: {error}")
+            kind_of_error = getattr(error, "error_type", None) or type(error).__name__
+            reason = f"{kind_of_error}: {getattr(error, 'message', None) or error}"
+            logger.warning("change set %s on stack %s failed: %s", change_set_name, stack.name, reason)
+            stack._add_stack_event(f"{kind}_FAILED", resource_status_reason=reason)
             stack.status = f"{kind}_FAILED"
             change_set.execution_status = "EXECUTE_FAILED"
             return

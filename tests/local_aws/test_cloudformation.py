@@ -217,3 +217,26 @@ def test_a_layer_is_found_by_arn_and_adopt_sees_the_pipes_layer(local_aws, lam, 
 
     plan = plan_adoption(lam, outputs["FunctionName"], None)  # the attached layer is the pipes layer
     assert plan.update["Handler"] == ENTRYPOINT_HANDLER and "Layers" not in plan.update
+
+
+def test_a_change_set_without_changes_is_refused_and_a_failing_one_fails_its_stack_with_the_reason(local_aws):
+    cfn = local_aws.client("cloudformation", retries=0)
+    stack = unique("stack")
+    cfn.create_stack(StackName=stack, TemplateBody=_bare_template(["A"]))
+    same = cfn.create_change_set(StackName=stack, ChangeSetName="same", ChangeSetType="UPDATE",
+                                 TemplateBody=_bare_template(["A"]))  # fmt: skip
+    assert cfn.describe_change_set(ChangeSetName=same["Id"])["Status"] == "FAILED"
+    with pytest.raises(cfn.exceptions.InvalidChangeSetStatusException):
+        cfn.execute_change_set(ChangeSetName=same["Id"])
+
+    broken = {"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {
+        "Runtime": "python3.12", "Handler": "app.handler", "Role": "arn:aws:iam::123456789012:role/none",
+        "Code": {"S3Bucket": unique("no-such-bucket"), "S3Key": "function.zip"}}}}}  # fmt: skip
+    created = cfn.create_change_set(StackName=stack, ChangeSetName="broken", ChangeSetType="UPDATE",
+                                    TemplateBody=json.dumps(broken))  # fmt: skip
+    cfn.execute_change_set(ChangeSetName=created["Id"])  # answered: the failure is the stack's
+    assert _status(cfn, stack) == "UPDATE_FAILED"
+    reasons = [e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]
+               if e["ResourceStatus"] == "UPDATE_FAILED"]  # fmt: skip
+    assert reasons == ["InvalidParameterValueException: Error occurred while GetObject. S3 Error Code: NoSuchBucket. "
+                       "S3 Error Message: The specified bucket does not exist"]
