@@ -69,6 +69,8 @@ def apply() -> None:
         _patch_internal_invoke()
         _patch_change_sets()
         _patch_stack_parameters()
+        _patch_layer_version_replacement()
+        _patch_dependents_of_replaced_resources()
         _patch_log_event_pages()
         _patch_event_source_mapping_validation()
         _patch_log_group_arn_attribute()
@@ -524,6 +526,89 @@ def _patch_stack_parameters() -> None:
     stack_cls.stack_parameters = property(stack_parameters)
     backend_cls: Any = CloudFormationBackend
     backend_cls._resolve_update_parameters = _resolve_update_parameters
+
+
+def _patch_layer_version_replacement() -> None:
+    # Why: an AWS::Lambda::LayerVersion cannot change: CloudFormation publishes a new version when
+    # its properties change (a new layer zip). moto has no update for it and recorded the resource as
+    # None, so every Ref to the layer broke on the next deploy. Publish the new version; the old one
+    # stays, as CDK's layers ask (UpdateReplacePolicy Retain).
+    layer_cls: Any = lambda_models.LayerVersion
+
+    def update_from_cloudformation_json(
+        cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any],
+        account_id: str, region_name: str,
+    ) -> Any:
+        name = getattr(original_resource, "name", None) or new_resource_name
+        return cls.create_from_cloudformation_json(name, cloudformation_json, account_id, region_name)
+
+    layer_cls.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids a template fragment refers to (``Ref``, ``Fn::GetAtt``, ``${Name}`` in ``Fn::Sub``)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) and inner else str(inner).split(".", 1)[0]
+                found.add(str(target))
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) and inner else inner
+                if isinstance(text, str):
+                    found.update(part.split("}", 1)[0].split(".", 1)[0] for part in text.split("${")[1:])
+                found |= _references(inner)
+            else:
+                found |= _references(inner)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+def _physical_id(resource: Any) -> Any:
+    return getattr(resource, "physical_resource_id", resource)
+
+
+def _patch_dependents_of_replaced_resources() -> None:
+    # Why: when an update replaces a resource (a new layer version, a renamed queue), CloudFormation
+    # updates every resource that refers to it: their resolved properties changed. moto updates only
+    # resources whose template text changed, so a function kept the old layer version after its layer
+    # was rebuilt. After moto's update, resources whose text did not change but which refer to a
+    # resource whose physical id changed are updated too, until none is left.
+    from moto.cloudformation import parsing
+
+    original = parsing.ResourceMap.update
+
+    @functools.wraps(original)
+    def update(self: Any, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
+        old_json = dict(self._resource_json_map)
+        before = {name: _physical_id(self._parsed_resources.get(name)) for name in old_json}
+        original(self, template, parameters)
+        new_json = template.get("Resources") or {}
+        pending = {name for name in new_json if name in before
+                   and _physical_id(self._parsed_resources.get(name)) != before[name]}  # fmt: skip
+        updated: set[str] = set()
+        while pending:
+            dependents = [
+                name for name, resource_json in new_json.items()
+                if name not in updated and old_json.get(name) == resource_json and _references(resource_json) & pending
+            ]  # fmt: skip
+            pending = set()
+            for name in dependents:
+                updated.add(name)
+                previous = self._parsed_resources.get(name)
+                changed = parsing.parse_and_update_resource(
+                    name, new_json[name], self, account_id=self._account_id, region_name=self._region_name
+                )
+                if changed is not None:
+                    self._parsed_resources[name] = changed
+                    if _physical_id(changed) != _physical_id(previous):
+                        pending.add(name)
+
+    parsing.ResourceMap.update = update  # type: ignore[method-assign]
 
 
 LOG_PAGE_BYTES = 1024 * 1024

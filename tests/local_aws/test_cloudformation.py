@@ -14,7 +14,9 @@ from tests.local_aws.conftest import log_messages, make_zip, payload_of, unique,
 from tests.local_aws.test_async import FAILING, _attempts, _queue, _receive
 
 
-def _template(bucket: str, role_arn: str, layers: bool = True, description: str = "") -> str:
+def _template(
+    bucket: str, role_arn: str, layers: bool = True, description: str = "", layer_key: str = "layer.zip"
+) -> str:
     function_properties = {
         "Runtime": "python3.12",
         "Handler": "app.handler",
@@ -31,7 +33,7 @@ def _template(bucket: str, role_arn: str, layers: bool = True, description: str 
                 "Layer": {
                     "Type": "AWS::Lambda::LayerVersion",
                     "Properties": {
-                        "Content": {"S3Bucket": bucket, "S3Key": "layer.zip"},
+                        "Content": {"S3Bucket": bucket, "S3Key": layer_key},
                         "CompatibleRuntimes": ["python3.12"],
                         **({"Description": description} if description else {}),
                     },
@@ -240,3 +242,28 @@ def test_a_change_set_without_changes_is_refused_and_a_failing_one_fails_its_sta
                if e["ResourceStatus"] == "UPDATE_FAILED"]  # fmt: skip
     assert reasons == ["InvalidParameterValueException: Error occurred while GetObject. S3 Error Code: NoSuchBucket. "
                        "S3 Error Message: The specified bucket does not exist"]
+
+
+def test_a_rebuilt_layer_is_a_new_version_and_the_function_referring_to_it_gets_it(local_aws, lam, role_arn):
+    """What `cdk deploy` after a change to the layer's requirements does: the LayerVersion is replaced,
+    and the function whose own template text did not change is updated to the new version."""
+    s3 = local_aws.client("s3")
+    cfn = local_aws.client("cloudformation", retries=0)
+    bucket = unique("cfn-assets")
+    s3.create_bucket(Bucket=bucket)
+    for key, greeting in (("layer-1.zip", "first layer"), ("layer-2.zip", "second layer")):
+        s3.put_object(Bucket=bucket, Key=key,
+                      Body=make_zip({"python/cfn_layer_module.py": f"GREETING = {greeting!r}\n"}))  # fmt: skip
+    s3.put_object(Bucket=bucket, Key="function.zip", Body=make_zip(
+        {"app.py": "import cfn_layer_module\ndef handler(event, context):\n    return cfn_layer_module.GREETING\n"}))
+    stack = unique("stack")
+    cfn.create_stack(StackName=stack, TemplateBody=_template(bucket, role_arn, layer_key="layer-1.zip"))
+    first = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+    assert payload_of(lam.invoke(FunctionName=first["FunctionName"])) == "first layer"
+
+    cfn.update_stack(StackName=stack, TemplateBody=_template(bucket, role_arn, layer_key="layer-2.zip"))
+    second = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
+    assert second["LayerArn"].rsplit(":", 1) == [first["LayerArn"].rsplit(":", 1)[0], "2"]
+    configuration = lam.get_function_configuration(FunctionName=first["FunctionName"])
+    assert [layer["Arn"] for layer in configuration["Layers"]] == [second["LayerArn"]]
+    assert payload_of(lam.invoke(FunctionName=first["FunctionName"])) == "second layer"
