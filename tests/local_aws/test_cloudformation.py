@@ -187,11 +187,26 @@ def test_event_invoke_config_from_cloudformation_applies_to_async_invocations(lo
     applied = lam.get_function_event_invoke_config(FunctionName=name)
     assert (applied["MaximumRetryAttempts"], applied["MaximumEventAgeInSeconds"]) == (0, 120)
     lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"from": "cfn"}')
-    record = json.loads(_receive(sqs, url)[0]["Body"])
+    [message] = _receive(sqs, url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    record = json.loads(message["Body"])
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 1, "no retry: MaximumRetryAttempts 0"
     assert record["requestPayload"] == {"from": "cfn"}
     assert _attempts(logs, name) == 1
+
+    # updated: a maximum age shorter than the retry delay (1 s: CloudFormation's own 60 s minimum is not
+    # checked locally, which keeps the test short) — the retry finds the event too old
+    config["Properties"].update(MaximumRetryAttempts=2, MaximumEventAgeInSeconds=1)
+    cfn.update_stack(StackName=stack, TemplateBody=json.dumps(
+        {"Resources": {"Function": function, "Config": config}, "Outputs": outputs}))  # fmt: skip
+    assert lam.get_function_event_invoke_config(FunctionName=name)["MaximumEventAgeInSeconds"] == 1
+    with local_aws.override(async_retry_delays_s=(1.5, 1.5)):
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=b'{"from": "cfn, updated"}')
+        record = json.loads(_receive(sqs, url, timeout=15)[0]["Body"])
+    assert record["requestContext"]["condition"] == "EventAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["requestPayload"] == {"from": "cfn, updated"}
 
     # removed from the template: the function is back to Lambda's defaults
     cfn.update_stack(StackName=stack, TemplateBody=json.dumps({"Resources": {"Function": function},
