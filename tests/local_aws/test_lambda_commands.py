@@ -370,3 +370,17 @@ def test_logs_of_a_request_whose_init_failed_show_its_platform_lines(deploy, aws
     start = stream.index(messages[0])
     assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in stream[start - 1]
     assert stream[start:] == messages
+
+
+def test_logs_of_a_request_whose_init_failed_in_the_json_log_format(deploy, aws_env, capsys):
+    name = deploy(
+        "import not_installed\ndef handler(event, context):\n    return 1\n",
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"},
+    )
+    request_id = invoke_json(capsys, name)["request_id"]
+    code, out, _ = run(capsys, "logs", name, "--request-id", request_id, "--json")
+    assert code == 0
+    start, report = (json.loads(json.loads(line)["message"]) for line in out.splitlines())
+    assert (start["type"], start["record"]["requestId"]) == ("platform.start", request_id)
+    assert (report["type"], report["record"]["requestId"]) == ("platform.report", request_id)
+    assert (report["record"]["status"], report["record"]["errorType"]) == ("error", "Runtime.ImportModuleError")
