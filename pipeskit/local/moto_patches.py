@@ -63,9 +63,14 @@ def apply() -> None:
         _patch_layer_version_ref()
         _patch_function_extra_config()
         _patch_event_invoke_config_put()
+        _patch_event_invoke_config_cloudformation()
+        _patch_layer_version_by_arn()
         _patch_sqs_event_source_delivery()
         _patch_internal_invoke()
-        _patch_change_set_outputs()
+        _patch_change_sets()
+        _patch_stack_parameters()
+        _patch_layer_version_replacement()
+        _patch_dependents_of_replaced_resources()
         _patch_log_event_pages()
         _patch_event_source_mapping_validation()
         _patch_log_group_arn_attribute()
@@ -186,22 +191,139 @@ def _patch_function_extra_config() -> None:
     fn_cls.get_configuration = get_configuration  # type: ignore[method-assign]
 
 
+_EVENT_INVOKE_FIELDS = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+
+
+def _put_event_invoke_config(fn: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Make ``config`` the function version's one event-invoke configuration; its API answer."""
+    config = {key: config[key] for key in _EVENT_INVOKE_FIELDS if config.get(key) is not None}
+    event_config = lambda_models.EventInvokeConfig(fn.function_arn, fn.last_modified, config)
+    fn.event_invoke_config = [event_config]
+    return event_config.response()  # type: ignore[no-any-return]
+
+
 def _patch_event_invoke_config_put() -> None:
     # Why: PutFunctionEventInvokeConfig replaces a function's configuration in AWS;
-    # moto appends, and its Get returns the first (stale) entry.
+    # moto appends, and its Get returns the first (stale) entry. UpdateFunctionEventInvokeConfig
+    # changes only the fields it is given; moto replaced the whole configuration.
     backend_cls = lambda_models.LambdaBackend
 
     def put_function_event_invoke_config(
         self: Any, function_name: str, config: dict[str, Any]
     ) -> dict[str, Any]:
+        return _put_event_invoke_config(self.get_function(function_name), config)
+
+    def update_function_event_invoke_config(
+        self: Any, function_name: str, config: dict[str, Any]
+    ) -> dict[str, Any]:
         fn = self.get_function(function_name)
-        event_config = lambda_models.EventInvokeConfig(fn.function_arn, fn.last_modified, config)
-        fn.event_invoke_config = [event_config]
-        return event_config.response()
+        current = dict(fn.event_invoke_config[-1].config) if fn.event_invoke_config else {}
+        current.update({key: value for key, value in config.items() if key in _EVENT_INVOKE_FIELDS})
+        return _put_event_invoke_config(fn, current)
 
     backend_cls.put_function_event_invoke_config = (  # type: ignore[method-assign]
         put_function_event_invoke_config
     )
+    backend_cls.update_function_event_invoke_config = (  # type: ignore[method-assign]
+        update_function_event_invoke_config
+    )
+
+
+def _patch_event_invoke_config_cloudformation() -> None:
+    # Why: moto's CloudFormation has no AWS::Lambda::EventInvokeConfig: it skipped the resource with
+    # a warning in the server's log, and the async retry settings and destinations a stack declares
+    # (`Function.configure_async_invoke`, `on_failure=` in the CDK) never applied. This model sets
+    # the configuration of the function version it names, as CloudFormation does.
+    from moto.cloudformation import parsing
+    from moto.core.common_models import CloudFormationModel
+
+    def function_of(properties: dict[str, Any], account_id: str, region_name: str) -> Any:
+        backend = lambda_models.lambda_backends[account_id][region_name]
+        qualifier = properties.get("Qualifier") or "$LATEST"
+        return backend._lambdas.get_function_by_name_or_arn_with_qualifier(
+            properties["FunctionName"], None if qualifier == "$LATEST" else qualifier
+        )
+
+    class LambdaEventInvokeConfig(CloudFormationModel):
+        """``AWS::Lambda::EventInvokeConfig``: a function version's asynchronous invocation settings."""
+
+        def __init__(self, fn: Any, qualifier: str) -> None:
+            self.function_name = fn.function_name
+            self.qualifier = qualifier
+            self.account_id = fn.account_id
+            self.region = fn.region
+
+        @property
+        def physical_resource_id(self) -> str:
+            return f"{self.function_name}:{self.qualifier}"
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Lambda::EventInvokeConfig"
+
+        @classmethod
+        def has_cfn_attr(cls, attr: str) -> bool:
+            return False
+
+        @classmethod
+        def create_from_cloudformation_json(  # type: ignore[override]
+            cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str,
+            **kwargs: Any,
+        ) -> LambdaEventInvokeConfig:
+            properties = cloudformation_json["Properties"]
+            fn = function_of(properties, account_id, region_name)
+            _put_event_invoke_config(fn, properties)
+            return cls(fn, properties.get("Qualifier") or "$LATEST")
+
+        @classmethod
+        def update_from_cloudformation_json(  # type: ignore[override]
+            cls, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any],
+            account_id: str, region_name: str,
+        ) -> LambdaEventInvokeConfig:
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        @classmethod
+        def delete_from_cloudformation_json(  # type: ignore[override]
+            cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
+        ) -> None:
+            try:
+                function_of(cloudformation_json["Properties"], account_id, region_name).event_invoke_config = []
+            except Exception:  # the function went first: nothing is left to configure
+                pass
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            properties = {"FunctionName": self.function_name, "Qualifier": self.qualifier}
+            self.delete_from_cloudformation_json(self.physical_resource_id, {"Properties": properties}, account_id,
+                                                 region_name)  # fmt: skip
+
+        def is_created(self) -> bool:
+            return True
+
+    # moto lists its CloudFormation models once (CloudFormationModel's subclasses, cached): list again.
+    for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
+        cached.cache_clear()
+
+
+def _patch_layer_version_by_arn() -> None:
+    # Why: moto has no GetLayerVersionByArn (GET /layers?find=LayerVersion&Arn=...): it answered an
+    # HTML error page, and `pipeskit adopt` took that for "no pipes layer" on a function that has it.
+    from moto.awslambda.exceptions import UnknownLayerVersionException
+    from moto.awslambda.responses import LambdaResponse
+
+    def get_layer_version_by_arn(self: Any) -> str:
+        arn = self._get_param("Arn") or ""
+        layer = self.backend.layers_versions_by_arn(arn)
+        if layer is None:
+            raise UnknownLayerVersionException([arn])
+        return json.dumps(layer.get_layer_version())
+
+    response_cls: Any = LambdaResponse
+    response_cls.get_layer_version_by_arn = get_layer_version_by_arn
 
 
 class _NoDelivery(dict):  # type: ignore[type-arg]
@@ -247,29 +369,246 @@ def _patch_internal_invoke() -> None:
     fn_cls.invoke = invoke  # type: ignore[method-assign]
 
 
-def _patch_change_set_outputs() -> None:
-    """Stacks deployed through a change set (what ``cdk deploy`` does) must report their Outputs.
+def _patch_change_sets() -> None:
+    """Change sets as CloudFormation keeps them: per stack, gone once executed; ``cdk deploy`` twice works.
 
-    moto builds a stack's output map when the stack is created, from the template it has then;
-    for a CREATE change set that is still empty, and executing the change set swaps the template
-    without rebuilding the map, so ``DescribeStacks`` shows no Outputs and ``cdk deploy
-    --outputs-file`` writes ``{}``. Rebuild the map after the change set is applied.
+    moto keeps every change set in one list for the region and finds one by name alone, so the
+    second ``cdk deploy`` (every stack's change set is called ``cdk-deploy-change-set``) found the
+    bootstrap stack's or an executed one. CloudFormation:
+
+    - names a change set within its stack (``StackName`` + ``ChangeSetName``, or the change set's ARN);
+    - answers ``ChangeSetNotFound`` for one that does not exist — ``cdk deploy`` deletes the old
+      change set and waits for exactly that error; moto answered ``ValidationError``;
+    - accepts ``DeleteChangeSet`` of a missing change set on an existing stack (moto failed with an
+      ``UnboundLocalError``, answered as an HTML error page the CLI cannot parse);
+    - removes all of a stack's change sets once one is executed, and refuses to execute one that is
+      not ``AVAILABLE`` (moto re-applied a stale one);
+    - after executing, the stack has the change set's template, parameters, description and Outputs
+      (moto kept the old parameters and the Outputs of the template the stack was created with: none
+      for a ``CREATE`` change set, so ``cdk deploy --outputs-file`` wrote ``{}``);
+    - records a resource that fails to deploy as a failed stack with the reason (moto raised, and the
+      CLI saw an HTML error page).
+
+    A deleted stack's change sets go with it, so ``cdk destroy`` then ``cdk deploy`` starts afresh.
     """
+    from moto.cloudformation.exceptions import CloudFormationError, ValidationError
     from moto.cloudformation.models import CloudFormationBackend
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult, EmptyResult
 
-    original = CloudFormationBackend.execute_change_set
+    class ChangeSetNotFound(CloudFormationError):
+        code = "ChangeSetNotFound"
+
+        def __init__(self, name: str) -> None:
+            super().__init__(f"ChangeSet [{name}] does not exist")
+
+    class InvalidChangeSetStatus(CloudFormationError):
+        code = "InvalidChangeSetStatus"
+
+    def find(self: Any, change_set_name: str, stack_name: str | None) -> Any:
+        if change_set_name in self.change_sets:  # the change set's ARN
+            return self.change_sets[change_set_name]
+        if change_set_name.startswith("arn:"):
+            raise ChangeSetNotFound(change_set_name)
+        if not stack_name:
+            raise ValidationError(
+                message=f"StackName must be specified if ChangeSetName ({change_set_name}) is not an ARN."
+            )
+        stack = self.get_stack(stack_name)
+        for change_set in self.change_sets.values():
+            if change_set.change_set_name == change_set_name and change_set.stack_id == stack.stack_id:
+                return change_set
+        raise ChangeSetNotFound(change_set_name)
+
+    def describe_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> Any:
+        return find(self, change_set_name, stack_name)
+
+    def delete_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        try:
+            change_set = find(self, change_set_name, stack_name)
+        except ChangeSetNotFound:
+            return  # nothing to delete on an existing stack: CloudFormation answers success
+        self.change_sets.pop(change_set.change_set_id, None)
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        original(self, change_set_name, stack_name)
-        change_set = self.change_sets.get(change_set_name) or next(
-            (c for c in self.change_sets.values() if c.change_set_name == change_set_name), None
-        )
-        if change_set is not None:
-            stack = self.stacks[change_set.stack_id]
-            stack._parse_template()
-            stack.output_map = stack._create_output_map()
+        change_set = find(self, change_set_name, stack_name)
+        if change_set.execution_status != "AVAILABLE":
+            raise InvalidChangeSetStatus(
+                f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of "
+                f"[{change_set.status}]"
+            )
+        stack = self.stacks[change_set.stack_id]
+        kind = change_set.change_set_type
+        stack._add_stack_event(f"{kind}_IN_PROGRESS", resource_status_reason="User Initiated")
+        try:
+            change_set.apply()
+        except Exception as error:  # the stack fails, with the reason, as CloudFormation reports it
+            kind_of_error = getattr(error, "error_type", None) or type(error).__name__
+            reason = f"{kind_of_error}: {getattr(error, 'message', None) or error}"
+            logger.warning("change set %s on stack %s failed: %s", change_set_name, stack.name, reason)
+            stack._add_stack_event(f"{kind}_FAILED", resource_status_reason=reason)
+            stack.status = f"{kind}_FAILED"
+            change_set.execution_status = "EXECUTE_FAILED"
+            return
+        stack.template = change_set.template
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        stack.parameters = dict(change_set.parameters or {})
+        stack.output_map = stack._create_output_map()
+        stack.status = f"{kind}_COMPLETE"
+        stack._add_stack_event(stack.status)
+        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id == stack.stack_id]:
+            del self.change_sets[change_set_id]
 
-    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
+    original_delete_stack = CloudFormationBackend.delete_stack
+
+    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+        ids = {s.stack_id for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)}
+        original_delete_stack(self, name_or_stack_id)
+        for change_set_id in [i for i, c in self.change_sets.items() if c.stack_id in ids]:
+            del self.change_sets[change_set_id]
+
+    def describe_change_set_response(self: Any) -> ActionResult:
+        name, stack = self._get_param("ChangeSetName"), self._get_param("StackName")
+        return ActionResult(describe_change_set(self.cloudformation_backend, name, stack))
+
+    def delete_change_set_response(self: Any) -> ActionResult:
+        backend = self.cloudformation_backend
+        delete_change_set(backend, self._get_param("ChangeSetName"), self._get_param("StackName"))
+        return EmptyResult()
+
+    backend_cls: Any = CloudFormationBackend
+    backend_cls.describe_change_set = describe_change_set
+    backend_cls.delete_change_set = delete_change_set
+    backend_cls.execute_change_set = execute_change_set
+    backend_cls.delete_stack = delete_stack
+    response_cls: Any = CloudFormationResponse
+    response_cls.describe_change_set = describe_change_set_response
+    response_cls.delete_change_set = delete_change_set_response
+
+
+def _patch_stack_parameters() -> None:
+    # Why: a parameter passed as UsePreviousValue keeps the value the stack was last deployed with —
+    # the value given, or the template's Default when none was (CDK's BootstrapVersion, an SSM
+    # parameter name). moto looked it up among the values given only (`cdk deploy --method=direct`:
+    # KeyError 'BootstrapVersion', an HTML error page) or took the SSM-resolved value, which it then
+    # resolved again as if it were a parameter name (the change-set method).
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+
+    def stack_parameters(self: Any) -> dict[str, Any]:
+        declared = (getattr(self, "template_dict", None) or {}).get("Parameters") or {}
+        previous = {name: slot["Default"] for name, slot in declared.items() if "Default" in slot}
+        previous.update(self.resource_map.input_parameters or {})
+        return previous
+
+    def _resolve_update_parameters(self: Any, instance: Any, incoming_params: list[dict[str, Any]]) -> dict[str, Any]:
+        if not isinstance(instance, Stack):
+            return original(self, instance, incoming_params)
+        previous = instance.stack_parameters
+        resolved = {}
+        for parameter in incoming_params:
+            key = parameter["ParameterKey"]
+            if parameter.get("UsePreviousValue"):
+                if key not in previous:
+                    raise ValidationError(
+                        message=f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as true "
+                        "for a parameter the stack did not have"
+                    )
+                resolved[key] = previous[key]
+            elif "ParameterValue" in parameter:
+                resolved[key] = parameter["ParameterValue"]
+        return resolved
+
+    from moto.cloudformation.exceptions import ValidationError
+
+    original = CloudFormationBackend._resolve_update_parameters
+    stack_cls: Any = Stack
+    stack_cls.stack_parameters = property(stack_parameters)
+    backend_cls: Any = CloudFormationBackend
+    backend_cls._resolve_update_parameters = _resolve_update_parameters
+
+
+def _patch_layer_version_replacement() -> None:
+    # Why: an AWS::Lambda::LayerVersion cannot change: CloudFormation publishes a new version when
+    # its properties change (a new layer zip). moto has no update for it and recorded the resource as
+    # None, so every Ref to the layer broke on the next deploy. Publish the new version; the old one
+    # stays, as CDK's layers ask (UpdateReplacePolicy Retain).
+    layer_cls: Any = lambda_models.LayerVersion
+
+    def update_from_cloudformation_json(
+        cls: Any, original_resource: Any, new_resource_name: str, cloudformation_json: dict[str, Any],
+        account_id: str, region_name: str,
+    ) -> Any:
+        name = getattr(original_resource, "name", None) or new_resource_name
+        return cls.create_from_cloudformation_json(name, cloudformation_json, account_id, region_name)
+
+    layer_cls.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
+
+
+def _references(value: Any) -> set[str]:
+    """Logical ids a template fragment refers to (``Ref``, ``Fn::GetAtt``, ``${Name}`` in ``Fn::Sub``)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) and inner else str(inner).split(".", 1)[0]
+                found.add(str(target))
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) and inner else inner
+                if isinstance(text, str):
+                    found.update(part.split("}", 1)[0].split(".", 1)[0] for part in text.split("${")[1:])
+                found |= _references(inner)
+            else:
+                found |= _references(inner)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _references(item)
+    return found
+
+
+def _physical_id(resource: Any) -> Any:
+    return getattr(resource, "physical_resource_id", resource)
+
+
+def _patch_dependents_of_replaced_resources() -> None:
+    # Why: when an update replaces a resource (a new layer version, a renamed queue), CloudFormation
+    # updates every resource that refers to it: their resolved properties changed. moto updates only
+    # resources whose template text changed, so a function kept the old layer version after its layer
+    # was rebuilt. After moto's update, resources whose text did not change but which refer to a
+    # resource whose physical id changed are updated too, until none is left.
+    from moto.cloudformation import parsing
+
+    original = parsing.ResourceMap.update
+
+    @functools.wraps(original)
+    def update(self: Any, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
+        old_json = dict(self._resource_json_map)
+        before = {name: _physical_id(self._parsed_resources.get(name)) for name in old_json}
+        original(self, template, parameters)
+        new_json = template.get("Resources") or {}
+        pending = {name for name in new_json if name in before
+                   and _physical_id(self._parsed_resources.get(name)) != before[name]}  # fmt: skip
+        updated: set[str] = set()
+        while pending:
+            dependents = [
+                name for name, resource_json in new_json.items()
+                if name not in updated and old_json.get(name) == resource_json and _references(resource_json) & pending
+            ]  # fmt: skip
+            pending = set()
+            for name in dependents:
+                updated.add(name)
+                previous = self._parsed_resources.get(name)
+                changed = parsing.parse_and_update_resource(
+                    name, new_json[name], self, account_id=self._account_id, region_name=self._region_name
+                )
+                if changed is not None:
+                    self._parsed_resources[name] = changed
+                    if _physical_id(changed) != _physical_id(previous):
+                        pending.add(name)
+
+    parsing.ResourceMap.update = update  # type: ignore[method-assign]
 
 
 LOG_PAGE_BYTES = 1024 * 1024

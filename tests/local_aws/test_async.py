@@ -107,3 +107,20 @@ def test_sns_subscription_delivers_through_the_local_runtime(local_aws, lam, dep
     sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)
     sns.publish(TopicArn=topic, Message=url)
     assert _receive(sqs, url)[0]["Body"] == "from sns"
+
+
+def test_update_event_invoke_config_changes_only_the_fields_given(lam, deploy, sqs, logs):
+    url, arn = _queue(sqs, "dest-upd")
+    name = deploy(FAILING)
+    lam.put_function_event_invoke_config(
+        FunctionName=name, MaximumRetryAttempts=1, MaximumEventAgeInSeconds=600,
+        DestinationConfig={"OnFailure": {"Destination": arn}},
+    )  # fmt: skip
+    lam.update_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=0)
+    config = lam.get_function_event_invoke_config(FunctionName=name)
+    assert (config["MaximumRetryAttempts"], config["MaximumEventAgeInSeconds"]) == (0, 600)
+    assert config["DestinationConfig"]["OnFailure"] == {"Destination": arn}
+    lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    record = json.loads(_receive(sqs, url)[0]["Body"])
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert _attempts(logs, name) == 1

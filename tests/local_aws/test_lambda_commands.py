@@ -375,3 +375,44 @@ def test_access_denied_is_one_line_naming_the_call_and_what_to_check(
     assert "Traceback" not in err and err.count("\n") == 1, err
     assert f"error: {action.format(fn=echo)}: AWS answered AccessDeniedException" in err
     assert "check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions" in err
+
+
+def test_logs_of_a_request_whose_init_failed_show_its_platform_lines(deploy, aws_env, capsys, logs):
+    """Lambda reports the invocation that waited for a failed init under its request id: both
+    INIT_REPORTs, then START, END and a REPORT with the init's status and error type."""
+    name = deploy("import not_installed\ndef handler(event, context):\n    return 1\n")
+    document = invoke_json(capsys, name)
+    request_id = document["request_id"]
+    assert document["function_error"] == "Unhandled"
+
+    code, out, err = run(capsys, "logs", name, "--request-id", request_id)
+    assert code == 0, err
+    messages = [line.split("  ", 2)[2] for line in out.splitlines()]
+    assert messages[0] == f"START RequestId: {request_id} Version: $LATEST"
+    assert messages[1] == f"END RequestId: {request_id}"
+    assert re.fullmatch(
+        rf"REPORT RequestId: {request_id}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\t"
+        r"Max Memory Used: \d+ MB\tStatus: error\tError Type: Runtime.ImportModuleError",
+        messages[2],
+    ), messages[2]
+    assert len(messages) == 3
+
+    # in the stream, the invocation follows the init attempts' own lines, as in Lambda
+    stream = log_messages(logs, f"/aws/lambda/{name}")
+    start = stream.index(messages[0])
+    assert "Phase: invoke\tStatus: error\tError Type: Runtime.ImportModuleError" in stream[start - 1]
+    assert stream[start:] == messages
+
+
+def test_logs_of_a_request_whose_init_failed_in_the_json_log_format(deploy, aws_env, capsys):
+    name = deploy(
+        "import not_installed\ndef handler(event, context):\n    return 1\n",
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"},
+    )
+    request_id = invoke_json(capsys, name)["request_id"]
+    code, out, _ = run(capsys, "logs", name, "--request-id", request_id, "--json")
+    assert code == 0
+    start, report = (json.loads(json.loads(line)["message"]) for line in out.splitlines())
+    assert (start["type"], start["record"]["requestId"]) == ("platform.start", request_id)
+    assert (report["type"], report["record"]["requestId"]) == ("platform.report", request_id)
+    assert (report["record"]["status"], report["record"]["errorType"]) == ("error", "Runtime.ImportModuleError")

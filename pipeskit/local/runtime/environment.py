@@ -51,11 +51,17 @@ class EnvironmentBroken(LocalAWSError):
         error: the error document Lambda returns (``errorType``, ``errorMessage``).
         log_lines: the log lines of the failed phase.
         outcome: status and error type for the REPORT line.
+        environment: the environment whose init failed (None when an invocation broke it): the
+            invocation that waited for it is reported in its log stream (`report_failed_init`).
     """
 
-    def __init__(self, error: dict[str, Any], log_lines: list[str], outcome: Outcome) -> None:
+    def __init__(
+        self, error: dict[str, Any], log_lines: list[str], outcome: Outcome,
+        environment: ExecutionEnvironment | None = None,
+    ) -> None:
         super().__init__(error["errorMessage"])
         self.error = error
+        self.environment = environment
         self.log_lines = log_lines
         self.outcome = outcome
 
@@ -97,6 +103,7 @@ class ExecutionEnvironment:
         self.last_used = self.created
         self.invocations = 0
         self.init_ms: float | None = None
+        self._failed_init_mb = 0
         self._emit = emit
         self._platform = PlatformLog(spec, launch.region)
         self._last_ts = 0
@@ -171,6 +178,7 @@ class ExecutionEnvironment:
         event = self._wait(time.monotonic() + timeout_s, lines, {"ready", "init_error"})
         elapsed = (time.monotonic() - self._init_started) * 1000
         if event is None:
+            self._failed_init_mb = self._peak()
             self.kill()
             outcome = Outcome("timeout", "")
             self._log(self._platform.init_report(elapsed, phase, outcome))
@@ -178,7 +186,7 @@ class ExecutionEnvironment:
                 "errorType": "Sandbox.Timedout",
                 "errorMessage": f"{_stamp()} Init phase ({phase}) timed out after {timeout_s:.2f} seconds",
             }
-            raise EnvironmentBroken(error, lines, outcome)
+            raise EnvironmentBroken(error, lines, outcome, self)
         if event.kind == "ready":
             self.init_ms = elapsed
             self.freeze()
@@ -187,8 +195,22 @@ class ExecutionEnvironment:
         outcome = Outcome("error", str(error["errorType"]))
         self._drain(lines)
         self._log(self._platform.init_report(elapsed, phase, outcome))
+        self._failed_init_mb = self._peak()
         self.kill()
-        raise EnvironmentBroken(error, lines, outcome)
+        raise EnvironmentBroken(error, lines, outcome, self)
+
+    def report_failed_init(self, request_id: str, outcome: Outcome) -> list[str]:
+        """Log the invocation that waited for this environment's failed init; returns the lines.
+
+        Lambda reports it as any other, after the init's own ``INIT_REPORT``: ``START``, ``END`` and
+        a ``REPORT`` with ``Status: error`` and the init's error type (or ``Status: timeout``), so a
+        search by the request id finds it. Its duration is the init's.
+        """
+        duration = (time.monotonic() - self._init_started) * 1000
+        lines = self._platform.start(request_id)
+        lines += self._platform.end(request_id, duration, self._failed_init_mb, None, outcome)
+        self._log(lines)
+        return lines
 
     # -- invoke -------------------------------------------------------------------------------
 

@@ -226,7 +226,10 @@ class LambdaRuntime:
         try:
             env, _cold = self.pool.acquire(spec)
         except EnvironmentBroken as broken:  # both init attempts failed (their phases are logged)
-            return InvocationResult.unhandled(request_id, dict(broken.error), _tail(broken.log_lines), spec.version)
+            lines = list(broken.log_lines)
+            if broken.environment is not None:  # the invocation itself is reported, as Lambda does
+                lines += broken.environment.report_failed_init(request_id, broken.outcome)
+            return InvocationResult.unhandled(request_id, dict(broken.error), _tail(lines), spec.version)
         try:
             result = env.invoke(request_id, payload, invoked_arn, _decoded(client_context))
         except EnvironmentBroken as broken:
