@@ -220,6 +220,7 @@ def test_invoke_says_what_the_resource_says_of_an_unreachable_endpoint(
     assert capsys.readouterr().err.strip() == (
         f"error: invoking my-function: could not connect to the AWS endpoint {endpoint} (region us-east-1). "
         "Nothing was invoked. To fix it, check that it is up and reachable from here, or point the client's "
-        "endpoint_url (AWS_ENDPOINT_URL) at the right one; unset, AWS's own endpoint of the region is used. For the local AWS, start "
+        "endpoint_url (AWS_ENDPOINT_URL) at the right one; unset, AWS's own endpoint of the region is used."
+        " For the local AWS, start "
         "`pipeskit local` and export what it prints."
     )

@@ -173,7 +173,8 @@ def test_a_call_that_never_reaches_lambda_names_where_it_went() -> None:
     assert str(raised.value) == (
         f"invoking fn: could not connect to the AWS endpoint {endpoint} (region us-east-1). Nothing was invoked. "
         "To fix it, check that it is up and reachable from here, or point the client's endpoint_url "
-        "(AWS_ENDPOINT_URL) at the right one; unset, AWS's own endpoint of the region is used. For the local AWS, start "
+        "(AWS_ENDPOINT_URL) at the right one; unset, AWS's own endpoint of the region is used."
+        " For the local AWS, start "
         "`pipeskit local` and export what it prints."
     )
     assert raised.value.code is None and raised.value.endpoint_url == endpoint
