@@ -40,9 +40,7 @@ def test_every_python_and_yaml_block_is_tested() -> None:
     nameless = [block.where() for block in of_role("handler") if "function" not in block.options]
     assert not nameless, f"handler blocks must say function=NAME: {nameless}"
     cdk = of_role("cdk")
-    assert not cdk or any("continues" not in block.words for block in cdk), (
-        "cdk blocks that continue an app need a cdk block that is the app"
-    )
+    assert not cdk or "continues" not in cdk[0].words, f"{cdk[0].where()} continues no app: none comes before it"
 
 
 def test_every_block_parses() -> None:
@@ -155,12 +153,14 @@ def test_the_pytest_blocks_pass(local_aws: LocalAWS) -> None:
 
 
 def cdk_apps() -> list[tuple[Block, str]]:
-    """Each whole cdk app; the blocks marked ``continues`` extend the first (the README's own app, which
-    they say they add to), before its ``app.synth()``."""
-    blocks = of_role("cdk")
-    apps = [[block] for block in blocks if "continues" not in block.words]
-    if apps:
-        apps[0].extend(block for block in blocks if "continues" in block.words)
+    """Each whole cdk app: a cdk block with the blocks marked ``continues`` after it appended (before its
+    ``app.synth()``)."""
+    apps: list[list[Block]] = []
+    for block in of_role("cdk"):
+        if "continues" in block.words:
+            apps[-1].append(block)
+        else:
+            apps.append([block])
     return [(app[0], _synth_last("\n".join(block.code for block in app))) for app in apps]
 
 
@@ -169,23 +169,23 @@ def _synth_last(code: str) -> str:
     return "\n".join(lines) + "\napp.synth()\n"
 
 
-def _handler_modules(code: str) -> set[str]:
-    """The ``module`` of every ``handler="module.function"`` the app names."""
-    tree = ast.parse(code)
-    return {
-        keyword.value.value.rsplit(".", 1)[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        for keyword in node.keywords
-        if keyword.arg == "handler" and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str)
-    }
+def _handler_files(code: str) -> set[str]:
+    """``CODE_DIR/MODULE.py`` of every call naming ``code_dir=`` and ``handler="MODULE.function"``."""
+    files = set()
+    for node in ast.walk(ast.parse(code)):
+        if not isinstance(node, ast.Call):
+            continue
+        given = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
+        if isinstance(given.get("handler"), str) and isinstance(given.get("code_dir"), str):
+            files.add(f"{given['code_dir']}/{given['handler'].rsplit('.', 1)[0].replace('.', '/')}.py")
+    return files
 
 
 def _write_app(project: Path, code: str) -> None:
-    """``app.py`` and a stub module under ``src/`` for each handler it names."""
-    (project / "src").mkdir()
-    for module in _handler_modules(code):
-        stub = project / "src" / f"{module.replace('.', '/')}.py"
+    """``app.py`` and a stub of each handler module it packages."""
+    for name in _handler_files(code):
+        stub = project / name
+        stub.parent.mkdir(parents=True, exist_ok=True)
         stub.write_text("def handler(event, context):\n    return {}\n")
     (project / "app.py").write_text(code)
 
