@@ -305,7 +305,6 @@ def build_parser() -> argparse.ArgumentParser:
     cdk.add_argument("arguments", nargs=argparse.REMAINDER, help="the CDK CLI's arguments")
     cdk.set_defaults(handler=_cdk)
 
-
     env = commands.add_parser(
         "env",
         help="print `export PIPESKIT_...=...` lines of the deployment settings a deployed stack's outputs give",

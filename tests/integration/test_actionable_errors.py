@@ -162,18 +162,14 @@ def test_credentials_aws_does_not_recognise_say_how_to_give_them(local_aws, hand
     assert no_messages_warnings(run) == []
 
 
-def test_a_fan_out_to_an_unreachable_endpoint_names_it(monkeypatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    endpoint = closed_port_url()
-    client = PipesLambdaClient(region_name="us-east-1", endpoint_url=endpoint, messages_bucket="messages",
-                               connect_timeout_s=2.0)  # fmt: skip
+def fan_out_error(client: PipesLambdaClient, function_name: str) -> Exception:
+    """What a one-item invoke fan-out of ``function_name`` raised in an asset run through ``client``."""
     errors = []
 
     @asset
     def fanned(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
         try:
-            lambda_pipes.fan_out(context=context, items=["a"], transport="invoke", function_name="my-function")
+            lambda_pipes.fan_out(context=context, items=["a"], transport="invoke", function_name=function_name)
         except Exception as error:
             errors.append(error)
             raise
@@ -182,26 +178,23 @@ def test_a_fan_out_to_an_unreachable_endpoint_names_it(monkeypatch) -> None:
                          raise_on_error=False)  # fmt: skip
     assert not result.success
     [error] = errors
+    return error
+
+
+def test_a_fan_out_to_an_unreachable_endpoint_names_it(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    endpoint = closed_port_url()
+    client = PipesLambdaClient(region_name="us-east-1", endpoint_url=endpoint, messages_bucket="messages",
+                               connect_timeout_s=2.0)  # fmt: skip
+    error = fan_out_error(client, "my-function")
     assert_one_actionable_line(error, AwsEndpointUnreachableError, f"could not connect to the AWS endpoint {endpoint}",
                                "AWS_ENDPOINT_URL")  # fmt: skip
     assert isinstance(error, LambdaInvokeError) and error.endpoint_url == endpoint
 
 
 def test_a_fan_out_to_a_missing_function_names_it_and_sends_nothing(local_aws, bucket) -> None:
-    client = queue_client(local_aws, bucket)
-    errors = []
-
-    @asset
-    def fanned(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
-        try:
-            lambda_pipes.fan_out(context=context, items=["a"], transport="invoke", function_name="no-such-function")
-        except Exception as error:
-            errors.append(error)
-            raise
-
-    materialize([fanned], resources={"lambda_pipes": client}, instance=DagsterInstance.ephemeral(),
-                raise_on_error=False)  # fmt: skip
-    [error] = errors
+    error = fan_out_error(queue_client(local_aws, bucket), "no-such-function")
     assert_one_actionable_line(error, FunctionNotFoundError, "function no-such-function not found", "Nothing was sent")
 
 
