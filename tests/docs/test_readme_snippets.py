@@ -8,12 +8,13 @@ a check to an asset that declares none fails here, not in a reader's project.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,6 @@ from dagster import AssetsDefinition, Definitions, materialize
 from infra.constants import LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit.cdk_cli import CdkCli
 from pipeskit.local import LocalAWS
-from pipeskit.local.pytest_plugin import TEST_SETTINGS
-from pipeskit.local.settings import LocalAWSSettings
 from pipeskit.local.testing import deploy_pipes_function, lambda_role, publish_pipes_layer
 
 from .readme import ROLES, Block, checked_blocks, of_role
@@ -85,8 +84,9 @@ def test_the_dagster_blocks_run_in_order_and_their_definitions_load(aws_env: dic
 
 
 @pytest.fixture
-def readme_functions(local_aws: LocalAWS, tmp_path: Path) -> dict[str, str]:
-    """The handler blocks, deployed with the real pipes layer under the names they give."""
+def readme_functions(local_aws: LocalAWS, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The handler blocks, deployed with the real pipes layer under the names they give; deleted after, with
+    their log groups (the names are the reference deployment's, which other tests deploy as a stack)."""
     lam = local_aws.client("lambda")
     layer = publish_pipes_layer(lam, LAYER_REQUIREMENTS)
     role = lambda_role(local_aws.client("iam"))
@@ -104,7 +104,17 @@ def readme_functions(local_aws: LocalAWS, tmp_path: Path) -> dict[str, str]:
             lam, code=code, user_handler="handler.handler", layer_arn=layer, role_arn=role, name=name, timeout_s=60
         )
         deployed[name] = block.where()
-    return deployed
+    yield deployed
+    _delete_functions(local_aws, deployed)
+
+
+def _delete_functions(local_aws: LocalAWS, names: Iterable[str]) -> None:
+    lam, logs = local_aws.client("lambda"), local_aws.client("logs")
+    for name in names:
+        with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
+            lam.delete_function(FunctionName=name)
+        with contextlib.suppress(logs.exceptions.ResourceNotFoundException):
+            logs.delete_log_group(logGroupName=f"/aws/lambda/{name}")
 
 
 def test_the_handler_and_dagster_blocks_work_together(
@@ -208,31 +218,33 @@ def test_the_cdk_blocks_synthesize(index: int, tmp_path: Path) -> None:
     assert templates, f"{first.where()} synthesized no stack"
 
 
-def test_the_blocks_that_need_a_cdk_project_run_in_one(tmp_path: Path) -> None:
-    """The README's own app, as a CDK project (``cdk.json``) bootstrapped on a local AWS of its own, where
-    the blocks marked ``needs=cdk-project`` run (they deploy it)."""
+def test_the_blocks_that_need_a_cdk_project_run_in_one(local_aws: LocalAWS, tmp_path: Path) -> None:
+    """The blocks marked ``needs=cdk-project`` run in the README's app that stands before them, made a CDK
+    project (``cdk.json``) on the bootstrapped local AWS: they deploy it. The stack goes again after."""
     needing = [block for block in of_role("run") if block.options.get("needs") == "cdk-project"]
     assert needing, "no block needs a cdk project: drop this test"
-    first, code = cdk_apps()[0]
-    _write_app(tmp_path, code)
-    (tmp_path / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app.py"}))
-    with LocalAWS(LocalAWSSettings.from_env(**{**TEST_SETTINGS, "quiet": True})) as aws:
-        env = {
-            **os.environ,
-            **aws.env(),
-            "PYTHONPATH": f"{PROJECT_DIR}:{PROJECT_DIR / 'layers'}",
-            "PATH": f"{PROJECT_DIR / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}",
-        }
-        CdkCli(tmp_path, cdk=str(PROJECT_DIR / "node_modules" / ".bin" / "cdk")).bootstrap(
-            aws.settings.account_id, aws.settings.region, env
+    cdk = str(PROJECT_DIR / "node_modules" / ".bin" / "cdk")  # the checkout's pin, not a first install
+    python_path = f"{PROJECT_DIR}:{PROJECT_DIR / 'layers'}"
+    env = {**os.environ, **local_aws.env(), "PIPESKIT_CDK": cdk, "PYTHONPATH": python_path}
+    cloudformation = local_aws.client("cloudformation")
+    for block in needing:
+        first, code = [(app, code) for app, code in cdk_apps() if app.line < block.line][-1]
+        project = tmp_path / f"block_{block.line}"
+        project.mkdir()
+        _write_app(project, code)
+        (project / "cdk.json").write_text(json.dumps({"app": f"{sys.executable} app.py"}))
+        CdkCli(project, cdk=cdk).bootstrap(local_aws.settings.account_id, local_aws.settings.region, env)
+        (project / "block.py").write_text(block.code.replace("http://localhost:4566", local_aws.endpoint_url))
+        result = subprocess.run(
+            [sys.executable, "block.py"], cwd=project, env=env, capture_output=True, text=True, check=False
         )
-        for block in needing:
-            code = block.code.replace("http://localhost:4566", aws.endpoint_url)
-            (tmp_path / f"block_{block.line}.py").write_text(code)
-            result = subprocess.run(
-                [sys.executable, f"block_{block.line}.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                check=False,
-            )  # fmt: skip
-            assert result.returncode == 0, f"{block.where()} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
-        functions = {f["FunctionName"] for f in aws.client("lambda").list_functions()["Functions"]}
-        assert "my-pipes-report" in functions, f"{first.where()}'s app was not deployed: {sorted(functions)}"
+        assert result.returncode == 0, f"{block.where()} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
+        outputs = json.loads(next(project.glob("**/outputs.json")).read_text())
+        for stack in outputs:
+            [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+            assert described["StackStatus"].endswith("_COMPLETE"), f"{first.where()}: {described['StackStatus']}"
+            functions = [r["PhysicalResourceId"] for r in cloudformation.list_stack_resources(StackName=stack)[
+                "StackResourceSummaries"] if r["ResourceType"] == "AWS::Lambda::Function"]  # fmt: skip
+            assert functions, f"{first.where()}'s app deployed no function"
+            cloudformation.delete_stack(StackName=stack)
+            _delete_functions(local_aws, functions)

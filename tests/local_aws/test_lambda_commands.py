@@ -373,8 +373,8 @@ def test_access_denied_is_one_line_naming_the_call_and_what_to_check(
         code, _out, err = run(capsys, *[part.format(fn=echo) for part in argv])
     assert code == 2
     assert "Traceback" not in err and err.count("\n") == 1, err
-    assert f"error: {action.format(fn=echo)}: AWS answered AccessDeniedException" in err
-    assert "check the credentials in use (AWS_PROFILE, AWS_ACCESS_KEY_ID) and their permissions" in err
+    assert f"error: {action.format(fn=echo)}: AWS refused" in err and "(AccessDeniedException: " in err
+    assert "To fix it, " in err
 
 
 def test_logs_of_a_request_whose_init_failed_show_its_platform_lines(deploy, aws_env, capsys, logs):
