@@ -1,15 +1,27 @@
 """The wheel works anywhere: built, installed into a fresh virtualenv, used in a project of its own.
 
-The project has its own ``orchestration/`` and ``infra/`` packages (the names the reference
-deployment uses), so any leak of the repository's layout into the wheel shows up as a clash.
+The README's "Your own project, from zero" runs as written first: the built wheel, a new directory
+outside the checkout, a fresh virtualenv, the user's own handler and CDK app, two deploys to the local
+AWS and the asset materialized through the component after each. Its section's ``bash from-zero``
+blocks run in order in one shell; its ``file=PATH`` blocks are written where they stand. What the
+shell gets from this machine is what a new user has: ``PATH`` without the checkout's virtualenv or
+``node_modules``, no ``PIPESKIT_*`` or ``AWS_*`` variable, and pip finding ``pipes-lambda-kit`` as
+the wheel just built (``PIP_FIND_LINKS``) — the only difference from a release.
+
+The other tests use the virtualenv it made (the wheel with both extras) from a directory with its own
+``orchestration/`` and ``infra/`` packages (the names the reference deployment uses), so any leak of the
+repository's layout into the wheel shows up as a clash; a second virtualenv holds the wheel alone.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
+import sys
+import time
 import venv
 import zipfile
 from collections.abc import Iterator
@@ -22,8 +34,47 @@ import pytest
 from infra.constants import PROJECT_DIR
 from pipeskit.cdk_cli import CdkCli
 from pipeskit_lambda.protocol import ENTRYPOINT_HANDLER, HANDLER_ENV_VAR
+from tests.docs.readme import Block, section_blocks
 
 pytestmark = pytest.mark.e2e
+
+SECTION = "Your own project, from zero"
+HEREDOC_END = "PIPESKIT_README_EOF"
+
+
+def section_script(blocks: list[Block]) -> str:
+    """One bash script: the commands of the section and its files, in the README's order."""
+    lines = ["set -euo pipefail", "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]  # the background local AWS
+    for block in blocks:
+        lines.append(f'echo "@@ line {block.line} $(date +%s.%N)"')  # when each block starts, for the timings
+        if "file" in block.options:
+            path = block.options["file"]
+            assert HEREDOC_END not in block.code
+            lines += [f"mkdir -p \"$(dirname '{path}')\"", f"cat > '{path}' <<'{HEREDOC_END}'", block.code.rstrip("\n"),
+                      HEREDOC_END]  # fmt: skip
+        elif block.language == "bash" and "from-zero" in block.words:
+            lines.append(block.code)
+    return "\n".join(lines) + "\n"
+
+
+def user_environment(wheel_dir: Path, home: Path) -> dict[str, str]:
+    """This machine's environment as a new user's shell has it: nothing of the checkout or the test run."""
+    checkout = str(PROJECT_DIR)
+    path = [entry for entry in os.environ["PATH"].split(os.pathsep) if entry and not entry.startswith(checkout)]
+    path = [entry for entry in path if Path(entry) != Path(sys.executable).parent]
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("PIPESKIT_", "AWS_", "DAGSTER_", "PYTEST", "VIRTUAL_ENV", "PYTHON", "CDK_"))
+    }
+    return {
+        **kept,
+        "PATH": os.pathsep.join(path),
+        "PIP_FIND_LINKS": str(wheel_dir),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIPESKIT_LOCAL_PORT": "0",  # a free port: CI may run other local AWSs
+        "DAGSTER_HOME": str(home / "dagster-home"),
+    }
 
 USER_APP = '''
 import aws_cdk as cdk
@@ -80,6 +131,11 @@ class UserProject:
     def bin(self) -> Path:
         return self.python.parent
 
+    @property
+    def environment(self) -> Path:
+        """The project's virtualenv."""
+        return self.bin.parent
+
 
 @pytest.fixture(scope="module")
 def pip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -87,35 +143,77 @@ def pip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pip-cache")
 
 
+def user_env(root: Path, environment: Path) -> dict[str, str]:
+    """This process's environment for a project in ``root`` using the virtualenv ``environment``."""
+    env = {
+        **os.environ,
+        "XDG_CACHE_HOME": str(root / ".cache"),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "VIRTUAL_ENV": str(environment),
+    }
+    env.pop("PIPESKIT_LAYER_BUILD_DIR", None)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
 def user_project(root: Path, requirement: str, pip_cache: Path) -> UserProject:
     """A project in ``root`` with a fresh virtualenv where only ``requirement`` (the wheel) is installed."""
     environment = root / ".venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
-    env = {
-        **os.environ,
-        "XDG_CACHE_HOME": str(root / ".cache"),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_CACHE_DIR": str(pip_cache),
-        "VIRTUAL_ENV": str(environment),
-    }
-    env.pop("PIPESKIT_LAYER_BUILD_DIR", None)
-    env.pop("PYTHONPATH", None)
+    env = {**user_env(root, environment), "PIP_CACHE_DIR": str(pip_cache)}
     project = UserProject(root, python, env)
     project.run(str(python), "-m", "pip", "install", "--quiet", requirement)
     return project
 
 
+@dataclass(frozen=True)
+class FromZero:
+    """The README section's run: where it ran, what it printed, how long it took."""
+
+    home: Path
+    project: Path
+    output: str
+    seconds: float
+    spans: dict[int, float]
+    """Seconds each README block took, by its line."""
+
+
 @pytest.fixture(scope="module")
-def project(wheel: Path, pip_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
-    """The wheel with both extras, next to the user's own packages and handler."""
+def from_zero(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> FromZero:
+    """The README's "Your own project, from zero", run as written by a new user's shell."""
+    home = tmp_path_factory.mktemp("from-zero")
+    (home / "dagster-home").mkdir()
+    blocks = section_blocks(SECTION)
+    script = home / "from-zero.sh"
+    script.write_text(section_script(blocks))
+    started = time.monotonic()
+    process = subprocess.run(
+        ["bash", str(script)], cwd=home, env=user_environment(wheel.parent, home), capture_output=True, text=True,
+        timeout=1200, check=False,
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    output = process.stdout + process.stderr
+    (home / "from-zero.log").write_text(output)
+    assert process.returncode == 0, f"the section failed after {seconds:.0f} s:\n{output[-6000:]}"
+    marks = [(int(line), float(at)) for line, at in re.findall(r"^@@ line (\d+) ([\d.]+)$", process.stdout, re.M)]
+    spans = {line: round(end - start, 1) for (line, start), (_, end) in zip(marks, marks[1:], strict=False)}
+    [first_command] = re.findall(r"^mkdir (\S+) && cd ", blocks[0].code, re.M)
+    return FromZero(home, home / first_command, output, seconds, spans)
+
+
+@pytest.fixture(scope="module")
+def project(from_zero: FromZero, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
+    """The from-zero virtualenv (the wheel with both extras), used from a directory with the user's own
+    ``orchestration/`` and ``infra/`` packages and a handler."""
     root = tmp_path_factory.mktemp("user-project")
     for package in ("orchestration", "infra"):
         (root / package).mkdir()
         (root / package / "__init__.py").write_text(f"OWNER = 'user'  # the user's own {package}\n")
     (root / "src").mkdir()
     (root / "src" / "report.py").write_text(DOCS_STYLE_HANDLER)
-    return user_project(root, f"{wheel}[cdk,local]", pip_cache)
+    environment = from_zero.project / ".venv"
+    return UserProject(root, environment / "bin" / "python", user_env(root, environment))
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +242,7 @@ def test_the_library_imports_next_to_the_users_own_packages(project: UserProject
         "print(pipeskit.__file__)\n"
     )
     installed = Path(project.run(str(project.python), "-c", script).stdout.strip())
-    assert project.root / ".venv" in installed.parents, "the wheel's pipeskit, not the repository's"
+    assert project.environment in installed.parents, "the wheel's pipeskit, not the repository's"
     assert project.run(str(project.bin / "pipeskit"), "--version").stdout.strip() == "pipeskit 0.1.0"
 
 
@@ -155,7 +253,7 @@ def test_pipeskit_layer_writes_the_zip_where_asked_and_caches_in_the_users_cache
     names = set(zipfile.ZipFile(zip_path).namelist())
     assert {"python/pipeskit_lambda/entrypoint.py", "python/dagster_pipes/__init__.py"} <= names
     assert list((project.root / ".cache" / "pipes-lambda-kit" / "layers").glob("pipes-layer-*.zip"))
-    site_packages = next((project.root / ".venv" / "lib").glob("python3*/site-packages"))
+    site_packages = next((project.environment / "lib").glob("python3*/site-packages"))
     assert not (site_packages / "build").exists(), "nothing is written into site-packages"
 
 
@@ -237,3 +335,23 @@ def test_a_cdk_app_of_the_users_own_synthesizes_with_the_constructs(synthesized:
     assert function["Properties"]["Environment"]["Variables"][HANDLER_ENV_VAR] == "report.handler"
     assert function["Properties"]["Runtime"] == "python3.12"
     assert [r for r in resources if r["Type"] == "AWS::Lambda::LayerVersion"]
+
+
+def test_the_from_zero_section_says_what_it_runs() -> None:
+    blocks = section_blocks(SECTION)
+    commands = [block for block in blocks if block.language == "bash"]
+    assert commands and all("from-zero" in block.words for block in commands), (
+        f"every bash block of {SECTION!r} must be marked from-zero (it runs in CI): "
+        f"{[block.where() for block in commands if 'from-zero' not in block.words]}"
+    )
+    files = [block.options["file"] for block in blocks if "file" in block.options]
+    assert any(name.endswith("defs.yaml") for name in files), "the section declares no component"
+
+
+def test_your_own_project_from_zero_deploys_twice_and_materializes_the_edit(from_zero: FromZero) -> None:
+    print(f"from zero: {from_zero.seconds:.0f} s in all; seconds per README block (by line): {from_zero.spans}")
+    versions = re.findall(r"report version (\d+)", from_zero.output)
+    assert versions and versions[0] == "1" and versions[-1] == "2", (
+        f"the materializations did not run the first and then the edited handler: {versions}\n"
+        f"{from_zero.output[-4000:]}"
+    )
