@@ -36,8 +36,9 @@ from dagster_pipes import (
 )
 
 from .channels import EndBatch, LambdaMessageWriter, writer_for
+from .durable import WRONG_ORDER, is_durable_context, is_durable_event, run_durable_invocation
 from .errors import HandlerConfigurationError, UnknownChannelError
-from .protocol import ITEM_KEY
+from .protocol import DURABLE_EVENT_KEYS, ITEM_KEY
 from .settings import FunctionSettings
 
 # The standard library's logging: under Lambda's runtime its records carry the request id and follow
@@ -282,6 +283,14 @@ def pipes_handler(func: F) -> Handler:
     return value reaches the orchestrator (``completed.return_value``). An unhandled exception closes
     the session with that exception and is re-raised, so Lambda reports a ``FunctionError``.
 
+    Under ``@durable_execution`` (put it above ``@pipes_handler``) the whole durable execution — every
+    replay, wait and callback — is one session (`pipeskit_lambda.durable`): ``context`` is then the SDK's
+    ``DurableContext`` and the return value is the execution's result.
+
+    Raises:
+        HandlerConfigurationError: ``@pipes_handler`` is above ``@durable_execution`` (it received the
+            durable invocation's event), or a durable execution's bootstrap names a channel other than S3.
+
     Example:
         >>> @pipes_handler
         ... def handler(event, context, pipes):
@@ -292,6 +301,9 @@ def pipes_handler(func: F) -> Handler:
 
     @functools.wraps(func)
     def wrapper(event: dict[str, Any], context: Any) -> Any:
+        if is_durable_event(event):
+            raise HandlerConfigurationError(WRONG_ORDER.format(keys=", ".join(DURABLE_EVENT_KEYS)))
+
         def call(inner_event: dict[str, Any], inner_context: Any) -> Any:
             current = _current.get()
             if current is not None:
@@ -302,6 +314,8 @@ def pipes_handler(func: F) -> Handler:
             with open_dagster_pipes(params_loader=PipesMappingParamsLoader(inner_event)) as pipes:
                 return func(inner_event, inner_context, pipes)
 
+        if is_durable_context(context):  # under @durable_execution: the whole execution is one session
+            return run_durable_invocation(call, event, context)
         return run_invocation(call, event, context)
 
     return wrapper
