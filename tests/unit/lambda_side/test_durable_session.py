@@ -9,10 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aws_durable_execution_sdk_python import DurableContext, StepContext, durable_execution, durable_step
-from aws_durable_execution_sdk_python.config import Duration, StepConfig
-from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
-from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestRunner
+from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from dagster_pipes import DAGSTER_PIPES_MESSAGES_ENV_VAR, PipesContext, encode_param
 
 from pipeskit.channels.chunks import ChunkReader
@@ -20,6 +17,8 @@ from pipeskit_lambda import pipes_handler
 from pipeskit_lambda.channels import environment_s3_client
 from pipeskit_lambda.errors import HandlerConfigurationError
 from pipeskit_lambda.protocol import ATTEMPT_PREFIX, BUCKET_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
+
+from .durable_handlers import EXPECTED_LOGS, failing, run_durably, three_steps
 
 BUCKET = "durable-messages"
 PREFIX = "pipeskit/sessions/run-1"
@@ -62,44 +61,8 @@ def methods(messages: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [m for m in messages if m["method"] == name]
 
 
-@durable_step
-def load(step: StepContext, count: int) -> int:
-    pipes = PipesContext.get()
-    for i in range(count):
-        pipes.log.info(f"loaded row {i}")
-    return count
-
-
-@durable_step
-def transform(step: StepContext, rows: int) -> int:
-    PipesContext.get().report_asset_materialization(metadata={"rows": rows})
-    return rows * 2
-
-
-@durable_step
-def check(step: StepContext, rows: int) -> bool:
-    PipesContext.get().report_asset_check(check_name="rows_positive", passed=rows > 0)
-    return rows > 0
-
-
-@durable_execution
-@pipes_handler
-def three_steps(event: dict[str, Any], context: DurableContext, pipes: PipesContext) -> dict[str, Any]:
-    pipes.log.info("execution begins")  # outside any step: runs again on each replay
-    rows = context.step(load(600))
-    for i in range(400):  # outside any step too, replayed after each wait
-        pipes.log.info(f"between steps {i}")
-    context.wait(Duration.from_hours(2))
-    doubled = context.step(transform(rows))
-    context.wait(Duration.from_hours(5))
-    passed = context.step(check(doubled))
-    pipes.log.info("execution ends")
-    return {"rows": doubled, "passed": passed}
-
-
 def test_a_durable_execution_of_three_steps_and_two_waits_is_one_session(s3, bootstrap_event) -> None:
-    with DurableFunctionTestRunner(handler=three_steps) as runner:
-        result = runner.run(input=s3_input(bootstrap_event), execution_timeout=60)
+    result = run_durably(three_steps, s3_input(bootstrap_event))
 
     assert result.status.value == "SUCCEEDED", result.error
     assert json.loads(result.result) == {"rows": 1200, "passed": True}
@@ -109,9 +72,7 @@ def test_a_durable_execution_of_three_steps_and_two_waits_is_one_session(s3, boo
     assert messages[-1] == {**messages[-1], "method": "closed", "params": {}}
     assert len(methods(messages, "closed")) == 1
     logs = [m["params"]["message"] for m in methods(messages, "log")]
-    expected = (["execution begins"] + [f"loaded row {i}" for i in range(600)]
-                + [f"between steps {i}" for i in range(400)] + ["execution ends"])  # fmt: skip
-    assert logs == expected  # each once, in the order reported, across the invocations
+    assert logs == EXPECTED_LOGS  # each once, in the order reported, across the invocations
     materializations = methods(messages, "report_asset_materialization")
     assert [m["params"]["metadata"]["rows"]["raw_value"] for m in materializations] == [600]
     assert [m["params"]["passed"] for m in methods(messages, "report_asset_check")] == [True]
@@ -121,23 +82,8 @@ def test_a_durable_execution_of_three_steps_and_two_waits_is_one_session(s3, boo
     assert folders == sorted(folders)
 
 
-@durable_step
-def flaky(step: StepContext) -> int:
-    PipesContext.get().log.info(f"attempt {step.attempt}")
-    raise RuntimeError("the source refused the query")
-
-
-@durable_execution
-@pipes_handler
-def failing(event: dict[str, Any], context: DurableContext, pipes: PipesContext) -> int:
-    pipes.log.info("before the flaky step")
-    retries = StepConfig(retry_strategy=create_retry_strategy(RetryStrategyConfig(max_attempts=3)))
-    return context.step(flaky(), config=retries)
-
-
 def test_a_step_that_fails_after_its_retries_closes_the_session_with_its_error(s3, bootstrap_event) -> None:
-    with DurableFunctionTestRunner(handler=failing) as runner:
-        result = runner.run(input=s3_input(bootstrap_event), execution_timeout=60)
+    result = run_durably(failing, s3_input(bootstrap_event))
 
     assert result.status.value == "FAILED"
     messages, _ = read_session(s3)
@@ -170,8 +116,7 @@ def on_the_response_channel(event: dict[str, Any], context: DurableContext, pipe
 
 
 def test_a_durable_execution_on_another_channel_fails_naming_the_s3_channel(bootstrap_event) -> None:
-    with DurableFunctionTestRunner(handler=on_the_response_channel) as runner:
-        result = runner.run(input=json.dumps(bootstrap_event()), execution_timeout=30)
+    result = run_durably(on_the_response_channel, bootstrap_event())
 
     assert result.status.value == "FAILED"
     assert "over the S3 channel only" in result.error.message
