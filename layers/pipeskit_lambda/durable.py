@@ -24,8 +24,9 @@ the message is reported, and nothing replayed travels or is stored twice. Its li
 code that reported messages after the last checkpoint of an invocation that then crashed (no suspend)
 runs again as new work, and reports again, as its log lines do.
 
-Use it by putting ``@durable_execution`` above the kit's ``@pipes_handler``; the SDK is imported only
-when a durable context is seen, so ``pipeskit_lambda`` itself does not need it.
+Use it by putting ``@durable_execution`` above the kit's ``@pipes_handler``, which runs each invocation
+with ``pipeskit_lambda.session.run_durable_invocation``; the SDK is imported only when a durable context
+is seen, so ``pipeskit_lambda`` itself does not need it.
 """
 
 from __future__ import annotations
@@ -38,9 +39,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster_pipes import (
-    PipesContext,
     PipesExtras,
-    PipesMappingParamsLoader,
     PipesMessage,
     PipesMessageWriter,
     PipesMessageWriterChannel,
@@ -48,9 +47,8 @@ from dagster_pipes import (
     PipesParams,
 )
 
-from .channels import S3ChunkChannel, S3ChunkMessageWriter, writer_for
-from .errors import HandlerConfigurationError
-from .protocol import CHANNEL_PARAM, DURABLE_ATTEMPT_FORMAT, DURABLE_EVENT_KEYS, S3_CHANNEL
+from .channels import S3ChunkChannel, S3ChunkMessageWriter
+from .protocol import DURABLE_ATTEMPT_FORMAT, DURABLE_EVENT_KEYS
 
 logger = logging.getLogger("pipeskit_lambda")
 
@@ -161,62 +159,7 @@ class DurableMessageWriter(PipesMessageWriter[PipesMessageWriterChannel]):
         return self.inner.get_opened_extras()
 
 
-def run_durable_invocation(handler: Callable[[Any, Any], Any], event: Any, context: Any) -> Any:
-    """Run one invocation of a durable execution's handler as its part of the execution's Pipes session.
-
-    Called by `pipes_handler` when the SDK hands it a ``DurableContext``; ``event`` is the execution's
-    input (the Pipes bootstrap). Returns the handler's own value: it is the execution's result, which the
-    orchestrator reads with ``GetDurableExecution``.
-
-    Raises:
-        HandlerConfigurationError: the bootstrap names a channel other than the S3 channel (the only one
-            that carries a session across invocations).
-    """
-    from .session import InvocationPipesContext, KitContextLoader, _current, is_pipes_event, reset_pipes_singleton
-
-    if not is_pipes_event(event):
-        return handler(event, context)
-    params = PipesMappingParamsLoader(event).load_messages_params()
-    inner = writer_for(params)
-    if not isinstance(inner, S3ChunkMessageWriter):
-        raise HandlerConfigurationError(
-            f"a durable execution reports to Dagster over the S3 channel only (its bootstrap names "
-            f"{CHANNEL_PARAM}={params.get(CHANNEL_PARAM)!r}): run it with PipesLambdaClient(channel={S3_CHANNEL!r}), "
-            "which detects a durable function and needs the messages bucket"
-        )
-    first = not context.state.has_prior_operations()
-    writer = DurableMessageWriter(inner, context.is_replaying)
-    reset_pipes_singleton()
-    pipes = InvocationPipesContext(PipesMappingParamsLoader(event), KitContextLoader(), writer)
-    PipesContext.set(pipes)
-    token = _current.set(pipes)
-    ended = False
-    try:
-        try:
-            result = handler(event, context)
-        except BaseException as error:
-            ended = ends_execution(error)
-            if ended or pipes.is_opened:
-                _open_to_close(pipes, writer, first)
-                pipes.finish(error)  # closed is held by the channel; written below only if the execution ends
-            raise
-        ended = True
-        _open_to_close(pipes, writer, first)
-        pipes.finish()
-        return result
-    finally:
-        _current.reset(token)
-        reset_pipes_singleton()
-        if writer.channel is not None:
-            if ended:
-                writer.channel.end()
-            logger.info(
-                "pipes session (durable execution): this invocation %s; %d messages written, %d skipped as replayed",
-                "ended the execution" if ended else "suspended it", writer.channel.written, writer.channel.skipped,
-            )  # fmt: skip
-
-
-def _open_to_close(pipes: Any, writer: DurableMessageWriter, first: bool) -> None:
+def open_to_close(pipes: Any, writer: DurableMessageWriter, first: bool) -> None:
     """Open the session if this invocation did not, so the execution's end can be reported: an earlier
     invocation may have opened it (in a step that is replayed here, not run), and wrote its ``opened``. An
     execution of one invocation that never used Pipes stays unopened, for the orchestrator to say so."""

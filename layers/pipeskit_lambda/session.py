@@ -35,10 +35,17 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-from .channels import EndBatch, LambdaMessageWriter, writer_for
-from .durable import WRONG_ORDER, is_durable_context, is_durable_event, run_durable_invocation
+from .channels import EndBatch, LambdaMessageWriter, S3ChunkMessageWriter, writer_for
+from .durable import (
+    WRONG_ORDER,
+    DurableMessageWriter,
+    ends_execution,
+    is_durable_context,
+    is_durable_event,
+    open_to_close,
+)
 from .errors import HandlerConfigurationError, UnknownChannelError
-from .protocol import DURABLE_EVENT_KEYS, ITEM_KEY
+from .protocol import CHANNEL_PARAM, DURABLE_EVENT_KEYS, ITEM_KEY, S3_CHANNEL
 from .settings import FunctionSettings
 
 # The standard library's logging: under Lambda's runtime its records carry the request id and follow
@@ -243,6 +250,59 @@ def _run_session(handler: Handler, writer: LambdaMessageWriter, event: dict[str,
         (time.perf_counter() - started) * 1000,
     )
     return envelope
+
+
+def run_durable_invocation(handler: Callable[[Any, Any], Any], event: Any, context: Any) -> Any:
+    """Run one invocation of a durable execution's handler as its part of the execution's Pipes session.
+
+    Called by `pipes_handler` when the SDK hands it a ``DurableContext``; ``event`` is the execution's
+    input (the Pipes bootstrap). Returns the handler's own value: it is the execution's result, which the
+    orchestrator reads with ``GetDurableExecution``.
+
+    Raises:
+        HandlerConfigurationError: the bootstrap names a channel other than the S3 channel (the only one
+            that carries a session across invocations).
+    """
+    if not is_pipes_event(event):
+        return handler(event, context)
+    params = PipesMappingParamsLoader(event).load_messages_params()
+    inner = writer_for(params)
+    if not isinstance(inner, S3ChunkMessageWriter):
+        raise HandlerConfigurationError(
+            f"a durable execution reports to Dagster over the S3 channel only (its bootstrap names "
+            f"{CHANNEL_PARAM}={params.get(CHANNEL_PARAM)!r}): run it with PipesLambdaClient(channel={S3_CHANNEL!r}), "
+            "which detects a durable function and needs the messages bucket"
+        )
+    first = not context.state.has_prior_operations()
+    writer = DurableMessageWriter(inner, context.is_replaying)
+    reset_pipes_singleton()
+    pipes = InvocationPipesContext(PipesMappingParamsLoader(event), KitContextLoader(), writer)
+    PipesContext.set(pipes)
+    token = _current.set(pipes)
+    ended = False
+    try:
+        try:
+            result = handler(event, context)
+        except BaseException as error:
+            ended = ends_execution(error)
+            if ended or pipes.is_opened:
+                open_to_close(pipes, writer, first)
+                pipes.finish(error)  # closed is held by the channel; written below only if the execution ends
+            raise
+        ended = True
+        open_to_close(pipes, writer, first)
+        pipes.finish()
+        return result
+    finally:
+        _current.reset(token)
+        reset_pipes_singleton()
+        if writer.channel is not None:
+            if ended:
+                writer.channel.end()
+            logger.info(
+                "pipes session (durable execution): this invocation %s; %d messages written, %d skipped as replayed",
+                "ended the execution" if ended else "suspended it", writer.channel.written, writer.channel.skipped,
+            )  # fmt: skip
 
 
 def open_pipes(event: dict[str, Any], writer: LambdaMessageWriter | None = None) -> PipesContext:
