@@ -128,7 +128,8 @@ def test_a_durable_function_runs_as_one_session_started_under_the_steps_executio
         ran["name"], ran["payload"] = name, json.loads(params["Payload"])
         result = run_durably(three_steps, params["Payload"].decode())
         ran["result"] = result
-        stub.add_response("get_durable_execution", execution_answer(name, "SUCCEEDED", STARTED_ARN, Result=result.result),
+        succeeded = execution_answer(name, "SUCCEEDED", STARTED_ARN, Result=result.result)
+        stub.add_response("get_durable_execution", succeeded,
                           {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
         stub.add_response("get_durable_execution_history", {"Events": HISTORY},
                           {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
