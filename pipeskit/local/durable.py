@@ -30,7 +30,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote
 
 from pipeskit.local.errors import AWSServiceError
 from pipeskit.local.settings import LocalAWSSettings
@@ -208,9 +208,9 @@ class DurableExecutions:
     def close(self) -> None:
         """Stop the executor and its scheduler (executions in flight are dropped)."""
         with self._lock:
-            for part, stop in zip(self._parts, ("shutdown", "shutdown", "stop"), strict=True):
+            for part in self._parts:
                 try:
-                    getattr(part, stop)()
+                    (part.stop if hasattr(part, "stop") and not hasattr(part, "shutdown") else part.shutdown)()
                 except Exception:  # noqa: BLE001  # the rest still stops
                     pass
             self._parts, self._executor = [], None

@@ -246,18 +246,17 @@ class FrontApp:
                 500,
                 error_type="Service",
             )
+        headers.append(("Content-Type", "application/json"))
         if outcome.get("Status") == "SUCCEEDED":
             body = str(outcome.get("Result") or "null").encode()
-            start_response(_status(200), [*headers, ("Content-Type", "application/json"),
-                                          ("Content-Length", str(len(body)))])  # fmt: skip
-            return [body]
-        error = outcome.get("Error") or {}
-        body = json.dumps({
-            "errorMessage": error.get("ErrorMessage") or f"durable execution {outcome.get('Status')}",
-            "errorType": error.get("ErrorType") or str(outcome.get("Status")),
-        }).encode()  # fmt: skip
-        start_response(_status(200), [*headers, ("Content-Type", "application/json"),
-                                      ("X-Amz-Function-Error", "Unhandled"), ("Content-Length", str(len(body)))])  # fmt: skip
+        else:
+            error = outcome.get("Error") or {}
+            body = json.dumps({
+                "errorMessage": error.get("ErrorMessage") or f"durable execution {outcome.get('Status')}",
+                "errorType": error.get("ErrorType") or str(outcome.get("Status")),
+            }).encode()  # fmt: skip
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        start_response(_status(200), [*headers, ("Content-Length", str(len(body)))])
         return [body]
 
     @staticmethod
