@@ -38,6 +38,7 @@ __all__ = [
     "ProgressReader",
     "complete_callback",
     "durable_config",
+    "durable_qualifier",
     "execution_name",
     "fail_callback",
     "find_execution",
@@ -65,6 +66,17 @@ def durable_config(lambda_client: Any, function_name: str, qualifier: str | None
     )
     durable = config.get("DurableConfig")
     return dict(durable) if durable else None
+
+
+def durable_qualifier(function_name: str, qualifier: str | None) -> str | None:
+    """The qualifier a durable function is invoked with: ``qualifier``, else none when ``function_name`` is
+    qualified itself (``name:alias``, a version's ARN), else ``$LATEST`` — Lambda invokes durable functions
+    qualified only, and an execution keeps the version it started on."""
+    if qualifier:
+        return qualifier
+    parts = function_name.split(":")
+    qualified = len(parts) == 8 if function_name.startswith("arn:") else len(parts) == 2
+    return None if qualified else "$LATEST"
 
 
 def execution_name(run_key: str, function_name: str, generation: int = 1) -> str:

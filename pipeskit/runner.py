@@ -32,7 +32,7 @@ from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
 from .attempt_ends import EventTracking, event_tracking
 from .channels import DurableFollowing, EventFollowing, LambdaMessageReader, reader_class
-from .durable import DurableExecution, ProgressReader, durable_config, find_execution
+from .durable import DurableExecution, ProgressReader, durable_config, durable_qualifier, find_execution
 from .errors import (
     InvalidEventError,
     LambdaFunctionError,
@@ -289,6 +289,7 @@ class SessionRunner:
         event_json = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
         client = self.lambda_client
+        qualifier = durable_qualifier(function_name, qualifier)
         name, existing = find_execution(client, function_name, qualifier, run_key(context))
         channel = reader.open_session(prefix=existing.messages_prefix() if existing is not None else None)
         until_invoked = _UntilInvoked()

@@ -19,6 +19,7 @@ from pipeskit.cli import main
 from pipeskit.durable import (
     ProgressReader,
     complete_callback,
+    durable_qualifier,
     execution_name,
     fail_callback,
     find_execution,
@@ -76,6 +77,9 @@ def execution_answer(name: str, status: str, arn: str | None = None, **more: Any
     return {"DurableExecutionArn": arn or arn_of(name), "DurableExecutionName": name, "FunctionArn": FUNCTION_ARN,
             "StartTimestamp": STARTED, "Status": status, **more}  # fmt: skip
 
+
+LISTED = {"FunctionName": FUNCTION, "DurableExecutionName": ANY, "ReverseOrder": True, "Qualifier": "$LATEST"}
+"""The ``ListDurableExecutionsByFunction`` request of a run (the name is checked where it matters)."""
 
 HISTORY = [
     {"EventType": "ExecutionStarted", "EventId": 1, "Id": "exec", "EventTimestamp": STARTED},
@@ -137,10 +141,10 @@ def test_a_durable_function_runs_as_one_session_started_under_the_steps_executio
     client.meta.events.register("before-parameter-build.lambda.Invoke", run_the_execution)
     durable_function_is_described(stub)
     stub.add_response("list_durable_executions_by_function", {"DurableExecutions": []},
-                      {"FunctionName": FUNCTION, "DurableExecutionName": ANY, "ReverseOrder": True})  # fmt: skip
+                      LISTED)  # fmt: skip
     stub.add_response("invoke", {"StatusCode": 202, "DurableExecutionArn": STARTED_ARN},
                       {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY,
-                       "DurableExecutionName": ANY})  # fmt: skip
+                       "DurableExecutionName": ANY, "Qualifier": "$LATEST"})  # fmt: skip
 
     result, captured, instance = run_step(kit_client(client, local_aws, bucket))
 
@@ -171,7 +175,7 @@ def test_a_re_executed_run_re_attaches_to_the_running_execution_and_invokes_noth
     durable_function_is_described(stub)
     stub.add_response("list_durable_executions_by_function",
                       {"DurableExecutions": [execution_answer(name, "RUNNING")]},
-                      {"FunctionName": FUNCTION, "DurableExecutionName": ANY, "ReverseOrder": True})  # fmt: skip
+                      LISTED)  # fmt: skip
     stub.add_response("get_durable_execution", execution_answer(name, "RUNNING", InputPayload=json.dumps(earlier)),
                       {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": True})  # fmt: skip
     stub.add_response("get_durable_execution", execution_answer(name, "SUCCEEDED", Result=finished.result),
@@ -204,10 +208,10 @@ def test_a_failed_execution_fails_the_step_with_the_functions_error(lambda_clien
     client.meta.events.register("before-parameter-build.lambda.Invoke", run_the_execution)
     durable_function_is_described(stub)
     stub.add_response("list_durable_executions_by_function", {"DurableExecutions": []},
-                      {"FunctionName": FUNCTION, "DurableExecutionName": ANY, "ReverseOrder": True})  # fmt: skip
+                      LISTED)  # fmt: skip
     stub.add_response("invoke", {"StatusCode": 202, "DurableExecutionArn": STARTED_ARN},
                       {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY,
-                       "DurableExecutionName": ANY})  # fmt: skip
+                       "DurableExecutionName": ANY, "Qualifier": "$LATEST"})  # fmt: skip
 
     result, captured, instance = run_step(kit_client(client, local_aws, bucket))
 
@@ -241,6 +245,10 @@ def test_an_execution_that_failed_is_not_re_attached_to_the_next_generation_star
                       {"FunctionName": FUNCTION, "DurableExecutionName": second, "ReverseOrder": True})  # fmt: skip
 
     assert find_execution(client, FUNCTION, None, "root/step") == (second, None)
+    assert durable_qualifier(FUNCTION, None) == "$LATEST"  # Lambda invokes durable functions qualified only
+    assert durable_qualifier(f"{FUNCTION}:live", None) is None
+    assert durable_qualifier(f"{FUNCTION_ARN}:7", None) is None
+    assert durable_qualifier(FUNCTION, "7") == "7"
 
 
 def test_progress_is_said_once_per_history_event(lambda_client) -> None:
