@@ -194,8 +194,9 @@ def _when(value: Any) -> str:
 
 
 def _named(event: Mapping[str, Any]) -> str:
+    """An operation by its name, else by its id (a hash the SDK derives from its position)."""
     name = event.get("Name")
-    return f"{name!r} ({event.get('Id')})" if name else str(event.get("Id", "?"))
+    return repr(name) if name else str(event.get("Id", "?"))
 
 
 def progress_lines(events: list[Mapping[str, Any]], callback_hint: Callable[[str], str] | None = None) -> list[str]:
@@ -211,7 +212,7 @@ def progress_lines(events: list[Mapping[str, Any]], callback_hint: Callable[[str
             lines.append(f"step {_named(event)} failed: {error.get('ErrorType', '')}: {error.get('ErrorMessage', '')}")
         elif kind == "WaitStarted":
             details = event.get("WaitStartedDetails") or {}
-            lines.append(f"waiting {details.get('Duration', '?')} s ({_named(event)}), until "
+            lines.append(f"waiting {details.get('Duration', '?')} s ({_named(event)}) until "
                          f"{_when(details.get('ScheduledEndTimestamp'))}")  # fmt: skip
         elif kind == "WaitSucceeded":
             lines.append(f"wait {_named(event)} ended")
@@ -264,8 +265,9 @@ class ProgressReader:
 
 
 def complete_callback(lambda_client: Any, callback_id: str, result: Any = None) -> None:
-    """Complete the callback ``callback_id`` a durable function waits for, handing it ``result`` (JSON)
-    (``SendDurableExecutionCallbackSuccess``)."""
+    """Complete the callback ``callback_id`` a durable function waits for, handing it ``result`` as JSON text
+    (``SendDurableExecutionCallbackSuccess``): the function's ``callback.result()`` returns that text (the
+    SDK passes a callback's result through unless its ``CallbackConfig`` names a serdes)."""
     request: dict[str, Any] = {"CallbackId": callback_id}
     if result is not None:
         request["Result"] = json.dumps(result).encode("utf-8")

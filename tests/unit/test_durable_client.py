@@ -157,9 +157,9 @@ def test_a_durable_function_runs_as_one_session_started_under_the_steps_executio
     assert evaluation.passed
     logs = logs_of(instance, result.run_id)
     assert [line for line in logs if line in EXPECTED_LOGS] == EXPECTED_LOGS  # every message once, in order
-    assert "[pipeskit durable] step 'load' (1) completed" in logs
-    assert "[pipeskit durable] waiting 7200 s (2), until 2026-11-30 14:00:00 UTC" in logs
-    awaiting = "[pipeskit durable] awaiting callback 'approval' (3): callback id cb-123"
+    assert "[pipeskit durable] step 'load' completed" in logs
+    assert "[pipeskit durable] waiting 7200 s (2) until 2026-11-30 14:00:00 UTC" in logs
+    awaiting = "[pipeskit durable] awaiting callback 'approval': callback id cb-123"
     assert any(line.startswith(awaiting) for line in logs)
     prefix = decode_param(ran["payload"][DAGSTER_PIPES_MESSAGES_ENV_VAR])[KEY_PREFIX_PARAM]
     assert local_aws.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount") == 0  # read: deleted
@@ -263,9 +263,9 @@ def test_progress_is_said_once_per_history_event(lambda_client) -> None:
     assert reader.read() == 2
     assert reader.read() == 2  # the two new events of the second page
     assert said == [
-        "[pipeskit durable] step 'load' (1) completed",
-        "[pipeskit durable] waiting 7200 s (2), until 2026-11-30 14:00:00 UTC",
-        "[pipeskit durable] awaiting callback 'approval' (3): callback id cb-123 (complete it with: pipeskit callback "
+        "[pipeskit durable] step 'load' completed",
+        "[pipeskit durable] waiting 7200 s (2) until 2026-11-30 14:00:00 UTC",
+        "[pipeskit durable] awaiting callback 'approval': callback id cb-123 (complete it with: pipeskit callback "
         "succeed cb-123 --result JSON)",
     ]
     assert progress_lines([{"EventType": "ExecutionFailed", "EventId": 9}]) == ["execution failed"]
