@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster_pipes import (
+    PipesContext,
     PipesExtras,
     PipesMessage,
     PipesMessageWriter,
@@ -48,6 +49,7 @@ from dagster_pipes import (
 )
 
 from .channels import S3ChunkChannel, S3ChunkMessageWriter
+from .errors import HandlerConfigurationError
 from .protocol import DURABLE_ATTEMPT_FORMAT, DURABLE_EVENT_KEYS
 
 logger = logging.getLogger("pipeskit_lambda")
@@ -61,9 +63,36 @@ WRONG_ORDER = (
 )
 
 
+BARE_DURABLE = (
+    "open_dagster_pipes was called in a durable handler that is not decorated with the kit's @pipes_handler: "
+    "each invocation of the execution (every replay after a wait or a callback) would open its own session and "
+    "send opened, closed and the replayed messages again. Decorate the handler with @durable_execution above "
+    "@pipes_handler; inside it, its pipes argument and open_dagster_pipes are the execution's one session."
+)
+
+
 def is_durable_event(event: Any) -> bool:
-    """Whether ``event`` is what Lambda sends a durable function (before ``@durable_execution`` unwraps it)."""
-    return isinstance(event, Mapping) and all(key in event for key in DURABLE_EVENT_KEYS)
+    """Whether ``event`` is what Lambda sends a durable function (before ``@durable_execution`` unwraps it):
+    the ``DurableExecutionArn`` and ``CheckpointToken`` of its invocation, as JSON or as the SDK's input
+    object (which its in-process test runner hands the handler)."""
+    if isinstance(event, Mapping):
+        return all(key in event for key in DURABLE_EVENT_KEYS)
+    return type(event).__module__.startswith(SDK_PACKAGE) and hasattr(event, "durable_execution_arn")
+
+
+class BareDurableContext(PipesContext):
+    """What ``open_dagster_pipes`` hands a durable handler run without ``@pipes_handler``: any use of it
+    raises `HandlerConfigurationError` saying how to decorate the handler (`BARE_DURABLE`), instead of a
+    session that would start again on every replay."""
+
+    def __init__(self) -> None:  # nothing is opened
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        raise HandlerConfigurationError(BARE_DURABLE)
+
+    def __enter__(self) -> PipesContext:
+        raise HandlerConfigurationError(BARE_DURABLE)
 
 
 def is_durable_context(context: Any) -> bool:

@@ -38,6 +38,7 @@ from dagster_pipes import (
 from .channels import EndBatch, LambdaMessageWriter, S3ChunkMessageWriter, writer_for
 from .durable import (
     WRONG_ORDER,
+    BareDurableContext,
     DurableMessageWriter,
     ends_execution,
     is_durable_context,
@@ -206,7 +207,9 @@ def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
     handler's return value). Without a bootstrap, or for a non-kit orchestrator, the handler runs as
     a plain Lambda handler and its return value is returned untouched. An SQS event of fan-out work
     items (`fan_out_records`) runs each item as its own session, so the handler that serves ``run()``
-    also consumes the work queue; the answer lists the failed records (``batchItemFailures``).
+    also consumes the work queue; the answer lists the failed records (``batchItemFailures``). The
+    event of a durable function's invocation goes to its ``@durable_execution`` handler untouched, with
+    ``open_dagster_pipes`` refusing to open a session per invocation (`durable.BareDurableContext`).
     """
     if _current.get() is not None:  # a pipes_handler under the kit's entrypoint: one session only
         return handler(event, context)
@@ -215,6 +218,9 @@ def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
         return run_fan_out_batch(handler, items, context)
     reset_pipes_singleton()
     try:
+        if is_durable_event(event):  # a durable handler: @pipes_handler under it opens the execution's session
+            PipesContext.set(BareDurableContext())
+            return handler(event, context)
         writer = writer_for(_writer_params(event)) if is_pipes_event(event) else None
         if writer is None:
             return handler(event, context)

@@ -407,15 +407,19 @@ class S3ChannelSession(ChannelSession):
     def follow_durable(self, following: DurableFollowing) -> DurableExecution:
         """Follow a durable execution to its end: the chunks of every invocation delivered in the order they
         ran as they come (the Lambda side wrote each message once), its status and progress read every
-        ``following.status_interval_s``. Returns the ended execution, once its ``closed`` was read too (it is
-        uploaded before the invocation that ends the execution returns) or ``s3_completion_timeout_s``
-        after; its chunks are left in the bucket while it runs (`keep_chunks`)."""
+        ``following.status_interval_s`` and as soon as its ``closed`` is read (uploaded by the invocation that
+        ends the execution, just before it returns). Returns the ended execution, once its ``closed`` was read
+        too or ``s3_completion_timeout_s`` after; its chunks are left in the bucket while it runs
+        (`keep_chunks`)."""
         self.keep_chunks = True
         pause = self.reader.s3_settings.s3_poll_interval_s
         next_look = 0.0
+        looked_after_closed = False
         while True:
             self._poll()
-            if time.monotonic() >= next_look:
+            closed = self._any_closed()
+            if time.monotonic() >= next_look or (closed and not looked_after_closed):  # closed: it is ending now
+                looked_after_closed = closed
                 execution = following.describe()
                 following.progress()
                 if execution.ended:

@@ -10,10 +10,16 @@ from typing import Any
 
 import pytest
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
-from dagster_pipes import DAGSTER_PIPES_MESSAGES_ENV_VAR, PipesContext, encode_param
+from dagster_pipes import (
+    DAGSTER_PIPES_MESSAGES_ENV_VAR,
+    PipesContext,
+    PipesMappingParamsLoader,
+    encode_param,
+    open_dagster_pipes,
+)
 
 from pipeskit.channels.chunks import ChunkReader
-from pipeskit_lambda import pipes_handler
+from pipeskit_lambda import pipes_handler, run_invocation
 from pipeskit_lambda.channels import environment_s3_client
 from pipeskit_lambda.errors import HandlerConfigurationError
 from pipeskit_lambda.protocol import ATTEMPT_PREFIX, BUCKET_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
@@ -120,3 +126,40 @@ def test_a_durable_execution_on_another_channel_fails_naming_the_s3_channel(boot
 
     assert result.status.value == "FAILED"
     assert "over the S3 channel only" in result.error.message
+
+
+@durable_execution
+def bare(event: dict[str, Any], context: DurableContext) -> int:
+    with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as pipes:
+        pipes.log.info("never sent")
+    return 1
+
+
+@durable_execution
+@pipes_handler
+def decorated_and_docs_style(event: dict[str, Any], context: DurableContext, pipes: PipesContext) -> int:
+    with open_dagster_pipes(params_loader=PipesMappingParamsLoader(event)) as same:  # the execution's session
+        same.log.info("from open_dagster_pipes")
+    return 2
+
+
+def test_behind_the_entrypoint_open_dagster_pipes_alone_is_refused_saying_how_to_decorate(
+    s3, bootstrap_event
+) -> None:
+    result = run_durably(lambda event, context: run_invocation(bare, event, context), s3_input(bootstrap_event))
+
+    assert result.status.value == "FAILED"
+    assert "@durable_execution above @pipes_handler" in result.error.message
+    assert read_session(s3)[0] == []  # nothing was sent
+
+
+def test_open_dagster_pipes_inside_a_decorated_durable_handler_is_the_executions_session(
+    s3, bootstrap_event
+) -> None:
+    result = run_durably(
+        lambda event, context: run_invocation(decorated_and_docs_style, event, context), s3_input(bootstrap_event)
+    )
+
+    assert result.status.value == "SUCCEEDED", result.error
+    messages, _ = read_session(s3)
+    assert [m["method"] for m in messages] == ["opened", "log", "closed"]
