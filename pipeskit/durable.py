@@ -124,6 +124,12 @@ class DurableExecution:
         """Whether the execution has ended (`TERMINAL_STATUSES`)."""
         return self.status in TERMINAL_STATUSES
 
+    @property
+    def closes_session(self) -> bool:
+        """Whether its handler ended it (returned or raised), so its last invocation wrote ``closed``; a timed-out
+        or stopped execution was ended by Lambda, and no ``closed`` will come."""
+        return self.status in ("SUCCEEDED", "FAILED")
+
     @classmethod
     def describe(cls, lambda_client: Any, arn: str, *, with_input: bool = False) -> DurableExecution:
         """``GetDurableExecution`` of ``arn``."""

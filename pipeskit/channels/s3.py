@@ -423,7 +423,9 @@ class S3ChannelSession(ChannelSession):
                 execution = following.describe()
                 following.progress()
                 if execution.ended:
-                    self._wait(self._any_closed, self.reader.s3_settings.s3_completion_timeout_s)
+                    # a handler that returned or raised wrote closed; a timed-out or stopped execution's did not
+                    wait_s = self.reader.s3_settings.s3_completion_timeout_s if execution.closes_session else 0.0
+                    self._wait(self._any_closed, wait_s)
                     self.keep_chunks = False
                     return execution
                 next_look = time.monotonic() + following.status_interval_s

@@ -4,6 +4,7 @@ real Dagster, and the durable handler run by the SDK's in-process runner (its wa
 
 import datetime
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -220,6 +221,30 @@ def test_a_failed_execution_fails_the_step_with_the_functions_error(lambda_clien
     assert isinstance(error, LambdaFunctionError)
     assert "the source refused the query" in error.error_message
     assert logs_of(instance, result.run_id).count("before the flaky step") == 1
+
+
+def test_an_execution_that_timed_out_fails_the_step_at_once_naming_it(lambda_client, local_aws, bucket,
+                                                                       bootstrap_payload) -> None:
+    client, stub = lambda_client
+    name = "dagster-lambda_asset-00000000000000000000"
+    durable_function_is_described(stub)
+    stub.add_response("list_durable_executions_by_function", {"DurableExecutions": [execution_answer(name, "RUNNING")]},
+                      LISTED)  # fmt: skip
+    stub.add_response("get_durable_execution",
+                      execution_answer(name, "RUNNING", InputPayload=json.dumps(bootstrap_payload(bucket))),
+                      {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": True})  # fmt: skip
+    stub.add_response("get_durable_execution", execution_answer(name, "TIMED_OUT"),
+                      {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False})  # fmt: skip
+    stub.add_response("get_durable_execution_history", {"Events": []},
+                      {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False})  # fmt: skip
+
+    started = time.monotonic()
+    result, captured, _ = run_step(kit_client(client, local_aws, bucket))
+
+    assert not result.success
+    assert captured["error"].error_type == "DurableExecution.TimedOut"
+    assert "ended TIMED_OUT" in captured["error"].error_message
+    assert time.monotonic() - started < 20, "no closed is awaited from an execution Lambda ended"
 
 
 def test_the_execution_name_is_the_same_for_a_re_execution_and_keeps_to_aws_rules() -> None:
