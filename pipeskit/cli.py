@@ -111,6 +111,32 @@ def _logs(args: argparse.Namespace) -> int:
         return 0
 
 
+def _callback(args: argparse.Namespace) -> int:
+    import json
+
+    from .durable import complete_callback, fail_callback
+    from .lambda_commands import LambdaCommandError, lambda_client_from_env
+
+    result = None
+    if args.action == "succeed" and args.result is not None:
+        try:
+            result = json.loads(args.result)
+        except ValueError as error:
+            print(f"error: --result is not JSON ({error}): {args.result[:200]!r}; nothing was sent", file=sys.stderr)
+            return 2
+    try:
+        client = lambda_client_from_env()
+    except LambdaCommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.action == "succeed":
+        complete_callback(client, args.callback_id, result)
+    else:
+        fail_callback(client, args.callback_id, args.error_type, args.message)
+    print(f"callback {args.callback_id}: {'completed' if args.action == 'succeed' else 'failed'}", file=sys.stderr)
+    return 0
+
+
 def _cdk(args: argparse.Namespace) -> int:
     from .cdk_cli import CdkCli, CdkCliError
 
@@ -289,6 +315,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one JSON object per event: timestamp (ISO-8601, UTC), log_stream, message",
     )
     logs.set_defaults(handler=_logs)
+
+    callback = commands.add_parser(
+        "callback",
+        help="complete or fail the callback a durable function waits for",
+        description="Answer the callback a durable function's execution waits for (create_callback / "
+        "wait_for_callback): its id is in the step's log ('awaiting callback ... callback id ID'). 'succeed' hands "
+        "the function --result (JSON; SendDurableExecutionCallbackSuccess), 'fail' makes its wait raise with "
+        "--error-type and --message (SendDurableExecutionCallbackFailure). Uses boto3's usual credentials, region "
+        "and endpoint. Exit status: 0 when Lambda took the answer, 2 when it was refused or nothing was sent.",
+        epilog="example: pipeskit callback succeed CALLBACK_ID --result '{\"approved\": true}'",
+    )
+    callback.add_argument("action", choices=("succeed", "fail"), help="complete the callback, or fail it")
+    callback.add_argument("callback_id", metavar="CALLBACK_ID", help="the callback's id, from the step's log")
+    callback.add_argument("--result", metavar="JSON", help="succeed: the JSON value handed to the function")
+    callback.add_argument(
+        "--error-type", default="CallbackFailed", help="fail: the error's type (default: %(default)s)"
+    )
+    callback.add_argument("--message", default="failed from Dagster", help="fail: the error's message")
+    callback.set_defaults(handler=_callback)
 
     cdk = commands.add_parser(
         "cdk",

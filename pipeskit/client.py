@@ -21,6 +21,7 @@ from ._boto import AwsTarget
 from ._dagster import KeepsObjectsAcrossConfig
 from ._lazy import LazyClient
 from .channels import LambdaMessageReader, reader_class
+from .durable import complete_callback, fail_callback
 from .errors import UnsupportedComponentError
 from .fan_out import FanOutSummary
 from .runner import (
@@ -233,6 +234,12 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
 
         Safe to call from many threads at once on one client: everything of a run lives in the run.
 
+        A durable function (its configuration has a ``DurableConfig``; checked on the S3 channel) runs as a
+        durable execution of up to a year: invoked asynchronously under a ``DurableExecutionName`` derived from
+        the run and step (a re-execution of the run re-attaches to it instead of starting another), followed
+        over the S3 channel with its progress in the step's log, ``return_value`` its result
+        (README: Runs longer than 15 minutes).
+
         Args:
             context: the asset's or op's execution context.
             function_name: name, ARN or ``name:alias`` of the function.
@@ -268,6 +275,24 @@ class PipesLambdaClient(KeepsObjectsAcrossConfig, ConfigurableResource, PipesCli
                 kit's outputs (on the client's first use).
         """
         return self._runner.run(context, function_name, event, extras, qualifier, invocation_type)
+
+    def complete_callback(self, callback_id: str, result: Any = None) -> None:
+        """Complete the callback ``callback_id`` a durable function's execution waits for, handing it ``result``
+        (a JSON value; ``SendDurableExecutionCallbackSuccess``). Its id is in the step's log while it waits.
+
+        Raises:
+            botocore.exceptions.ClientError: Lambda refused (e.g. no such callback, or it was answered already).
+        """
+        complete_callback(self.lambda_client, callback_id, result)
+
+    def fail_callback(self, callback_id: str, error_type: str, message: str) -> None:
+        """Fail the callback ``callback_id``: the function's wait for it raises with ``error_type`` and ``message``
+        (``SendDurableExecutionCallbackFailure``).
+
+        Raises:
+            botocore.exceptions.ClientError: Lambda refused (e.g. no such callback, or it was answered already).
+        """
+        fail_callback(self.lambda_client, callback_id, error_type, message)
 
     def fan_out(
         self,

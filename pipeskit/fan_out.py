@@ -236,7 +236,7 @@ class FanOut:
         self.extras = dict(extras or {})
         self.event = dict(event or {})  # the same members in every item's body, next to the item
         self.qualifier = qualifier
-        key = json.dumps([_run_key(context), function_name or self.queue_url, list(items)], default=str, sort_keys=True)
+        key = json.dumps([run_key(context), function_name or self.queue_url, list(items)], default=str, sort_keys=True)
         self.prefix = f"{session_prefix.strip('/')}/fanout-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
         partitioned = context.has_partition_key_range or context.has_partition_key
         partitions = set(context.partition_keys) if partitioned else set()
@@ -860,8 +860,8 @@ def _marker_number(key: str) -> int:
     return int(name) if name.isdigit() else 0
 
 
-def _run_key(context: OpExecutionContext | AssetExecutionContext) -> str:
-    """The same for a run and its re-executions: the root run and the step."""
+def run_key(context: OpExecutionContext | AssetExecutionContext) -> str:
+    """The same for a run and its re-executions: the root run and the step (``{root run id}/{step}``)."""
     run = context.run
     op_context = getattr(context, "op_execution_context", context)
     return f"{run.root_run_id or run.run_id}/{op_context.node_handle}"

@@ -47,6 +47,7 @@ class LambdaInvocation:
         log_result: base64 log tail, when the invoke asked for one (``LogType=Tail``).
         started_ms: epoch milliseconds just before the invoke (bounds log reads).
         status_code: Lambda's status code: 200 (synchronous) or 202 (asynchronous, queued).
+        durable_execution_arn: the durable execution the invoke started (a durable function's), else None.
     """
 
     function_name: str
@@ -57,6 +58,7 @@ class LambdaInvocation:
     log_result: str | None = None
     started_ms: int = 0
     status_code: int = 200
+    durable_execution_arn: str | None = None
 
     @property
     def log_tail(self) -> str | None:

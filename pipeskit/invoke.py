@@ -142,6 +142,7 @@ def invocation_of(response: Mapping[str, Any], function_name: str, started_ms: i
         log_result=response.get("LogResult"),
         started_ms=started_ms,
         status_code=int(response.get("StatusCode", 0)),
+        durable_execution_arn=response.get("DurableExecutionArn"),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from dagster import (
     AssetExecutionContext,
     OpExecutionContext,
@@ -30,7 +31,8 @@ from pipeskit_lambda.protocol import (
 from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
 from .attempt_ends import EventTracking, event_tracking
-from .channels import EventFollowing, LambdaMessageReader, reader_class
+from .channels import DurableFollowing, EventFollowing, LambdaMessageReader, reader_class
+from .durable import DurableExecution, ProgressReader, durable_config, durable_qualifier, find_execution
 from .errors import (
     InvalidEventError,
     LambdaFunctionError,
@@ -39,7 +41,7 @@ from .errors import (
     UnsupportedComponentError,
 )
 from .failures import failure_watcher
-from .fan_out import FanOut
+from .fan_out import FanOut, run_key
 from .injectors import S3ContextInjector, SizedContextInjector
 from .invocation import LambdaInvocation, handler_never_ran
 from .invoke import function_error, invoke_function
@@ -174,6 +176,7 @@ class SessionRunner:
         self._message_reader = checked_reader(reader)
         self._fan_out_reader: LambdaMessageReader | None = None
         self._s3_context: S3ContextInjector | None = None
+        self._durable_functions: dict[tuple[str, str | None], bool] = {}
 
     def _configured_reader(self, channel: str) -> LambdaMessageReader:
         """The reader of the channel named ``channel``, built from this client's settings and clients."""
@@ -211,6 +214,8 @@ class SessionRunner:
                 f"in the invoke response; {type(self._message_reader).__name__} does. Use the S3 channel "
                 "(channel='s3', or message_reader=pipeskit.S3MessageReader(bucket=...)). Nothing was invoked."
             )
+        if self._is_durable(function_name, qualifier, invocation_type):
+            return self._run_durable(context, function_name, event, extras, qualifier)
         limit = ASYNC_PAYLOAD_LIMIT_BYTES if asynchronous else SYNC_PAYLOAD_LIMIT_BYTES
         event_json = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
@@ -245,6 +250,98 @@ class SessionRunner:
                 ),
             )
         return LambdaCompletedInvocation(session, invocation)
+
+    def _is_durable(self, function_name: str, qualifier: str | None, invocation_type: str) -> bool:
+        """Whether ``function_name`` is a durable function (``GetFunctionConfiguration``'s ``DurableConfig``,
+        read once per function and qualifier). Asked only of runs that can follow one — on the S3 channel, or
+        asynchronous — so a synchronous run on the response channel stays one AWS call (a durable function
+        refuses that channel itself, naming the S3 channel). A configuration that may not be read is taken
+        for a function that is not durable."""
+        if self._message_reader.channel != S3_CHANNEL and invocation_type != "Event":
+            return False
+        key = (function_name, qualifier)
+        with self._client_lock:
+            known = self._durable_functions.get(key)
+        if known is None:
+            try:
+                known = durable_config(self.lambda_client, function_name, qualifier) is not None
+            except ClientError as error:
+                _log.debug("%s: its configuration could not be read (%s); run as a function that is not durable",
+                           function_name, error)  # fmt: skip
+                known = False
+            with self._client_lock:
+                self._durable_functions[key] = known
+        return known
+
+    def _run_durable(
+        self, context: OpExecutionContext | AssetExecutionContext, function_name: str, event: Mapping[str, Any],
+        extras: Mapping[str, Any] | None, qualifier: str | None,
+    ) -> LambdaCompletedInvocation:  # fmt: skip
+        """A durable function's run: started asynchronously under the step's execution name (or re-attached to
+        the execution a previous execution of the run started), followed over the S3 channel to its end."""
+        reader = self._message_reader
+        if reader.channel != S3_CHANNEL:
+            raise UnsupportedComponentError(
+                f"{function_name} is a durable function: its execution outlives an invocation, and only the S3 "
+                f"channel carries its messages across them; {type(reader).__name__} cannot. Use the S3 channel "
+                "(channel='s3', or message_reader=pipeskit.S3MessageReader(bucket=...)). Nothing was invoked."
+            )
+        event_json = check_event(event, function_name)
+        check_json(dict(extras or {}), "extras")
+        client = self.lambda_client
+        qualifier = durable_qualifier(function_name, qualifier)
+        name, existing = find_execution(client, function_name, qualifier, run_key(context))
+        channel = reader.open_session(prefix=existing.messages_prefix() if existing is not None else None)
+        until_invoked = _UntilInvoked()
+        context.log.addFilter(until_invoked)
+        try:
+            with open_pipes_session(
+                context=context,
+                context_injector=self._injector_for(len(event_json), ASYNC_PAYLOAD_LIMIT_BYTES),
+                message_reader=channel,
+                extras=dict(extras or {}),
+            ) as session:
+                if existing is None:
+                    payload = build_payload(
+                        event_json, session.get_bootstrap_env_vars(), function_name, ASYNC_PAYLOAD_LIMIT_BYTES
+                    )
+                    started = self._invoke(function_name, payload, {"DurableExecutionName": name}, qualifier, "Event")
+                    arn = started.durable_execution_arn or ""
+                    request_id = started.request_id
+                    context.log.info(f"[pipeskit durable] started the durable execution {name} of {function_name} "
+                                     f"({arn})")  # fmt: skip
+                else:
+                    arn, request_id = existing.arn, existing.arn
+                    context.log.info(f"[pipeskit durable] re-attached to the durable execution {name} of "
+                                     f"{function_name} ({arn}, {existing.status}), started by an earlier execution "
+                                     "of this run")  # fmt: skip
+                until_invoked.invoked = True
+                execution = channel.follow_durable(
+                    DurableFollowing(
+                        describe=lambda: DurableExecution.describe(client, arn),
+                        progress=ProgressReader(client, arn, context.log.info).read,
+                        status_interval_s=self._settings.durable_status_interval_s,
+                    )
+                )
+                if execution.status != "SUCCEEDED":
+                    failed = LambdaInvocation(
+                        function_name=function_name, request_id=request_id, function_error="Unhandled",
+                        payload=json.dumps(execution.error_document()).encode(), durable_execution_arn=arn,
+                    )  # fmt: skip
+                    raise self._function_error(failed, None)
+        finally:
+            context.log.removeFilter(until_invoked)
+        ended = LambdaInvocation(
+            function_name=function_name, request_id=request_id, payload=json.dumps(execution.result).encode(),
+            status_code=202, durable_execution_arn=arn,
+        )  # fmt: skip
+        if not session.message_handler.received_opened_message:
+            raise PipesSessionNotOpenedError(
+                function_name=function_name,
+                request_id=request_id,
+                hint="Decorate the durable handler with `@durable_execution` above `@pipeskit_lambda.pipes_handler`.",
+            )
+        return LambdaCompletedInvocation(session, ended)
 
     def _complete(
         self, channel: Any, invocation: LambdaInvocation, qualifier: str | None, asynchronous: bool,

@@ -76,6 +76,8 @@ class LambdaClientSettings(Settings):
         throttle_max_delay_s: largest back-off delay.
         async_timeout_margin_s: an asynchronous run with no word from the function for its timeout
             plus this long fails as timed out.
+        durable_status_interval_s: how often a durable execution's status and history are read while it
+            runs (its messages are read at the S3 channel's own pace).
     """
 
     read_timeout_s: float = setting(960.0, minimum=1.0)
@@ -85,6 +87,7 @@ class LambdaClientSettings(Settings):
     throttle_base_delay_s: float = setting(0.2, minimum=0.0)
     throttle_max_delay_s: float = setting(20.0, minimum=0.0)
     async_timeout_margin_s: float = setting(30.0, minimum=0.0)
+    durable_status_interval_s: float = setting(5.0, minimum=0.05)
 
 
 @dataclass(frozen=True)

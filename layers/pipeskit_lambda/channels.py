@@ -431,14 +431,16 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
         self._client = client
         self._settings = settings or FunctionSettings.current()
         self._channel: S3ChunkChannel | None = None
-        self._attempt = f"{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.attempt = f"{ATTEMPT_PREFIX}{uuid.uuid4().hex[:12]}"
+        """This attempt's folder under the session's prefix (`ATTEMPT_PREFIX` then a token); set it before
+        the session opens to order attempts (a durable execution names its invocations in time order)."""
 
     @contextmanager
     def open(self, params: PipesParams) -> Iterator[PipesMessageWriterChannel]:
         if self._client is None:
             self._client = environment_s3_client()
         self.params = params
-        prefix = f"{params[KEY_PREFIX_PARAM]}/{self._attempt}"
+        prefix = f"{params[KEY_PREFIX_PARAM]}/{self.attempt}"
         settings = self._settings
         self._channel = S3ChunkChannel(
             self._client, params[BUCKET_PARAM], prefix, settings.s3_flush_interval_s, settings.s3_chunk_bytes,
@@ -452,7 +454,7 @@ class S3ChunkMessageWriter(LambdaMessageWriter):
 
     def _end_stem(self) -> str | None:
         ends = self.params.get(ENDS_PARAM)
-        return f"{ends}.{self._attempt}" if ends else None
+        return f"{ends}.{self.attempt}" if ends else None
 
     def finish(self, result: Any, context: Any) -> Envelope:
         envelope = self._envelope(result, context)

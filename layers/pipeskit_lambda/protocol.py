@@ -119,6 +119,15 @@ ATTEMPT_LINE: Final = "pipeskit: this attempt's message chunks go to s3://{bucke
 """The line the S3 channel's writer writes to the function's log when it opens: it ties the attempt's
 lines in the log (its messages' copy) to its chunks, so a reader that reads both counts each once."""
 
+DURABLE_ATTEMPT_FORMAT: Final = ATTEMPT_PREFIX + "{started_ms:013d}-{token}"
+"""The attempt folder of each invocation of a durable execution: its start time (epoch ms, 13 digits) first,
+so the folders of one execution's invocations — which run one after another — list in the order they ran,
+and a reader that delivers the folders in listing order puts the session's messages back in order."""
+
+DURABLE_EVENT_KEYS: Final = ("DurableExecutionArn", "CheckpointToken")
+"""Keys of the event Lambda sends a durable function (the SDK's ``DurableExecutionInvocationInput``);
+the Pipes bootstrap is inside the execution's input, which ``@durable_execution`` hands to the handler."""
+
 # -- the response envelope ---------------------------------------------------------------------------
 
 ENVELOPE_KEY: Final = "__pipeskit__"

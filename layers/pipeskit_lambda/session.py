@@ -35,9 +35,18 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-from .channels import EndBatch, LambdaMessageWriter, writer_for
+from .channels import EndBatch, LambdaMessageWriter, S3ChunkMessageWriter, writer_for
+from .durable import (
+    WRONG_ORDER,
+    BareDurableContext,
+    DurableMessageWriter,
+    ends_execution,
+    is_durable_context,
+    is_durable_event,
+    open_to_close,
+)
 from .errors import HandlerConfigurationError, UnknownChannelError
-from .protocol import ITEM_KEY
+from .protocol import CHANNEL_PARAM, DURABLE_EVENT_KEYS, ITEM_KEY, S3_CHANNEL
 from .settings import FunctionSettings
 
 # The standard library's logging: under Lambda's runtime its records carry the request id and follow
@@ -198,7 +207,9 @@ def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
     handler's return value). Without a bootstrap, or for a non-kit orchestrator, the handler runs as
     a plain Lambda handler and its return value is returned untouched. An SQS event of fan-out work
     items (`fan_out_records`) runs each item as its own session, so the handler that serves ``run()``
-    also consumes the work queue; the answer lists the failed records (``batchItemFailures``).
+    also consumes the work queue; the answer lists the failed records (``batchItemFailures``). The
+    event of a durable function's invocation goes to its ``@durable_execution`` handler untouched, with
+    ``open_dagster_pipes`` refusing to open a session per invocation (`durable.BareDurableContext`).
     """
     if _current.get() is not None:  # a pipes_handler under the kit's entrypoint: one session only
         return handler(event, context)
@@ -207,6 +218,9 @@ def run_invocation(handler: Handler, event: Any, context: Any) -> Any:
         return run_fan_out_batch(handler, items, context)
     reset_pipes_singleton()
     try:
+        if is_durable_event(event):  # a durable handler: @pipes_handler under it opens the execution's session
+            PipesContext.set(BareDurableContext())
+            return handler(event, context)
         writer = writer_for(_writer_params(event)) if is_pipes_event(event) else None
         if writer is None:
             return handler(event, context)
@@ -242,6 +256,59 @@ def _run_session(handler: Handler, writer: LambdaMessageWriter, event: dict[str,
         (time.perf_counter() - started) * 1000,
     )
     return envelope
+
+
+def run_durable_invocation(handler: Callable[[Any, Any], Any], event: Any, context: Any) -> Any:
+    """Run one invocation of a durable execution's handler as its part of the execution's Pipes session.
+
+    Called by `pipes_handler` when the SDK hands it a ``DurableContext``; ``event`` is the execution's
+    input (the Pipes bootstrap). Returns the handler's own value: it is the execution's result, which the
+    orchestrator reads with ``GetDurableExecution``.
+
+    Raises:
+        HandlerConfigurationError: the bootstrap names a channel other than the S3 channel (the only one
+            that carries a session across invocations).
+    """
+    if not is_pipes_event(event):
+        return handler(event, context)
+    params = PipesMappingParamsLoader(event).load_messages_params()
+    inner = writer_for(params)
+    if not isinstance(inner, S3ChunkMessageWriter):
+        raise HandlerConfigurationError(
+            f"a durable execution reports to Dagster over the S3 channel only (its bootstrap names "
+            f"{CHANNEL_PARAM}={params.get(CHANNEL_PARAM)!r}): run it with PipesLambdaClient(channel={S3_CHANNEL!r}), "
+            "which detects a durable function and needs the messages bucket"
+        )
+    first = not context.state.has_prior_operations()
+    writer = DurableMessageWriter(inner, context.is_replaying)
+    reset_pipes_singleton()
+    pipes = InvocationPipesContext(PipesMappingParamsLoader(event), KitContextLoader(), writer)
+    PipesContext.set(pipes)
+    token = _current.set(pipes)
+    ended = False
+    try:
+        try:
+            result = handler(event, context)
+        except BaseException as error:
+            ended = ends_execution(error)
+            if ended or pipes.is_opened:
+                open_to_close(pipes, writer, first)
+                pipes.finish(error)  # closed is held by the channel; written below only if the execution ends
+            raise
+        ended = True
+        open_to_close(pipes, writer, first)
+        pipes.finish()
+        return result
+    finally:
+        _current.reset(token)
+        reset_pipes_singleton()
+        if writer.channel is not None:
+            if ended:
+                writer.channel.end()
+            logger.info(
+                "pipes session (durable execution): this invocation %s; %d messages written, %d skipped as replayed",
+                "ended the execution" if ended else "suspended it", writer.channel.written, writer.channel.skipped,
+            )  # fmt: skip
 
 
 def open_pipes(event: dict[str, Any], writer: LambdaMessageWriter | None = None) -> PipesContext:
@@ -282,6 +349,14 @@ def pipes_handler(func: F) -> Handler:
     return value reaches the orchestrator (``completed.return_value``). An unhandled exception closes
     the session with that exception and is re-raised, so Lambda reports a ``FunctionError``.
 
+    Under ``@durable_execution`` (put it above ``@pipes_handler``) the whole durable execution — every
+    replay, wait and callback — is one session (`pipeskit_lambda.durable`): ``context`` is then the SDK's
+    ``DurableContext`` and the return value is the execution's result.
+
+    Raises:
+        HandlerConfigurationError: ``@pipes_handler`` is above ``@durable_execution`` (it received the
+            durable invocation's event), or a durable execution's bootstrap names a channel other than S3.
+
     Example:
         >>> @pipes_handler
         ... def handler(event, context, pipes):
@@ -292,6 +367,9 @@ def pipes_handler(func: F) -> Handler:
 
     @functools.wraps(func)
     def wrapper(event: dict[str, Any], context: Any) -> Any:
+        if is_durable_event(event):
+            raise HandlerConfigurationError(WRONG_ORDER.format(keys=", ".join(DURABLE_EVENT_KEYS)))
+
         def call(inner_event: dict[str, Any], inner_context: Any) -> Any:
             current = _current.get()
             if current is not None:
@@ -302,6 +380,8 @@ def pipes_handler(func: F) -> Handler:
             with open_dagster_pipes(params_loader=PipesMappingParamsLoader(inner_event)) as pipes:
                 return func(inner_event, inner_context, pipes)
 
+        if is_durable_context(context):  # under @durable_execution: the whole execution is one session
+            return run_durable_invocation(call, event, context)
         return run_invocation(call, event, context)
 
     return wrapper

@@ -2,6 +2,7 @@
 
 - `PipesLayer`: the pipes layer (``dagster-pipes`` + ``pipeskit_lambda``), built from PyPI without Docker;
 - `PipesFunction`: a Python function with the layer, behind the kit's entrypoint, least-privilege role;
+  durable (`DurableExecution`: executions of up to a year) or not;
 - `SessionBuckets`: the context and messages buckets;
 - `WorkQueue`: the SQS work queue and its dead-letter queue;
 - `FailureQueue`: the on-failure destination queue of asynchronous runs;
@@ -16,12 +17,13 @@ from ..layer_build import LayerBuildError, LayerBuildSettings, build_layer, expo
 from .failure_queue import FailureQueue
 from .orchestrator_policy import OrchestratorPolicy
 from .pipes_deployment import PipesDeployment, QueueConsumer
-from .pipes_function import PipesFunction
+from .pipes_function import DurableExecution, PipesFunction
 from .pipes_layer import LAMBDA_RUNTIME, PipesLayer
 from .session_buckets import SessionBuckets
 from .work_queue import WorkQueue
 
 __all__ = [
+    "DurableExecution",
     "FailureQueue",
     "LAMBDA_RUNTIME",
     "LayerBuildError",

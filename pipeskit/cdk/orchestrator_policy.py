@@ -15,12 +15,25 @@ from constructs import Construct
 
 from pipeskit_lambda.protocol import CONTEXT_PREFIX, MESSAGES_PREFIX
 
+DURABLE_ORCHESTRATOR_ACTIONS = (
+    "lambda:GetDurableExecution",
+    "lambda:GetDurableExecutionHistory",
+    "lambda:ListDurableExecutionsByFunction",
+    "lambda:SendDurableExecutionCallbackSuccess",
+    "lambda:SendDurableExecutionCallbackFailure",
+    "lambda:SendDurableExecutionCallbackHeartbeat",
+    "lambda:StopDurableExecution",
+)
+"""What the client calls on a durable function's executions: follow them, complete callbacks, stop them."""
+
 
 class OrchestratorPolicy(Construct):
     """A managed policy with exactly what the orchestrator needs, and nothing account-wide but one
     read-only listing.
 
-    - invoke only the given functions (any version or alias of them);
+    - invoke only the given functions (any version or alias of them); of the durable ones among them,
+      follow their executions (get one and its history, list them), complete the callbacks they wait
+      for and stop them — on those functions' versions only;
     - write and delete context objects only under the context bucket's session prefix; read, delete
       and list message chunks only under the messages bucket's session prefix, and write a fan-out's
       resume markers there;
@@ -71,6 +84,7 @@ class OrchestratorPolicy(Construct):
         super().__init__(scope, construct_id)
         # Built on the first function or log group: a statement must name at least one resource.
         self._invoke: iam.PolicyStatement | None = None
+        self._durable: iam.PolicyStatement | None = None
         self._read_logs: iam.PolicyStatement | None = None
         self.policy = iam.ManagedPolicy(
             self,
@@ -143,7 +157,7 @@ class OrchestratorPolicy(Construct):
                     "resource-level permissions), to name the work queue's consumer.",
                     "appliesTo": [
                         "Resource::*",  # lambda:ListEventSourceMappings has no resource-level permissions
-                        {"regex": "/^Resource::<.*Function.*\\.Arn>:\\*$/g"},
+                        {"regex": "/^Resource::<.*Function.*\\.Arn>:\\*$/g"},  # versions, durable executions
                         {"regex": "/^Resource::<.*Bucket.*\\.Arn>/pipeskit/(contexts|sessions)/\\*$/g"},
                         {"regex": "/^Resource::<.*LogGroup.*\\.Arn>$/g"},
                     ],
@@ -151,9 +165,21 @@ class OrchestratorPolicy(Construct):
             ],
         )
 
-    def add_function(self, function: lambda_.IFunction, log_group: logs.ILogGroup | None = None) -> None:
-        """Let the orchestrator invoke ``function`` (any version or alias of it) and read ``log_group``."""
+    def add_function(
+        self, function: lambda_.IFunction, log_group: logs.ILogGroup | None = None, *, durable: bool = False
+    ) -> None:
+        """Let the orchestrator invoke ``function`` (any version or alias of it) and read ``log_group``.
+
+        Args:
+            function: the function.
+            log_group: its log group; None: none to read.
+            durable: it is a durable function: also follow its executions (``GetDurableExecution``,
+                ``GetDurableExecutionHistory``, ``ListDurableExecutionsByFunction``), complete their
+                callbacks (``SendDurableExecutionCallback*``) and stop them (``StopDurableExecution``).
+        """
         arn = function.function_arn
+        if durable:
+            self._add_durable(arn)
         if self._invoke is None:
             self._invoke = iam.PolicyStatement(
                 sid="InvokeKitFunctions",
@@ -169,6 +195,18 @@ class OrchestratorPolicy(Construct):
             self._invoke.add_resources(arn, f"{arn}:*")
         if log_group is not None:
             self.add_log_group(log_group)
+
+    def _add_durable(self, arn: str) -> None:
+        # A durable execution's ARN is its function version's ARN followed by /durable-execution/...
+        if self._durable is None:
+            self._durable = iam.PolicyStatement(
+                sid="FollowDurableExecutions",
+                actions=list(DURABLE_ORCHESTRATOR_ACTIONS),
+                resources=[arn, f"{arn}:*"],
+            )
+            self.policy.add_statements(self._durable)
+        else:
+            self._durable.add_resources(arn, f"{arn}:*")
 
     def add_log_group(self, log_group: logs.ILogGroup) -> None:
         """Let the orchestrator read ``log_group`` (a function's log lines, the logs channel)."""

@@ -18,7 +18,7 @@ from ..settings import DeploymentSettings
 from ..stack_outputs import OutputNames
 from .failure_queue import FailureQueue
 from .orchestrator_policy import OrchestratorPolicy
-from .pipes_function import PipesFunction
+from .pipes_function import DurableExecution, PipesFunction
 from .pipes_layer import PipesLayer
 from .session_buckets import SessionBuckets
 from .work_queue import WorkQueue
@@ -184,6 +184,7 @@ class PipesDeployment(Construct):
         log_retention_days: int = 14,
         environment: dict[str, str] | None = None,
         consumer: QueueConsumer | None = None,
+        durable: DurableExecution | None = None,
     ) -> PipesFunction:
         """Build a `PipesFunction` in this deployment and wire it (`include_function`).
 
@@ -199,6 +200,8 @@ class PipesDeployment(Construct):
             log_retention_days: retention of its log group (a day count CloudWatch offers).
             environment: extra environment variables.
             consumer: consume the work queue this way; None: it does not.
+            durable: run it as durable executions (`DurableExecution`: execution timeout up to 366 days,
+                retention); the orchestrator's policy then follows its executions too.
 
         Returns:
             The function (``.function``, ``.role``, ``.log_group``).
@@ -220,6 +223,7 @@ class PipesDeployment(Construct):
             log_retention_days=log_retention_days,
             removal_policy=self.removal_policy,
             environment={**self._bucket_environment(), **(environment or {})},
+            durable=durable,
         )
         return self.include_function(function, consumer=consumer)
 
@@ -259,7 +263,9 @@ class PipesDeployment(Construct):
                 retry_attempts=self.async_retry_attempts,
                 max_event_age=Duration.seconds(self.async_max_event_age_s),
             )
-        self.orchestrator_policy.add_function(function.function, function.log_group)
+        self.orchestrator_policy.add_function(
+            function.function, function.log_group, durable=function.durable is not None
+        )
         NagSuppressions.add_resource_suppressions(
             function.role,
             [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from dataclasses import dataclass
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -11,7 +13,42 @@ from constructs import Construct
 
 from pipeskit_lambda.protocol import ENTRYPOINT_HANDLER, HANDLER_ENV_VAR
 
+from ..errors import ConstructConfigurationError
 from .pipes_layer import LAMBDA_RUNTIME, PipesLayer
+
+MAX_DURABLE_EXECUTION_TIMEOUT_S = 31_622_400
+"""Lambda's limit on a durable execution: 366 days."""
+
+DURABLE_SDK_ACTIONS = ("lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState")
+"""What the durable execution SDK calls from inside the function (AWS's durable-functions security page)."""
+
+
+@dataclass(frozen=True)
+class DurableExecution:
+    """A function's durable configuration (``DurableConfig``): it runs as durable executions.
+
+    Args:
+        execution_timeout_s: how long one durable execution may run, waits included (1 s to 366 days;
+            each invocation of the handler is still bounded by the function's timeout).
+        retention_days: how long Lambda keeps a closed execution's history (1 to 90 days).
+
+    Raises:
+        ConstructConfigurationError: a value out of Lambda's range.
+    """
+
+    execution_timeout_s: int
+    retention_days: int = 14
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.execution_timeout_s <= MAX_DURABLE_EXECUTION_TIMEOUT_S:
+            raise ConstructConfigurationError(
+                f"DurableExecution execution_timeout_s={self.execution_timeout_s} is out of Lambda's range: "
+                f"give 1 to {MAX_DURABLE_EXECUTION_TIMEOUT_S} seconds (366 days)."
+            )
+        if not 1 <= self.retention_days <= 90:
+            raise ConstructConfigurationError(
+                f"DurableExecution retention_days={self.retention_days} is out of Lambda's range: give 1 to 90 days."
+            )
 
 
 class PipesFunction(Construct):
@@ -35,6 +72,9 @@ class PipesFunction(Construct):
         log_retention_days: retention of the log group.
         removal_policy: what happens to the log group when the stack goes.
         environment: extra environment variables.
+        durable: run as durable executions (`DurableExecution`: execution timeout, retention); the role
+            is granted what the durable SDK calls (``lambda:CheckpointDurableExecution``,
+            ``lambda:GetDurableExecutionState``) on this function's versions only. None: a plain function.
     """
 
     def __init__(
@@ -51,8 +91,10 @@ class PipesFunction(Construct):
         log_retention_days: int,
         removal_policy: RemovalPolicy,
         environment: dict[str, str] | None = None,
+        durable: DurableExecution | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.durable = durable
         self.log_group = logs.LogGroup(
             self,
             "LogGroup",
@@ -91,8 +133,20 @@ class PipesFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": function_name,
                 **(environment or {}),
             },
+            durable_config=None if durable is None else lambda_.DurableConfig(
+                execution_timeout=Duration.seconds(durable.execution_timeout_s),
+                retention_period=Duration.days(durable.retention_days),
+            ),
         )
         self.log_group.grant_write(self.role)
+        if durable is not None:
+            # The function's versions by name, not its Arn attribute: the function depends on its role's
+            # policy, which would then depend on the function.
+            versions = Stack.of(self).format_arn(
+                service="lambda", resource="function", resource_name=f"{function_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )  # fmt: skip
+            self.role.add_to_policy(iam.PolicyStatement(actions=list(DURABLE_SDK_ACTIONS), resources=[versions]))
         NagSuppressions.add_resource_suppressions(
             self.role,
             [
@@ -101,6 +155,13 @@ class PipesFunction(Construct):
                     "reason": "Writing log events needs the log-stream wildcard of this function's "
                     "own log group; log stream names are chosen by Lambda at run time.",
                     "appliesTo": [{"regex": "/^Resource::<.*LogGroup.*\\.Arn>(:\\*)?$/g"}],
+                },
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "A durable function checkpoints its executions, which run on a version or "
+                    "alias of this function (its own name followed by ':*', nothing else).",
+                    "appliesTo": [{"regex": f"/^Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:"
+                                            f"<AWS::AccountId>:function:{function_name}:\\*$/g"}],
                 },
             ],
             apply_to_children=True,

@@ -8,6 +8,7 @@ Each reader's twin writer is in ``pipeskit_lambda.channels``; both share the wir
 
 from .base import (
     ChannelSession,
+    DurableFollowing,
     EventFollowing,
     LambdaMessageReader,
     LogReadingChannelSession,
@@ -27,6 +28,7 @@ for _reader in (ResponsePayloadMessageReader, CloudWatchLogsMessageReader, S3Mes
 __all__ = [
     "ChannelSession",
     "CloudWatchLogsMessageReader",
+    "DurableFollowing",
     "EventFollowing",
     "LambdaMessageReader",
     "LogReadingChannelSession",

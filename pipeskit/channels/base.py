@@ -54,6 +54,21 @@ class EventFollowing:
     silence_note: str = ""
 
 
+@dataclass
+class DurableFollowing:
+    """How a durable execution is followed to its end (`pipeskit.durable`).
+
+    Attributes:
+        describe: its state now (``GetDurableExecution``): a `pipeskit.durable.DurableExecution`.
+        progress: says in the step's log what its history has new (``GetDurableExecutionHistory``).
+        status_interval_s: how often both are read.
+    """
+
+    describe: Callable[[], Any]
+    progress: Callable[[], Any]
+    status_interval_s: float
+
+
 class LambdaMessageReader(ABC):
     """Base of the kit's readers: one channel's orchestrator end, shared by every run.
 

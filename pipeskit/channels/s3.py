@@ -41,12 +41,13 @@ from pipeskit_lambda.protocol import (
 from .._boto import DEFAULT_TARGET, AwsTarget
 from .._lazy import LazyClient
 from ..attempt_ends import AttemptEnd
+from ..durable import DurableExecution
 from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..failures import record_error
 from ..invocation import LambdaInvocation, handler_never_ran
 from ..message_lines import Message, Text, Unreadable, scan_lines
 from ..settings import ClientSettings, DeploymentSettings, S3ReaderSettings
-from .base import ChannelSession, EventFollowing, LambdaMessageReader, LogReadingMessageReader
+from .base import ChannelSession, DurableFollowing, EventFollowing, LambdaMessageReader, LogReadingMessageReader
 from .chunks import AttemptChunks, ChunkReader, delete_keys, exception_message, probe_prefix
 
 
@@ -168,8 +169,10 @@ class S3MessageReader(LogReadingMessageReader):
             return  # unreachable now: the reads say so, and the log copy backs them
         self._bucket_checked = True
 
-    def open_session(self, *, asynchronous: bool = False) -> S3ChannelSession:
-        return S3ChannelSession(self, asynchronous=asynchronous)
+    def open_session(self, *, asynchronous: bool = False, prefix: str | None = None) -> S3ChannelSession:
+        """This run's end of the channel; ``prefix``: the session's prefix, when it is an existing session's
+        (a durable execution re-attached to), else a new one."""
+        return S3ChannelSession(self, asynchronous=asynchronous, prefix=prefix)
 
     def no_messages_debug_text(self) -> str:
         return f"Expected message chunks under s3://{self.bucket}/{self.s3_settings.s3_session_prefix}/<session>/."
@@ -222,20 +225,26 @@ class S3ChannelSession(ChannelSession):
 
     reader: S3MessageReader
 
-    def __init__(self, reader: S3MessageReader, *, asynchronous: bool = False) -> None:
+    def __init__(self, reader: S3MessageReader, *, asynchronous: bool = False, prefix: str | None = None) -> None:
         super().__init__(reader)
         self._chunks: ChunkReader | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._prefix = ""
+        self._prefix = prefix or ""
+        self._given_prefix = prefix
         self.asynchronous = asynchronous  # an Event invocation: messages are held per attempt
+        self.keep_chunks = False
+        """Leave the chunks when the session closes (a durable execution that has not ended: a re-execution
+        of the run re-attaches to it and reads them again)."""
 
     @contextmanager
     def read_messages(self, handler: PipesMessageHandler) -> Iterator[PipesParams]:
         self._handler = handler
         self.reader.check_bucket()
         params = self.reader.messages_params()
+        if self._given_prefix:
+            params[KEY_PREFIX_PARAM] = self._given_prefix
         self._prefix = str(params[KEY_PREFIX_PARAM])
         self._chunks = ChunkReader(
             self.reader.client, self.reader.bucket, self._prefix, handler.handle_message,
@@ -248,7 +257,7 @@ class S3ChannelSession(ChannelSession):
         finally:
             self._stop.set()
             self._thread.join(timeout=30)
-            if self.reader.s3_settings.s3_delete_chunks:
+            if self.reader.s3_settings.s3_delete_chunks and not self.keep_chunks:
                 self._delete_everything()
 
     @property
@@ -393,6 +402,33 @@ class S3ChannelSession(ChannelSession):
                 elif attempts:
                     self._release(attempts[-1])
                 return error
+            time.sleep(pause)
+
+    def follow_durable(self, following: DurableFollowing) -> DurableExecution:
+        """Follow a durable execution to its end: the chunks of every invocation delivered in the order they
+        ran as they come (the Lambda side wrote each message once), its status and progress read every
+        ``following.status_interval_s`` and as soon as its ``closed`` is read (uploaded by the invocation that
+        ends the execution, just before it returns). Returns the ended execution, once its ``closed`` was read
+        too or ``s3_completion_timeout_s`` after; its chunks are left in the bucket while it runs
+        (`keep_chunks`)."""
+        self.keep_chunks = True
+        pause = self.reader.s3_settings.s3_poll_interval_s
+        next_look = 0.0
+        looked_after_closed = False
+        while True:
+            self._poll()
+            closed = self._any_closed()
+            if time.monotonic() >= next_look or (closed and not looked_after_closed):  # closed: it is ending now
+                looked_after_closed = closed
+                execution = following.describe()
+                following.progress()
+                if execution.ended:
+                    # a handler that returned or raised wrote closed; a timed-out or stopped execution's did not
+                    wait_s = self.reader.s3_settings.s3_completion_timeout_s if execution.closes_session else 0.0
+                    self._wait(self._any_closed, wait_s)
+                    self.keep_chunks = False
+                    return execution
+                next_look = time.monotonic() + following.status_interval_s
             time.sleep(pause)
 
     def _await_ends(self, invocation: LambdaInvocation, following: EventFollowing, seen: int) -> list[AttemptEnd]:

@@ -12,12 +12,20 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlencode
 from xml.sax.saxutils import escape
 
+from pipeskit.local.durable import (
+    INVOCATION_MARKER_HEADER,
+    DurableExecutions,
+    durable_qualifier,
+    is_durable_api,
+    raw_path,
+)
 from pipeskit.local.errors import AWSServiceError
 from pipeskit.local.faults import FaultInjector
 from pipeskit.local.iam import Authorizer
@@ -32,6 +40,8 @@ REQUESTS_PATH = "/_pipeskit/requests"
 benchmark counts; ``DELETE`` sets the counts back to zero."""
 INVOKE_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/invocations/?$")
 FUNCTION_PATH = re.compile(r"^/(?P<api>[^/]+)/functions/(?P<name>[^/]+)/?$")
+SYNC_DURABLE_WAIT_S = 900
+"""How long a synchronous ``Invoke`` of a durable function waits for the execution's end (Lambda's 15 minutes)."""
 _LOGS_TARGET_PREFIX = "Logs_20140328."
 _SIGNING_SERVICE = re.compile(r"Credential=[^/,\s]+/[^/]+/[^/]+/(?P<service>[^/]+)/aws4_request")
 _VOLATILE_QUERY = ("x-amz-", "continuation-token")
@@ -60,15 +70,22 @@ class FrontApp:
         runtime: The Lambda runtime model.
         faults: Fault injector.
         iam: Authorizes requests while its setting is on; none: nothing is authorized.
+        durable: Runs durable functions and answers the durable-execution API; none: neither is served.
     """
 
     def __init__(
-        self, moto_app: WSGIApp, runtime: LambdaRuntime, faults: FaultInjector, iam: Authorizer | None = None
+        self,
+        moto_app: WSGIApp,
+        runtime: LambdaRuntime,
+        faults: FaultInjector,
+        iam: Authorizer | None = None,
+        durable: DurableExecutions | None = None,
     ) -> None:
         self._moto = moto_app
         self._runtime = runtime
         self._faults = faults
         self._iam = iam
+        self._durable = durable
         self._requests: Counter[str] = Counter()
         self._requests_lock = threading.Lock()
 
@@ -89,6 +106,8 @@ class FrontApp:
                     return refusal.respond(start_response, method)
             if s3:
                 self._faults.check_s3_request(method, _s3_target(environ))
+            if self._durable is not None and service in ("lambda", None) and is_durable_api(raw_path(environ)):
+                return self._durable_api(environ, start_response)
             if method == "POST":
                 match = INVOKE_PATH.match(path)
                 if match:
@@ -126,6 +145,12 @@ class FrontApp:
         account, region, function_name, _ = self._runtime._locate(name)
         self._runtime.pool.invalidate(f"arn:aws:lambda:{region}:{account}:function:{function_name}")
 
+    def _durable_api(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        assert self._durable is not None
+        status, headers, body = self._durable.serve(environ, _read_body(environ))
+        start_response(_status(status), headers)
+        return [body]
+
     def _invoke(
         self, environ: dict[str, Any], start_response: Callable[..., Any], name: str
     ) -> Iterable[bytes]:
@@ -135,6 +160,13 @@ class FrontApp:
         log_type = environ.get("HTTP_X_AMZ_LOG_TYPE", "None")
         client_context = environ.get("HTTP_X_AMZ_CLIENT_CONTEXT")
         payload = _read_body(environ)
+        if (
+            self._durable is not None
+            and invocation_type != "DryRun"
+            and environ.get(INVOCATION_MARKER_HEADER, "").lower() != "true"
+            and getattr(self._runtime.moto_function(name, qualifier), "durable_config", None)
+        ):
+            return self._start_durable(environ, start_response, name, qualifier, invocation_type, payload)
 
         if invocation_type == "DryRun":
             spec = self._runtime.dry_run(name, qualifier)
@@ -173,6 +205,59 @@ class FrontApp:
             headers.append(("X-Amz-Log-Result", log_result_header(result)))
         start_response(_status(200), headers)
         return [result.payload]
+
+    def _start_durable(
+        self,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        name: str,
+        qualifier: str | None,
+        invocation_type: str,
+        payload: bytes,
+    ) -> Iterable[bytes]:
+        """A caller's ``Invoke`` of a durable function: start (or find) its durable execution."""
+        assert self._durable is not None
+        if invocation_type not in ("Event", "RequestResponse"):
+            raise AWSServiceError(
+                "InvalidParameterValueException", f"Unsupported InvocationType: {invocation_type}"
+            )
+        qualifier = durable_qualifier(name, qualifier)
+        fn = self._runtime.moto_function(name, qualifier)
+        self._runtime.resolve(name, qualifier)
+        self._faults.check_invoke()
+        execution_name = environ.get("HTTP_X_AMZ_DURABLE_EXECUTION_NAME") or None
+        arn, _started = self._durable.start(fn, qualifier, payload, execution_name)
+        headers = [
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            ("X-Amz-Executed-Version", str(fn.version)),
+            ("X-Amz-Durable-Execution-Arn", arn),
+        ]
+        if invocation_type == "Event":
+            start_response(_status(202), [*headers, ("Content-Length", "0")])
+            return [b""]
+        # RequestResponse: the execution's outcome, if it ends within a synchronous invocation's 15 minutes
+        outcome = self._durable.wait(arn, SYNC_DURABLE_WAIT_S)
+        if outcome is None:
+            raise AWSServiceError(
+                "ServiceException",
+                f"The durable execution {arn} did not end within a synchronous invocation's "
+                f"{SYNC_DURABLE_WAIT_S} seconds; it goes on: invoke with InvocationType=Event and follow it "
+                "with GetDurableExecution.",
+                500,
+                error_type="Service",
+            )
+        headers.append(("Content-Type", "application/json"))
+        if outcome.get("Status") == "SUCCEEDED":
+            body = str(outcome.get("Result") or "null").encode()
+        else:
+            error = outcome.get("Error") or {}
+            body = json.dumps({
+                "errorMessage": error.get("ErrorMessage") or f"durable execution {outcome.get('Status')}",
+                "errorType": error.get("ErrorType") or str(outcome.get("Status")),
+            }).encode()  # fmt: skip
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        start_response(_status(200), [*headers, ("Content-Length", str(len(body)))])
+        return [body]
 
     @staticmethod
     def _error(

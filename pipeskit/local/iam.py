@@ -580,14 +580,24 @@ def _rest_operation(service: str, method: str, path: str) -> tuple[str, dict[str
 
 
 def _lambda_checks(environ: dict[str, Any], caller: Caller, account_id: str) -> list[Check]:
+    from pipeskit.local.durable import function_of_callback, function_of_execution, is_durable_api, raw_path
+
     method = environ.get("REQUEST_METHOD", "GET")
-    found = _rest_operation("lambda", method, environ.get("PATH_INFO", ""))
+    path = raw_path(environ)
+    # A durable execution ARN holds '/', sent as %2F: its operation is found in the path as sent.
+    found = _rest_operation("lambda", method, path if is_durable_api(path) else environ.get("PATH_INFO", ""))
     if found is None:
         return []
     operation, labels = found
     action = f"lambda:{_LAMBDA_ACTIONS.get(operation, operation)}"
     region = caller.region
     query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+    # The durable-execution operations are authorized on the function version the execution runs
+    # (policies grant them on "function:NAME:*"); an execution or callback not of that shape on "*".
+    if "DurableExecutionArn" in labels:
+        return [Check(action, function_of_execution(labels["DurableExecutionArn"]) or "*")]
+    if "CallbackId" in labels:
+        return [Check(action, function_of_callback(labels["CallbackId"]) or "*")]
     if "FunctionName" in labels:
         return [Check(action, _function_arn(labels["FunctionName"], query.get("Qualifier"), region, account_id))]
     if operation == "CreateFunction":

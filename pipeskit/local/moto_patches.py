@@ -24,7 +24,7 @@ _lock = threading.Lock()
 _event_invoker: Callable[[str, bytes], None] | None = None
 
 #: Function properties moto's CloudFormation model drops but Lambda honours.
-_EXTRA_FUNCTION_PROPERTIES = ("DeadLetterConfig", "LoggingConfig")
+_EXTRA_FUNCTION_PROPERTIES = ("DeadLetterConfig", "LoggingConfig", "DurableConfig")
 
 
 def set_event_invoker(invoker: Callable[[str, bytes], None] | None) -> None:
@@ -51,6 +51,22 @@ def _apply_extra_config(fn: Any, properties: dict[str, Any]) -> None:
         fn.dead_letter_config = properties["DeadLetterConfig"] or None
     if "LoggingConfig" in properties:
         fn.logging_config = properties["LoggingConfig"] or None
+    if "DurableConfig" in properties:
+        fn.durable_config = _durable_config(properties["DurableConfig"])
+
+
+#: Lambda's defaults for the fields of a ``DurableConfig`` left out.
+DURABLE_DEFAULTS = {"ExecutionTimeout": 86400, "RetentionPeriodInDays": 14}
+
+
+def _durable_config(value: Any) -> dict[str, Any] | None:
+    """A function's ``DurableConfig`` as Lambda keeps it: numbers as numbers, defaults filled in."""
+    if not value:
+        return None
+    config = {**DURABLE_DEFAULTS, **{key: item for key, item in dict(value).items() if item is not None}}
+    for key in DURABLE_DEFAULTS:
+        config[key] = int(config[key])
+    return config
 
 
 def apply() -> None:
@@ -121,6 +137,7 @@ def _patch_cloudformation_layers() -> None:
         fn.layers = fn._get_layers_data(layers)
         fn.dead_letter_config = properties.get("DeadLetterConfig") or None
         fn.logging_config = properties.get("LoggingConfig") or None
+        fn.durable_config = _durable_config(properties.get("DurableConfig"))
         return fn
 
     fn_cls.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment]
@@ -152,10 +169,10 @@ def _patch_layer_version_ref() -> None:
 
 
 def _patch_function_extra_config() -> None:
-    # Why: moto ignores DeadLetterConfig and LoggingConfig on CreateFunction /
+    # Why: moto ignores DeadLetterConfig, LoggingConfig and DurableConfig on CreateFunction /
     # UpdateFunctionConfiguration and never returns them. The local runtime needs
-    # them (DLQ for failed async events, custom log group) and clients expect to
-    # read them back from GetFunctionConfiguration.
+    # them (DLQ for failed async events, custom log group, durable executions) and clients
+    # expect to read them back from GetFunctionConfiguration.
     fn_cls = lambda_models.LambdaFunction
     original_init = fn_cls.__init__
     original_update = fn_cls.update_configuration
@@ -166,6 +183,7 @@ def _patch_function_extra_config() -> None:
         original_init(self, account_id, spec, *args, **kwargs)
         self.dead_letter_config = spec.get("DeadLetterConfig") or None
         self.logging_config = spec.get("LoggingConfig") or None
+        self.durable_config = _durable_config(spec.get("DurableConfig"))
 
     @functools.wraps(original_update)
     def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
@@ -184,6 +202,9 @@ def _patch_function_extra_config() -> None:
             "LogGroup": f"/aws/lambda/{self.function_name}",
             **(logging_config or {}),
         }
+        durable_config = getattr(self, "durable_config", None)
+        if durable_config:
+            config["DurableConfig"] = durable_config
         return config
 
     fn_cls.__init__ = init  # type: ignore[method-assign]

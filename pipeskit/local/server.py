@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from pipeskit.local import moto_patches
+from pipeskit.local.durable import DurableExecutions, register_region
 from pipeskit.local.errors import ServerStateError
 from pipeskit.local.event_sources import EventSourcePoller
 from pipeskit.local.faults import FaultInjector
@@ -57,6 +58,7 @@ class LocalAWS:
         self.logs: LogWriter | None = None
         self.faults: FaultInjector | None = None
         self.event_sources: EventSourcePoller | None = None
+        self.durable: DurableExecutions | None = None
         self.iam = Authorizer(lambda: self._settings)
 
     # -- settings ---------------------------------------------------------------------
@@ -133,8 +135,13 @@ class LocalAWS:
                 if not quiet:
                     super().log_request(*args, **kwargs)
 
+        register_region(s.account_id, s.region)
+        self.durable = DurableExecutions(
+            lambda: self._settings, lambda: self.client("lambda", retries=0, read_timeout=960)
+        )
         app = FrontApp(
-            DomainDispatcherApplication(create_backend_app), self.runtime, self.faults, iam=self.iam
+            DomainDispatcherApplication(create_backend_app), self.runtime, self.faults, iam=self.iam,
+            durable=self.durable,
         )
         try:
             self._server = make_server(
@@ -172,6 +179,8 @@ class LocalAWS:
         self._teardown()
 
     def _teardown(self) -> None:
+        if self.durable is not None:
+            self.durable.close()
         if self.runtime is not None:
             self.runtime.close()
         if self.logs is not None:

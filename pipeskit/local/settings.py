@@ -82,6 +82,10 @@ class LocalAWSSettings(Settings):
             use an administrator's keys, and each execution environment runs with temporary
             credentials of its function's execution role (see :mod:`pipeskit.local.iam`). On by
             default, as on AWS; off for quick experiments (and in the test fixture's shared instance).
+        durable_skip_waits: Durable functions: a wait (``context.wait``, a step's retry delay) fires at
+            once instead of after its duration, and the execution's clock (its history's timestamps)
+            moves on by the time skipped: hours of waits take no time in a test. Off: waits last
+            what they say, as on AWS.
         quiet: Do not log each HTTP request.
     """
 
@@ -113,4 +117,5 @@ class LocalAWSSettings(Settings):
     s3_slow_down_rate: float = setting(0.0, minimum=0.0, maximum=1.0)
     s3_slow_down_per_key: int = setting(0, minimum=0)
     iam: bool = True
+    durable_skip_waits: bool = False
     quiet: bool = True

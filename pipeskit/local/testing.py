@@ -52,6 +52,56 @@ def publish_pipes_layer(lambda_client: Any, requirements_file: Path | None = Non
     )["LayerVersionArn"]
 
 
+DURABLE_LAYER_REQUIREMENTS = Path(__file__).parents[1] / "layer-requirements-durable.txt"
+"""The pipes layer of a durable function: the library's pins plus ``aws-durable-execution-sdk-python``."""
+
+
+def publish_durable_layer(lambda_client: Any) -> str:
+    """Build (or reuse) the pipes layer with the durable execution SDK, publish it, return its version ARN."""
+    return publish_pipes_layer(lambda_client, DURABLE_LAYER_REQUIREMENTS)
+
+
+def deploy_durable_function(
+    lambda_client: Any,
+    *,
+    code: Path,
+    user_handler: str,
+    layer_arn: str,
+    role_arn: str,
+    execution_timeout_s: int = 86400,
+    retention_days: int = 14,
+    name: str | None = None,
+    timeout_s: int = 60,
+    memory_mb: int = 256,
+    entrypoint: bool = False,
+) -> str:
+    """Create a durable function (``DurableConfig``) from ``code`` with the durable layer; returns its name.
+
+    Invoke it qualified (``Qualifier="$LATEST"`` or a published version), as Lambda requires of durable
+    functions; its invocations then run as one durable execution. A test skips through its waits with
+    ``local_aws.override(durable_skip_waits=True)``.
+
+    Args:
+        lambda_client: boto3 Lambda client.
+        code: a handler file or a directory of ``.py`` files.
+        user_handler: ``module.function`` of the ``@durable_execution`` handler.
+        layer_arn: a layer carrying the durable SDK (:func:`publish_durable_layer`).
+        role_arn: execution role (with IAM enforced it needs ``lambda:CheckpointDurableExecution`` and
+            ``lambda:GetDurableExecutionState`` on the function).
+        execution_timeout_s: ``DurableConfig.ExecutionTimeout`` (up to a year).
+        retention_days: ``DurableConfig.RetentionPeriodInDays``.
+        name: function name (default: from the code's name, made unique).
+        timeout_s: timeout of each invocation of the handler.
+        memory_mb: function memory.
+        entrypoint: behind the pipes layer's entrypoint; False makes ``user_handler`` the Lambda handler.
+    """
+    return deploy_pipes_function(
+        lambda_client, code=code, user_handler=user_handler, layer_arn=layer_arn, role_arn=role_arn, name=name,
+        timeout_s=timeout_s, memory_mb=memory_mb, entrypoint=entrypoint,
+        durable_config={"ExecutionTimeout": execution_timeout_s, "RetentionPeriodInDays": retention_days},
+    )  # fmt: skip
+
+
 def lambda_role(iam_client: Any) -> str:
     """An execution role ARN to create functions with."""
     return iam_client.create_role(
@@ -90,6 +140,7 @@ def deploy_pipes_function(
     memory_mb: int = 256,
     entrypoint: bool = True,
     log_format: str = "Text",
+    durable_config: dict[str, int] | None = None,
 ) -> str:
     """Create a Python 3.12 function from ``code`` with the pipes layer; returns its name.
 
@@ -105,6 +156,7 @@ def deploy_pipes_function(
         entrypoint: behind the pipes layer's entrypoint, as the kit's stack deploys; False makes
             ``user_handler`` the Lambda handler itself.
         log_format: ``Text`` or ``JSON`` (``LoggingConfig.LogFormat``, INFO levels).
+        durable_config: ``DurableConfig`` (``ExecutionTimeout``, ``RetentionPeriodInDays``): a durable function.
     """
     name = name or f"{code.stem.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
     lambda_client.create_function(
@@ -119,6 +171,7 @@ def deploy_pipes_function(
         Environment={"Variables": {HANDLER_ENV_VAR: user_handler} if entrypoint else {}},
         LoggingConfig={"LogFormat": log_format, **({"ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO"}
                                                    if log_format == "JSON" else {})},
+        **({"DurableConfig": durable_config} if durable_config else {}),
     )
     return name
 

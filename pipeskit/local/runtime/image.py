@@ -24,9 +24,11 @@ from pathlib import Path
 from ..._pip import PipInstallError, pip_install_for_platform
 from ..errors import LocalAWSError
 
-RUNTIME_PACKAGES = ("awslambdaric==4.2.2", "boto3==1.40.4", "botocore==1.40.4")
-"""AWS's runtime interface client, and the SDK at a version the managed python3.12 runtime shipped
-(Lambda's "runtime-included SDK versions" page; update both pins together)."""
+RUNTIME_PACKAGES = ("awslambdaric==4.2.2", "boto3==1.44.8", "botocore==1.44.8")
+"""AWS's runtime interface client, and the SDK at a version recent enough for the durable-execution API
+(``CheckpointDurableExecution``, ``GetDurableExecutionState``: the durable SDK needs boto3 1.43.114 or
+newer, and a layer cannot bring its own, as the pipes layer leaves out what the runtime ships). Update
+both pins together."""
 
 PLATFORM = "manylinux2014_x86_64"
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")

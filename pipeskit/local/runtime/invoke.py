@@ -333,6 +333,16 @@ def _validate_payload(payload: bytes, limit: int) -> None:
             raise InvalidRequestContent(str(exc)) from None
 
 
+def split_qualifier(name_or_arn: str) -> str | None:
+    """The qualifier written into a function name or ARN (``name:1``, ``arn:...:function:name:alias``)."""
+    match = _ARN.match(name_or_arn)
+    if match:
+        return match["qualifier"]
+    if ":" in name_or_arn and not name_or_arn.startswith("arn:"):
+        return name_or_arn.split(":", 1)[1] or None
+    return None
+
+
 def invoked_arn(spec: FunctionSpec, name_or_arn: str, qualifier: str | None) -> str:
     match = _ARN.match(name_or_arn)
     if match and match["qualifier"]:
@@ -344,4 +354,4 @@ def invoked_arn(spec: FunctionSpec, name_or_arn: str, qualifier: str | None) -> 
     return spec.arn
 
 
-__all__ = ["AWSServiceError", "LambdaRuntime", "invoked_arn", "log_result_header"]
+__all__ = ["AWSServiceError", "LambdaRuntime", "invoked_arn", "log_result_header", "split_qualifier"]

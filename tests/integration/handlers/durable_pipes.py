@@ -1,0 +1,71 @@
+"""Durable handlers reporting to Dagster: ``@durable_execution`` above the kit's ``@pipes_handler``."""
+
+import json
+
+from aws_durable_execution_sdk_python import DurableContext, StepContext, durable_execution, durable_step
+from aws_durable_execution_sdk_python.config import Duration, StepConfig
+from aws_durable_execution_sdk_python.retries import RetryStrategyConfig, create_retry_strategy
+from dagster_pipes import PipesContext
+
+from pipeskit_lambda import pipes_handler
+
+
+@durable_step
+def load(step: StepContext, count: int) -> int:
+    pipes = PipesContext.get()
+    for i in range(count):
+        pipes.log.info(f"loaded row {i}")
+    return count
+
+
+@durable_step
+def transform(step: StepContext, rows: int) -> int:
+    PipesContext.get().report_asset_materialization(metadata={"rows": rows})
+    return rows * 2
+
+
+@durable_step
+def check(step: StepContext, rows: int) -> bool:
+    PipesContext.get().report_asset_check(check_name="rows_positive", passed=rows > 0)
+    return rows > 0
+
+
+@durable_execution
+@pipes_handler
+def three_steps(event: dict, context: DurableContext, pipes: PipesContext) -> dict:
+    """Three steps with waits of hours between them (``wait_s`` overrides both), 1,002 messages in all."""
+    pipes.log.info("execution begins")
+    rows = context.step(load(600), name="load")
+    for i in range(400):  # outside any step: runs again on each replay
+        pipes.log.info(f"between steps {i}")
+    context.wait(Duration.from_seconds(event.get("wait_s", 2 * 3600)), name="two-hours")
+    doubled = context.step(transform(rows), name="transform")
+    context.wait(Duration.from_seconds(event.get("wait_s", 5 * 3600)), name="five-hours")
+    passed = context.step(check(doubled), name="check")
+    pipes.log.info("execution ends")
+    return {"rows": doubled, "passed": passed}
+
+
+@durable_step
+def flaky(step: StepContext) -> int:
+    PipesContext.get().log.info(f"attempt {step.attempt}")
+    raise RuntimeError("the source refused the query")
+
+
+@durable_execution
+@pipes_handler
+def failing(event: dict, context: DurableContext, pipes: PipesContext) -> int:
+    pipes.log.info("before the flaky step")
+    retries = StepConfig(retry_strategy=create_retry_strategy(RetryStrategyConfig(max_attempts=3)))
+    return context.step(flaky(), name="flaky", config=retries)
+
+
+@durable_execution
+@pipes_handler
+def approval(event: dict, context: DurableContext, pipes: PipesContext) -> dict:
+    """Waits for a callback: its answer (JSON text, the SDK's callbacks pass it through) is the result."""
+    callback = context.create_callback(name="approval")
+    pipes.log.info(f"asked for approval: {callback.callback_id}")
+    answer = json.loads(callback.result() or "{}")
+    pipes.report_asset_materialization(metadata={"approved": bool(answer.get("approved"))})
+    return answer
