@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from dagster import (
     AssetExecutionContext,
     OpExecutionContext,
@@ -31,6 +31,7 @@ from pipeskit_lambda.protocol import (
 from ._boto import DEFAULT_TARGET, AwsTarget
 from ._lazy import LazyClient
 from .attempt_ends import EventTracking, event_tracking
+from .aws_errors import aws_error
 from .channels import DurableFollowing, EventFollowing, LambdaMessageReader, reader_class
 from .durable import DurableExecution, ProgressReader, durable_config, durable_qualifier, find_execution
 from .errors import (
@@ -269,6 +270,11 @@ class SessionRunner:
                 _log.debug("%s: its configuration could not be read (%s); run as a function that is not durable",
                            function_name, error)  # fmt: skip
                 known = False
+            except BotoCoreError as error:  # no answer at all: the invoke would get none either
+                raise aws_error(
+                    error, f"invoking {function_name}", client=self.lambda_client, function_name=function_name,
+                    qualifier=qualifier,
+                ) from error  # fmt: skip
             with self._client_lock:
                 self._durable_functions[key] = known
         return known
