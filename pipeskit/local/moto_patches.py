@@ -2,7 +2,7 @@
 
 Each patch says why it exists. Patches are applied once per process
 (:func:`apply`); the hook that routes moto's internal Lambda invocations to the local
-runtime is (re)bound by :func:`set_event_invoker`.
+runtime is bound by :func:`bind_event_invoker`.
 """
 
 from __future__ import annotations
@@ -21,21 +21,30 @@ logger = logging.getLogger(__name__)
 
 _applied = False
 _lock = threading.Lock()
-_event_invoker: Callable[[str, bytes], None] | None = None
+_event_invokers: list[Callable[[str, bytes], None]] = []
+"""The running local AWSs' invokers, the newest last: moto's state is per process, so its deliveries go to
+the newest one still running, and stopping one leaves the others theirs."""
 
 #: Function properties moto's CloudFormation model drops but Lambda honours.
 _EXTRA_FUNCTION_PROPERTIES = ("DeadLetterConfig", "LoggingConfig", "DurableConfig")
 
 
-def set_event_invoker(invoker: Callable[[str, bytes], None] | None) -> None:
-    """Route moto-internal Lambda deliveries (SNS, S3 notifications, EventBridge).
+def bind_event_invoker(invoker: Callable[[str, bytes], None]) -> None:
+    """Route moto-internal Lambda deliveries (SNS, S3 notifications, EventBridge) to ``invoker`` until it is
+    unbound (:func:`unbind_event_invoker`).
 
     Args:
-        invoker: ``invoker(function_arn, payload)`` queuing an ``Event`` invocation,
-            or ``None`` to drop such deliveries.
+        invoker: ``invoker(function_arn, payload)`` queuing an ``Event`` invocation.
     """
-    global _event_invoker
-    _event_invoker = invoker
+    with _lock:
+        _event_invokers.append(invoker)
+
+
+def unbind_event_invoker(invoker: Callable[[str, bytes], None]) -> None:
+    """Stop routing deliveries to ``invoker``; the local AWS started before it, if still running, gets them."""
+    with _lock:
+        if invoker in _event_invokers:
+            _event_invokers.remove(invoker)
 
 
 def _layer_arns(value: Any) -> list[str]:
@@ -376,7 +385,8 @@ def _patch_internal_invoke() -> None:
     fn_cls = lambda_models.LambdaFunction
 
     def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
-        invoker = _event_invoker
+        with _lock:
+            invoker = _event_invokers[-1] if _event_invokers else None
         if invoker is None:
             logger.warning("no local runtime bound: dropping delivery to %s", self.function_name)
             return b""

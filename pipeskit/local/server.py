@@ -7,7 +7,7 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -51,6 +51,7 @@ class LocalAWS:
         self._settings = base.replace(**overrides) if overrides else base
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._event_invoker: Callable[[str, bytes], None] | None = None
         self._work_dir: Path | None = None
         self._owns_work_dir = False
         self._port: int | None = None
@@ -158,7 +159,8 @@ class LocalAWS:
         )
         self._thread.start()
         runtime = self.runtime
-        moto_patches.set_event_invoker(lambda arn, payload: runtime.invoke_async(arn, payload))
+        self._event_invoker = lambda arn, payload: runtime.invoke_async(arn, payload)
+        moto_patches.bind_event_invoker(self._event_invoker)
         self.event_sources = EventSourcePoller(self.runtime, lambda: self._settings)
         self.event_sources.start()
         logger.info("local AWS listening on %s", self.endpoint_url)
@@ -168,7 +170,9 @@ class LocalAWS:
         """Stop serving, kill every execution environment and remove temporary files."""
         if self._server is None:
             return
-        moto_patches.set_event_invoker(None)
+        if self._event_invoker is not None:
+            moto_patches.unbind_event_invoker(self._event_invoker)
+            self._event_invoker = None
         if self.event_sources is not None:
             self.event_sources.stop()
         self._server.shutdown()

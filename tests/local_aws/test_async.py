@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
+from pipeskit.local import LocalAWS
 from tests.local_aws.conftest import log_messages, unique, wait_until
 
 FAILING = "def handler(event, context):\n    print('attempt')\n    raise RuntimeError('always fails')\n"
@@ -93,7 +96,13 @@ def test_zero_retries(lam, deploy, sqs, logs):
     assert _attempts(logs, name) == 1
 
 
-def test_sns_subscription_delivers_through_the_local_runtime(local_aws, lam, deploy, sqs):
+@pytest.mark.parametrize("another_started_and_stopped", [False, True])
+def test_sns_subscription_delivers_through_the_local_runtime(local_aws, lam, deploy, sqs, another_started_and_stopped):
+    """Also when another local AWS of the process started and stopped meanwhile: moto's state is per process,
+    and stopping that one must not drop the deliveries of the one still running."""
+    if another_started_and_stopped:
+        with LocalAWS(port=0, quiet=True, iam=False):
+            pass
     url, _ = _queue(sqs, "sns-out")
     name = deploy(
         "import boto3\n"
@@ -106,7 +115,7 @@ def test_sns_subscription_delivers_through_the_local_runtime(local_aws, lam, dep
     topic = sns.create_topic(Name=unique("topic"))["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)
     sns.publish(TopicArn=topic, Message=url)
-    assert _receive(sqs, url, timeout=30.0)[0]["Body"] == "from sns"  # a cold start on a loaded host
+    assert _receive(sqs, url)[0]["Body"] == "from sns"
 
 
 def test_update_event_invoke_config_changes_only_the_fields_given(lam, deploy, sqs, logs):
