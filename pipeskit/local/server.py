@@ -137,9 +137,7 @@ class LocalAWS:
                     super().log_request(*args, **kwargs)
 
         register_region(s.account_id, s.region)
-        self.durable = DurableExecutions(
-            lambda: self._settings, lambda: self.client("lambda", retries=0, read_timeout=960)
-        )
+        self.durable = DurableExecutions(lambda: self._settings, self._durable_invoker_client)
         app = FrontApp(
             DomainDispatcherApplication(create_backend_app), self.runtime, self.faults, iam=self.iam,
             durable=self.durable,
@@ -241,6 +239,20 @@ class LocalAWS:
             "aws_secret_access_key": DUMMY_SECRET_ACCESS_KEY,
             "aws_session_token": DUMMY_SESSION_TOKEN,
         }
+
+    def _durable_invoker_client(self) -> Any:
+        """The Lambda client the durable executor invokes handlers with: the administrator's, whether IAM
+        is enforced now or only later (``override(iam=True)``), with no retry (a retried invoke runs the
+        handler twice) and a read timeout beyond an invocation's 15 minutes."""
+        import boto3
+        from botocore.config import Config
+
+        key_id, secret = self.iam.admin_credentials()
+        session = boto3.session.Session(
+            aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=self._settings.region
+        )
+        config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=960)
+        return session.client("lambda", endpoint_url=self.endpoint_url, config=config)
 
     def _function_credentials(self, spec: FunctionSpec) -> tuple[str, str, str]:
         """An execution environment's credentials: its role's temporary ones when IAM is enforced."""

@@ -226,3 +226,24 @@ def _config_or_none(lam: Any, name: str) -> dict[str, Any] | None:
         return lam.get_function_configuration(FunctionName=name)  # type: ignore[no-any-return]
     except lam.exceptions.ResourceNotFoundException:
         return None
+
+
+def test_iam_switched_on_after_the_first_execution_still_lets_the_executor_invoke(local_aws, lam, durable, skip_waits,
+                                                                                   durable_layer):
+    """The executor invokes handlers as the administrator, whatever the iam setting was when it started."""
+    from tests.local_aws.test_iam import _allow, _role
+
+    first = lam.invoke(FunctionName=f"{durable('three_steps')}:$LATEST", Payload=b'{"start": 0}')
+    assert json.loads(first["Payload"].read()) == {"value": 111}
+    with local_aws.override(iam=True):
+        admin = local_aws.client("lambda", retries=0, read_timeout=60)
+        name = unique("three-steps-iam")
+        role = _role(local_aws, _allow(["lambda:CheckpointDurableExecution", "lambda:GetDurableExecutionState"],
+                                       f"{FUNCTION_ARN}{name}:*"))  # fmt: skip
+        deploy_durable_function(admin, code=HANDLERS / "three_steps.py", user_handler="three_steps.handler",
+                                layer_arn=durable_layer, role_arn=role, name=name)  # fmt: skip
+        try:
+            second = admin.invoke(FunctionName=f"{name}:$LATEST", Payload=b'{"start": 1}')
+            assert json.loads(second["Payload"].read()) == {"value": 112}
+        finally:
+            admin.delete_function(FunctionName=name)
