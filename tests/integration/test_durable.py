@@ -19,11 +19,7 @@ from pipeskit.channels import S3MessageReader, S3ReaderSettings
 from pipeskit.local.testing import deploy_durable_function, publish_durable_layer
 
 from .conftest import HANDLERS_DIR, Materialized, run_asset
-
-EXPECTED_LOGS = (
-    ["execution begins"] + [f"loaded row {i}" for i in range(600)] + [f"between steps {i}" for i in range(400)]
-    + ["execution ends"]
-)  # fmt: skip
+from .handlers.durable_pipes import EXPECTED_LOGS
 
 
 @pytest.fixture(scope="module")

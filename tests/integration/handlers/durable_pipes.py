@@ -9,6 +9,12 @@ from dagster_pipes import PipesContext
 
 from pipeskit_lambda import pipes_handler
 
+EXPECTED_LOGS = (
+    ["execution begins"] + [f"loaded row {i}" for i in range(600)] + [f"between steps {i}" for i in range(400)]
+    + ["execution ends"]
+)  # fmt: skip
+"""The log messages `three_steps` reports, each once, in order: 1,002 (with a materialization and a check)."""
+
 
 @durable_step
 def load(step: StepContext, count: int) -> int:
