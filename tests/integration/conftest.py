@@ -1,5 +1,6 @@
 """Fixtures for Pipes sessions against the local AWS: the real pipes layer, real Dagster."""
 
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -208,3 +209,21 @@ def run_asset(
         instance=instance,
     )
     return Materialized(result, captured, instance)
+
+
+def job_process_command(job: str, parent_run_id: str | None = None) -> list[str]:
+    """A Python command executing ``job`` (``module:name``) in its own process, as Dagster launches runs, on
+    ``DagsterInstance.get()`` (``DAGSTER_HOME``); with ``parent_run_id``, as its re-execution. It prints
+    ``RUN <run id> <success>``."""
+    module, name = job.split(":")
+    code = (
+        "import sys\n"
+        "from dagster import DagsterInstance, ReexecutionOptions, execute_job, reconstructable\n"
+        f"from {module} import {name}\n"
+        "parent = sys.argv[1] if len(sys.argv) > 1 else None\n"
+        "options = ReexecutionOptions(parent_run_id=parent) if parent else None\n"
+        f"result = execute_job(reconstructable({name}), instance=DagsterInstance.get(),\n"
+        "                     reexecution_options=options)\n"
+        "print('RUN', result.run_id, result.success)\n"
+    )
+    return [sys.executable, "-c", code, *([parent_run_id] if parent_run_id else [])]

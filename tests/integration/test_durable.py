@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -18,7 +17,7 @@ from pipeskit import LambdaClientSettings, LambdaFunctionError, LogsReaderSettin
 from pipeskit.channels import S3MessageReader, S3ReaderSettings
 from pipeskit.local.testing import deploy_durable_function, publish_durable_layer
 
-from .conftest import HANDLERS_DIR, Materialized, run_asset
+from .conftest import HANDLERS_DIR, Materialized, job_process_command, run_asset
 from .handlers.durable_pipes import EXPECTED_LOGS
 
 
@@ -134,17 +133,8 @@ def test_an_orchestrator_killed_during_the_wait_re_attaches_on_re_execution(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    code = (  # each execution in its own process, as Dagster launches runs
-        "import sys\n"
-        "from dagster import DagsterInstance, ReexecutionOptions, execute_job, reconstructable\n"
-        "from tests.integration.durable_defs import durable_job\n"
-        "parent = sys.argv[1] if len(sys.argv) > 1 else None\n"
-        "options = ReexecutionOptions(parent_run_id=parent) if parent else None\n"
-        "result = execute_job(reconstructable(durable_job), instance=DagsterInstance.get(),\n"
-        "                     reexecution_options=options)\n"
-        "print('RUN', result.run_id, result.success)\n"
-    )
-    orchestrator = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_DIR, env={**os.environ, **env})
+    job = "tests.integration.durable_defs:durable_job"
+    orchestrator = subprocess.Popen(job_process_command(job), cwd=PROJECT_DIR, env={**os.environ, **env})
     lam = local_aws.client("lambda")
     deadline = time.monotonic() + 120
     waiting = False
@@ -161,7 +151,7 @@ def test_an_orchestrator_killed_during_the_wait_re_attaches_on_re_execution(
     [killed] = instance.get_runs()
     assert killed.status == DagsterRunStatus.STARTED, "killed: nobody marked the run ended"
     instance.report_run_failed(killed)  # what Dagster's run monitoring does for a dead run worker
-    second = subprocess.run([sys.executable, "-c", code, killed.run_id], cwd=PROJECT_DIR, env={**os.environ, **env},
+    second = subprocess.run(job_process_command(job, killed.run_id), cwd=PROJECT_DIR, env={**os.environ, **env},
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     [line] = [line for line in second.stdout.splitlines() if line.startswith("RUN ")]
     _, run_id, success = line.split()

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -24,7 +23,7 @@ from infra.constants import PROJECT_DIR
 from pipeskit import DeploymentSettings, FanOutSettings, PipesLambdaClient, S3MessageReader
 from pipeskit.local.testing import deploy_pipes_function, served_requests, work_queue
 
-from .conftest import HANDLERS_DIR
+from .conftest import HANDLERS_DIR, job_process_command
 
 
 @pytest.fixture
@@ -216,17 +215,8 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    code = (  # each execution in its own process, as Dagster launches runs
-        "import sys\n"
-        "from dagster import DagsterInstance, ReexecutionOptions, execute_job, reconstructable\n"
-        "from tests.integration.resume_defs import resume_job\n"
-        "parent = sys.argv[1] if len(sys.argv) > 1 else None\n"
-        "options = ReexecutionOptions(parent_run_id=parent) if parent else None\n"
-        "result = execute_job(reconstructable(resume_job), instance=DagsterInstance.get(),\n"
-        "                     reexecution_options=options)\n"
-        "print('RUN', result.run_id, result.success)\n"
-    )
-    orchestrator = subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_DIR, env={**os.environ, **env})
+    job = "tests.integration.resume_defs:resume_job"
+    orchestrator = subprocess.Popen(job_process_command(job), cwd=PROJECT_DIR, env={**os.environ, **env})
     s3 = local_aws.client("s3")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and orchestrator.poll() is None:
@@ -243,7 +233,7 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
     [killed] = instance.get_runs()
     assert killed.status == DagsterRunStatus.STARTED, "killed: nobody marked the run ended"
     instance.report_run_failed(killed)  # what Dagster's run monitoring does for a dead run worker
-    second = subprocess.run([sys.executable, "-c", code, killed.run_id], cwd=PROJECT_DIR, env={**os.environ, **env},
+    second = subprocess.run(job_process_command(job, killed.run_id), cwd=PROJECT_DIR, env={**os.environ, **env},
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     [line] = [line for line in second.stdout.splitlines() if line.startswith("RUN ")]
     _, run_id, success = line.split()
