@@ -14,9 +14,16 @@ import pytest
 from pipeskit.cdk_cli import pinned_toolchain
 
 
+@pytest.fixture(autouse=True)
+def npm() -> str:
+    """npm, which the first install of the pinned CDK CLI needs: `make test` installs the repository's own pin with
+    it too, so a host without it cannot run the suite at all; a missing npm fails here, naming it."""
+    found = shutil.which("npm")
+    assert found, "npm is not installed: install Node.js with npm >= 9 (e.g. apt-get install npm); make test needs it"
+    return found
+
+
 def test_pipeskit_cdk_installs_the_pinned_cli_on_first_use_and_runs_it_on_node_22(tmp_path: Path) -> None:
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed on this host: the first install of the pinned CDK CLI needs it")
     pin = pinned_toolchain()
     project = tmp_path / "my-project"  # no package.json, no node_modules
     project.mkdir()
@@ -56,8 +63,6 @@ def test_pipeskit_cdk_installs_the_pinned_cli_on_first_use_and_runs_it_on_node_2
 
 
 def test_an_unreachable_registry_before_the_first_install_is_one_clear_line(tmp_path: Path) -> None:
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed on this host: the first install of the pinned CDK CLI needs it")
     import socket
 
     with socket.socket() as probe:  # a port nothing listens on: the registry is unreachable
