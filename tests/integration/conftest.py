@@ -1,5 +1,8 @@
 """Fixtures for Pipes sessions against the local AWS: the real pipes layer, real Dagster."""
 
+import os
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -12,13 +15,14 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     DagsterInstance,
+    DagsterRunStatus,
     ExecuteInProcessResult,
     PartitionsDefinition,
     asset,
     materialize,
 )
 
-from infra.constants import LAMBDAS_DIR, LAYER_REQUIREMENTS
+from infra.constants import LAMBDAS_DIR, LAYER_REQUIREMENTS, PROJECT_DIR
 from pipeskit import (
     LambdaClientSettings,
     LogsReaderSettings,
@@ -227,3 +231,22 @@ def job_process_command(job: str, parent_run_id: str | None = None) -> list[str]
         "print('RUN', result.run_id, result.success)\n"
     )
     return [sys.executable, "-c", code, *([parent_run_id] if parent_run_id else [])]
+
+
+def kill_and_re_execute(
+    orchestrator: subprocess.Popen[bytes], job: str, env: dict[str, str]
+) -> tuple[DagsterInstance, str]:
+    """SIGKILL the run's process (`job_process_command`), mark the run failed as Dagster's run monitoring does for a
+    dead run worker, and re-execute it in a process of its own; returns the instance and the new run's id."""
+    orchestrator.send_signal(signal.SIGKILL)
+    orchestrator.wait()
+    instance = DagsterInstance.get()
+    [killed] = instance.get_runs()
+    assert killed.status == DagsterRunStatus.STARTED, "killed: nobody marked the run ended"
+    instance.report_run_failed(killed)
+    second = subprocess.run(job_process_command(job, killed.run_id), cwd=PROJECT_DIR, env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    [line] = [line for line in second.stdout.splitlines() if line.startswith("RUN ")]
+    _, run_id, success = line.split()
+    assert success == "True", second.stderr[-3000:]
+    return instance, run_id

@@ -3,21 +3,20 @@ execution is one Pipes session, followed by the client to its end; hours of wait
 
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
 from typing import Any
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import DagsterEventType
 
 from infra.constants import PROJECT_DIR
 from pipeskit import LambdaClientSettings, LambdaFunctionError, LogsReaderSettings, PipesLambdaClient, RateBudget
 from pipeskit.channels import S3MessageReader, S3ReaderSettings
 from pipeskit.local.testing import deploy_durable_function, publish_durable_layer
 
-from .conftest import HANDLERS_DIR, Materialized, job_process_command, run_asset
+from .conftest import HANDLERS_DIR, Materialized, job_process_command, kill_and_re_execute, run_asset
 from .handlers.durable_pipes import EXPECTED_LOGS
 
 
@@ -144,18 +143,7 @@ def test_an_orchestrator_killed_during_the_wait_re_attaches_on_re_execution(
             waiting = any(e["EventType"] == "WaitStarted" for e in events)
         time.sleep(0.2)
     assert waiting and orchestrator.poll() is None, "the orchestrator was still running when the execution waited"
-    orchestrator.send_signal(signal.SIGKILL)
-    orchestrator.wait()
-
-    instance = DagsterInstance.get()
-    [killed] = instance.get_runs()
-    assert killed.status == DagsterRunStatus.STARTED, "killed: nobody marked the run ended"
-    instance.report_run_failed(killed)  # what Dagster's run monitoring does for a dead run worker
-    second = subprocess.run(job_process_command(job, killed.run_id), cwd=PROJECT_DIR, env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
-    [line] = [line for line in second.stdout.splitlines() if line.startswith("RUN ")]
-    _, run_id, success = line.split()
-    assert success == "True", second.stderr[-3000:]
+    instance, run_id = kill_and_re_execute(orchestrator, job, env)
 
     [execution] = [e for e in executions_of(local_aws, function) if e["DurableExecutionArn"] not in before]
     # one execution: the re-execution started none

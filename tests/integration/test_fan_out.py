@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -23,7 +22,7 @@ from infra.constants import PROJECT_DIR
 from pipeskit import DeploymentSettings, FanOutSettings, PipesLambdaClient, S3MessageReader
 from pipeskit.local.testing import deploy_pipes_function, served_requests, work_queue
 
-from .conftest import HANDLERS_DIR, job_process_command
+from .conftest import HANDLERS_DIR, job_process_command, kill_and_re_execute
 
 
 @pytest.fixture
@@ -205,7 +204,7 @@ def test_a_re_executed_run_skips_the_items_that_finished(local_aws, fan_out_setu
 def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, fan_out_setup, handler_function,
                                                                     tmp_path, monkeypatch):
     """The run's process is SIGKILLed once six items finished; the re-executed run skips those six."""
-    from dagster import DagsterEventType, DagsterRunStatus
+    from dagster import DagsterEventType
 
     _, bucket = fan_out_setup
     function = handler_function("fan_item", "lambda_handler")
@@ -226,18 +225,7 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
             break
         time.sleep(0.2)
     assert orchestrator.poll() is None, "the orchestrator was still running when six items had finished"
-    orchestrator.send_signal(signal.SIGKILL)
-    orchestrator.wait()
-
-    instance = DagsterInstance.get()
-    [killed] = instance.get_runs()
-    assert killed.status == DagsterRunStatus.STARTED, "killed: nobody marked the run ended"
-    instance.report_run_failed(killed)  # what Dagster's run monitoring does for a dead run worker
-    second = subprocess.run(job_process_command(job, killed.run_id), cwd=PROJECT_DIR, env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
-    [line] = [line for line in second.stdout.splitlines() if line.startswith("RUN ")]
-    _, run_id, success = line.split()
-    assert success == "True", second.stderr[-3000:]
+    instance, run_id = kill_and_re_execute(orchestrator, job, env)
     logs = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
     events = [record.dagster_event.event_specific_data for record in logs]
     again = [e.materialization.metadata["item"].value for e in events if "item" in e.materialization.metadata]
