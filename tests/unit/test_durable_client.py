@@ -121,6 +121,24 @@ def logs_of(instance: DagsterInstance, run_id: str) -> list[str]:
     return [e.user_message for e in instance.all_logs(run_id) if not e.is_dagster_event]
 
 
+def a_new_execution_is_started(stub: Stubber) -> None:
+    """The function is durable, no execution of the step's name exists, and one is started (Event, $LATEST)."""
+    durable_function_is_described(stub)
+    stub.add_response("list_durable_executions_by_function", {"DurableExecutions": []},
+                      LISTED)  # fmt: skip
+    stub.add_response("invoke", {"StatusCode": 202, "DurableExecutionArn": STARTED_ARN},
+                      {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY,
+                       "DurableExecutionName": ANY, "Qualifier": "$LATEST"})  # fmt: skip
+
+
+def the_execution_ended(stub: Stubber, answer: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """Lambda's answers once the execution ended: its status (``answer``) and its history."""
+    stub.add_response("get_durable_execution", answer,
+                      {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
+    stub.add_response("get_durable_execution_history", {"Events": history},
+                      {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
+
+
 def test_a_durable_function_runs_as_one_session_started_under_the_steps_execution_name(
     lambda_client, local_aws, bucket
 ) -> None:
@@ -134,18 +152,10 @@ def test_a_durable_function_runs_as_one_session_started_under_the_steps_executio
         result = run_durably(three_steps, params["Payload"].decode())
         ran["result"] = result
         succeeded = execution_answer(name, "SUCCEEDED", STARTED_ARN, Result=result.result)
-        stub.add_response("get_durable_execution", succeeded,
-                          {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
-        stub.add_response("get_durable_execution_history", {"Events": HISTORY},
-                          {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
+        the_execution_ended(stub, succeeded, HISTORY)
 
     client.meta.events.register("before-parameter-build.lambda.Invoke", run_the_execution)
-    durable_function_is_described(stub)
-    stub.add_response("list_durable_executions_by_function", {"DurableExecutions": []},
-                      LISTED)  # fmt: skip
-    stub.add_response("invoke", {"StatusCode": 202, "DurableExecutionArn": STARTED_ARN},
-                      {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY,
-                       "DurableExecutionName": ANY, "Qualifier": "$LATEST"})  # fmt: skip
+    a_new_execution_is_started(stub)
 
     result, captured, instance = run_step(kit_client(client, local_aws, bucket))
 
@@ -201,18 +211,10 @@ def test_a_failed_execution_fails_the_step_with_the_functions_error(lambda_clien
         name = params["DurableExecutionName"]
         result = run_durably(failing, params["Payload"].decode())
         error = {"ErrorType": result.error.type, "ErrorMessage": result.error.message}
-        stub.add_response("get_durable_execution", execution_answer(name, "FAILED", STARTED_ARN, Error=error),
-                          {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
-        stub.add_response("get_durable_execution_history", {"Events": []},
-                          {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
+        the_execution_ended(stub, execution_answer(name, "FAILED", STARTED_ARN, Error=error), [])
 
     client.meta.events.register("before-parameter-build.lambda.Invoke", run_the_execution)
-    durable_function_is_described(stub)
-    stub.add_response("list_durable_executions_by_function", {"DurableExecutions": []},
-                      LISTED)  # fmt: skip
-    stub.add_response("invoke", {"StatusCode": 202, "DurableExecutionArn": STARTED_ARN},
-                      {"FunctionName": FUNCTION, "InvocationType": "Event", "Payload": ANY,
-                       "DurableExecutionName": ANY, "Qualifier": "$LATEST"})  # fmt: skip
+    a_new_execution_is_started(stub)
 
     result, captured, instance = run_step(kit_client(client, local_aws, bucket))
 
