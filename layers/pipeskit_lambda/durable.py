@@ -9,7 +9,9 @@ wait or a callback that is not due yet. The kit makes the whole execution one Pi
   (``DurableContext.is_replaying()``: code outside steps running again up to where the previous
   invocation stopped) was written by that invocation already and is skipped here — the very rule the
   SDK's replay-safe ``context.logger`` applies to log lines. A completed step's body does not run
-  again, so what it reported is not reported again.
+  again, so what it reported is not reported again. Replay status is each context's own (a child
+  context, a map item or a parallel branch reaches the end of its replay on its own, possibly on its
+  own thread), so it is asked of the context the reporting code runs in (`ReplayStatus`).
 - ``closed`` is written only when the execution ends: the handler returned (with its value, which is
   also the execution's result) or raised an error that fails the execution. An invocation that
   suspends (the SDK's ``SuspendExecution``, for a wait, a callback or a step's retry delay) or that the
@@ -32,10 +34,12 @@ is seen, so ``pipeskit_lambda`` itself does not need it.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from dagster_pipes import (
@@ -100,6 +104,41 @@ def is_durable_context(context: Any) -> bool:
     return type(context).__module__.startswith(SDK_PACKAGE) and callable(getattr(context, "is_replaying", None))
 
 
+class ReplayStatus:
+    """Whether the code reporting a message now is replayed: asked of the ``DurableContext`` it runs in.
+
+    The SDK tracks replay per context: a child context (``run_in_child_context``), a map item or a
+    parallel branch starts replaying and reaches the end of its replay on its own, on its own thread for
+    map and parallel, while its parent is still replaying the operation that holds it. The SDK names no
+    current context, so it is found where the reporting code runs: the nearest frame of the calling
+    thread that holds a ``DurableContext`` in its own variables (a parameter such as the branch's
+    ``ctx``, or ``self`` of the SDK's operation methods), not one it only closes over (the root
+    ``context`` a branch function may capture). Code on a thread the function started itself, with no
+    context on its stack, is judged by the root context.
+
+    Args:
+        root: the execution's root ``DurableContext``, handed to the handler.
+    """
+
+    def __init__(self, root: Any) -> None:
+        self.root = root
+
+    def __call__(self) -> bool:
+        return bool(self.current(sys._getframe(1)).is_replaying())
+
+    def current(self, frame: FrameType | None) -> Any:
+        """The durable context ``frame`` (or the nearest frame above it that holds one) runs in."""
+        while frame is not None:
+            code = frame.f_code
+            own = code.co_varnames + code.co_cellvars
+            variables = frame.f_locals
+            for name in own:
+                if is_durable_context(variables.get(name)):
+                    return variables[name]
+            frame = frame.f_back
+        return self.root
+
+
 def ends_execution(error: BaseException) -> bool:
     """Whether ``error``, raised out of a durable handler, ends its execution (the SDK records it as the
     execution's failure) rather than suspending it or having Lambda retry the invocation."""
@@ -122,7 +161,7 @@ class DurableChannel(PipesMessageWriterChannel):
 
     Args:
         inner: the invocation's S3 chunk channel.
-        is_replaying: the root ``DurableContext.is_replaying``.
+        is_replaying: whether the reporting code is replayed (`ReplayStatus`).
         skip_opened: drop ``opened`` whatever the replay status (the session was opened by an earlier
             invocation and is opened here only to be closed).
     """
@@ -164,7 +203,7 @@ class DurableMessageWriter(PipesMessageWriter[PipesMessageWriterChannel]):
 
     Args:
         inner: the kit's S3 writer of the invocation; its attempt folder is named in time order here.
-        is_replaying: the root ``DurableContext.is_replaying``.
+        is_replaying: whether the reporting code is replayed (`ReplayStatus`).
     """
 
     def __init__(self, inner: S3ChunkMessageWriter, is_replaying: Callable[[], bool]) -> None:

@@ -40,6 +40,7 @@ from .durable import (
     WRONG_ORDER,
     BareDurableContext,
     DurableMessageWriter,
+    ReplayStatus,
     ends_execution,
     is_durable_context,
     is_durable_event,
@@ -280,7 +281,7 @@ def run_durable_invocation(handler: Callable[[Any, Any], Any], event: Any, conte
             "which detects a durable function and needs the messages bucket"
         )
     first = not context.state.has_prior_operations()
-    writer = DurableMessageWriter(inner, context.is_replaying)
+    writer = DurableMessageWriter(inner, ReplayStatus(context))
     reset_pipes_singleton()
     pipes = InvocationPipesContext(PipesMappingParamsLoader(event), KitContextLoader(), writer)
     PipesContext.set(pipes)

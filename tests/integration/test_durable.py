@@ -17,7 +17,7 @@ from pipeskit.channels import S3MessageReader, S3ReaderSettings
 from pipeskit.local.testing import deploy_durable_function, publish_durable_layer
 
 from .conftest import HANDLERS_DIR, Materialized, job_process_command, kill_and_re_execute, run_asset
-from .handlers.durable_pipes import EXPECTED_LOGS
+from .handlers.durable_pipes import EXPECTED_LOGS, NESTED_LOGS
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,20 @@ def test_three_steps_with_hours_of_waits_are_one_session(local_aws, bucket, dura
     [execution] = executions_of(local_aws, function)
     assert execution["Status"] == "SUCCEEDED"
     print(f"durable three steps: run() took {run.elapsed_s:.1f} s")  # seven hours of waits skipped
+
+
+def test_child_contexts_map_items_and_parallel_branches_report_each_message_once(
+    local_aws, bucket, durable_function
+) -> None:
+    function = durable_function("nested")
+    with local_aws.override(durable_skip_waits=True):
+        run = run_asset(durable_client(local_aws, bucket), function, {})
+
+    assert run.result.success, run.error
+    assert run.completed.return_value == {"ok": True}
+    logs = [line for line in logs_of(run) if line in NESTED_LOGS]
+    assert sorted(logs) == sorted(NESTED_LOGS)  # each once, from every thread the SDK ran branches on
+    assert logs[0] == "root begins" and logs[-1] == "root ends"
 
 
 def test_a_step_failing_after_its_retries_fails_the_run_with_its_error(local_aws, bucket, durable_function) -> None:

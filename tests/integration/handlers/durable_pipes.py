@@ -75,3 +75,66 @@ def approval(event: dict, context: DurableContext, pipes: PipesContext) -> dict:
     answer = json.loads(callback.result() or "{}")
     pipes.report_asset_materialization(metadata={"approved": bool(answer.get("approved"))})
     return answer
+
+
+NESTED_LOGS = (
+    ["root begins", "child begins", "grandchild after its wait", "step in the child", "child ends",
+     "root after the child"]
+    + [f"item {value} begins" for value in (1, 2, 3)] + [f"item {value} ends" for value in (1, 2, 3)]
+    + ["root after the items", "branch a begins", "branch b begins", "branch a ends", "branch b ends", "root ends"]
+)  # fmt: skip
+"""Every log message `nested` reports; the order of items and branches running at once may differ."""
+
+
+@durable_step
+def inner(step: StepContext) -> int:
+    PipesContext.get().log.info("step in the child")
+    return 1
+
+
+def log(message: str) -> None:  # reports from a frame that holds no durable context
+    PipesContext.get().log.info(message)
+
+
+@durable_execution
+@pipes_handler
+def nested(event: dict, context: DurableContext, pipes: PipesContext) -> dict:
+    pipes.log.info("root begins")
+
+    def child(ctx: DurableContext) -> int:
+        pipes.log.info("child begins")
+
+        def grandchild(deeper: DurableContext) -> None:
+            deeper.wait(Duration.from_seconds(3600), name="grandchild-wait")
+            log("grandchild after its wait")
+
+        ctx.run_in_child_context(grandchild, name="grandchild")
+        ctx.step(inner(), name="inner")
+        pipes.log.info("child ends")
+        return 1
+
+    context.run_in_child_context(child, name="child")
+    pipes.log.info("root after the child")
+
+    def item(ctx: DurableContext, value: int, index: int, items: list) -> int:
+        pipes.log.info(f"item {value} begins")
+        ctx.wait(Duration.from_seconds(600 * (index + 1)), name=f"item-wait-{value}")
+        pipes.log.info(f"item {value} ends")
+        return value
+
+    context.map([1, 2, 3], item, name="items")
+    pipes.log.info("root after the items")
+
+    def branch(name: str, hours: int):
+        def run(ctx: DurableContext) -> str:
+            assert ctx is not context  # a branch that closes over the root context is judged by its own
+            log(f"branch {name} begins")
+            ctx.wait(Duration.from_seconds(hours * 3600), name=f"branch-wait-{name}")
+            log(f"branch {name} ends")
+            return name
+
+        return run
+
+    context.parallel([branch("a", 1), branch("b", 2)], name="branches")
+    pipes.log.info("root ends")
+    return {"ok": True}

@@ -8,9 +8,9 @@ from typing import Any
 
 from aws_durable_execution_sdk_python_testing.runner import DurableFunctionTestResult, DurableFunctionTestRunner
 
-from tests.integration.handlers.durable_pipes import EXPECTED_LOGS, failing, three_steps
+from tests.integration.handlers.durable_pipes import EXPECTED_LOGS, NESTED_LOGS, failing, nested, three_steps
 
-__all__ = ["EXPECTED_LOGS", "failing", "run_durably", "three_steps"]
+__all__ = ["EXPECTED_LOGS", "NESTED_LOGS", "failing", "nested", "run_durably", "three_steps"]
 
 
 def run_durably(handler: Any, execution_input: dict[str, Any] | str) -> DurableFunctionTestResult:

@@ -24,7 +24,7 @@ from pipeskit_lambda.channels import environment_s3_client
 from pipeskit_lambda.errors import HandlerConfigurationError
 from pipeskit_lambda.protocol import ATTEMPT_PREFIX, BUCKET_PARAM, KEY_PREFIX_PARAM, S3_CHANNEL
 
-from .durable_handlers import EXPECTED_LOGS, failing, run_durably, three_steps
+from .durable_handlers import EXPECTED_LOGS, NESTED_LOGS, failing, nested, run_durably, three_steps
 
 BUCKET = "durable-messages"
 PREFIX = "pipeskit/sessions/run-1"
@@ -86,6 +86,27 @@ def test_a_durable_execution_of_three_steps_and_two_waits_is_one_session(s3, boo
     folders = list(reader.attempts)
     assert len(folders) == 3 and all(f.startswith(ATTEMPT_PREFIX) for f in folders)
     assert folders == sorted(folders)
+
+
+def test_messages_from_child_contexts_map_items_and_parallel_branches_past_their_waits_are_sent_once(
+    s3, bootstrap_event
+) -> None:
+    result = run_durably(nested, s3_input(bootstrap_event))
+
+    assert result.status.value == "SUCCEEDED", result.error
+    messages, reader = read_session(s3)
+    logs = [m["params"]["message"] for m in methods(messages, "log")]
+    # each once: none lost while the root still replays the operation holding them, none sent again
+    assert sorted(logs) == sorted(NESTED_LOGS) and len(logs) == len(set(logs))
+    for begins, ends in [("root begins", "root after the child"), ("child begins", "grandchild after its wait"),
+                         ("step in the child", "child ends"), ("root after the items", "branch a begins")]:
+        assert logs.index(begins) < logs.index(ends)
+    for value in (1, 2, 3):
+        assert logs.index("root after the child") < logs.index(f"item {value} begins")
+        begins, ends = logs.index(f"item {value} begins"), logs.index(f"item {value} ends")
+        assert begins < ends < logs.index("root after the items")
+    assert logs[-1] == "root ends" and [m["method"] for m in messages][-1] == "closed"
+    assert len(reader.attempts) > 3  # the waits did suspend the execution: this was replayed
 
 
 def test_a_step_that_fails_after_its_retries_closes_the_session_with_its_error(s3, bootstrap_event) -> None:
