@@ -85,6 +85,7 @@ class LambdaCompletedInvocation(PipesClientCompletedInvocation):
         request_id: the invocation's AWS request id.
         function_name: the function invoked.
         executed_version: the function version that ran.
+        durable_execution_arn: the durable execution followed, for a durable function (else None).
     """
 
     def __init__(self, session: Any, invocation: LambdaInvocation) -> None:
@@ -96,6 +97,7 @@ class LambdaCompletedInvocation(PipesClientCompletedInvocation):
         self.request_id = invocation.request_id
         self.function_name = invocation.function_name
         self.executed_version = invocation.executed_version
+        self.durable_execution_arn: str | None = invocation.durable_execution_arn
 
 
 def default_lambda_client(settings: LambdaClientSettings, aws: AwsTarget = DEFAULT_TARGET) -> Any:

@@ -6,7 +6,7 @@ AWS and the asset materialized through the component after each. Its section's `
 blocks run in order in one shell; its ``file=PATH`` blocks are written where they stand. What the
 shell gets from this machine is what a new user has: ``PATH`` without the checkout's virtualenv or
 ``node_modules``, no ``PIPESKIT_*`` or ``AWS_*`` variable, and pip finding ``pipes-lambda-kit`` as
-the wheel just built (``PIP_FIND_LINKS``) — the only difference from a release.
+the wheel just built (``PIP_FIND_LINKS``, ``UV_FIND_LINKS``) — the only difference from a release.
 
 The other tests use the virtualenv it made (the wheel with both extras) from a directory with its own
 ``orchestration/`` and ``infra/`` packages (the names the reference deployment uses), so any leak of the
@@ -71,6 +71,7 @@ def user_environment(wheel_dir: Path, home: Path) -> dict[str, str]:
         **kept,
         "PATH": os.pathsep.join(path),
         "PIP_FIND_LINKS": str(wheel_dir),
+        "UV_FIND_LINKS": str(wheel_dir),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIPESKIT_LOCAL_PORT": "0",  # a free port: CI may run other local AWSs
         "DAGSTER_HOME": str(home / "dagster-home"),
@@ -137,12 +138,6 @@ class UserProject:
         return self.bin.parent
 
 
-@pytest.fixture(scope="module")
-def pip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One pip cache for the module's virtualenvs: the second install downloads nothing again."""
-    return tmp_path_factory.mktemp("pip-cache")
-
-
 def user_env(root: Path, environment: Path) -> dict[str, str]:
     """This process's environment for a project in ``root`` using the virtualenv ``environment``."""
     env = {
@@ -156,14 +151,13 @@ def user_env(root: Path, environment: Path) -> dict[str, str]:
     return env
 
 
-def user_project(root: Path, requirement: str, pip_cache: Path) -> UserProject:
+def user_project(root: Path, requirement: str) -> UserProject:
     """A project in ``root`` with a fresh virtualenv where only ``requirement`` (the wheel) is installed."""
     environment = root / ".venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
-    env = {**user_env(root, environment), "PIP_CACHE_DIR": str(pip_cache)}
-    project = UserProject(root, python, env)
-    project.run(str(python), "-m", "pip", "install", "--quiet", requirement)
+    project = UserProject(root, python, user_env(root, environment))
+    project.run(sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", str(python), requirement)
     return project
 
 
@@ -217,9 +211,9 @@ def project(from_zero: FromZero, tmp_path_factory: pytest.TempPathFactory) -> Us
 
 
 @pytest.fixture(scope="module")
-def core_project(wheel: Path, pip_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
+def core_project(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> UserProject:
     """The wheel without extras: what a Dagster code location installs."""
-    return user_project(tmp_path_factory.mktemp("core-project"), str(wheel), pip_cache)
+    return user_project(tmp_path_factory.mktemp("core-project"), str(wheel))
 
 
 def test_the_wheel_ships_two_import_names_typed_and_licensed(wheel: Path) -> None:
