@@ -220,6 +220,42 @@ def _runtime_error(line: str) -> dict[str, Any] | None:
     return None
 
 
+class StatusLooks:
+    """When a followed durable execution's status is read: every ``status_interval_s``, and once its
+    ``closed`` is read at once, then at a pace doubling from ``first_after_closed_s`` up to the interval.
+    The invocation that ends the execution uploads ``closed`` just before it returns and the execution
+    records its end just after, so the end is seen within about a poll of it, not a status interval later.
+
+    Args:
+        status_interval_s: the pace while the execution runs.
+        first_after_closed_s: the first pause once ``closed`` was read.
+    """
+
+    def __init__(self, status_interval_s: float, first_after_closed_s: float) -> None:
+        self.status_interval_s = status_interval_s
+        self.first_after_closed_s = first_after_closed_s
+        self._next = 0.0  # the first look is at once
+        self._after_closed: float | None = None
+
+    def closed_read(self, now: float) -> None:
+        """The session's ``closed`` was read (only its first reading counts)."""
+        if self._after_closed is None:
+            self._after_closed = self.first_after_closed_s
+            self._next = now
+
+    def due(self, now: float) -> bool:
+        """Whether the status is to be read now."""
+        return now >= self._next
+
+    def looked(self, now: float) -> None:
+        """The status was read at ``now`` and the execution had not ended."""
+        interval = self.status_interval_s
+        if self._after_closed is not None:
+            interval = min(self._after_closed, interval)
+            self._after_closed *= 2
+        self._next = now + interval
+
+
 class S3ChannelSession(ChannelSession):
     """One run's end of the S3 channel: polls its prefix in the background while the function runs."""
 
@@ -406,20 +442,17 @@ class S3ChannelSession(ChannelSession):
 
     def follow_durable(self, following: DurableFollowing) -> DurableExecution:
         """Follow a durable execution to its end: the chunks of every invocation delivered in the order they
-        ran as they come (the Lambda side wrote each message once), its status and progress read every
-        ``following.status_interval_s`` and as soon as its ``closed`` is read (uploaded by the invocation that
-        ends the execution, just before it returns). Returns the ended execution, once its ``closed`` was read
-        too or ``s3_completion_timeout_s`` after; its chunks are left in the bucket while it runs
-        (`keep_chunks`)."""
+        ran as they come (the Lambda side wrote each message once), its status and progress read as
+        `StatusLooks` says. Returns the ended execution, once its ``closed`` was read too or
+        ``s3_completion_timeout_s`` after; its chunks are left in the bucket while it runs (`keep_chunks`)."""
         self.keep_chunks = True
         pause = self.reader.s3_settings.s3_poll_interval_s
-        next_look = 0.0
-        looked_after_closed = False
+        looks = StatusLooks(following.status_interval_s, first_after_closed_s=pause)
         while True:
             self._poll()
-            closed = self._any_closed()
-            if time.monotonic() >= next_look or (closed and not looked_after_closed):  # closed: it is ending now
-                looked_after_closed = closed
+            if self._any_closed():
+                looks.closed_read(time.monotonic())
+            if looks.due(time.monotonic()):
                 execution = following.describe()
                 following.progress()
                 if execution.ended:
@@ -428,7 +461,7 @@ class S3ChannelSession(ChannelSession):
                     self._wait(self._any_closed, wait_s)
                     self.keep_chunks = False
                     return execution
-                next_look = time.monotonic() + following.status_interval_s
+                looks.looked(time.monotonic())
             time.sleep(pause)
 
     def _await_ends(self, invocation: LambdaInvocation, following: EventFollowing, seen: int) -> list[AttemptEnd]:

@@ -66,6 +66,7 @@ def test_three_steps_with_hours_of_waits_are_one_session(local_aws, bucket, dura
 
     assert run.result.success, run.error
     assert run.completed.return_value == {"rows": 1200, "passed": True}
+    assert run.completed.durable_execution_arn.startswith("arn:aws:lambda:")
     assert run.metadata()["rows"].value == 600
     assert run.check_results()["rows_positive"].passed
     logs = logs_of(run)

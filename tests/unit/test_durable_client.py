@@ -16,6 +16,7 @@ from dagster import AssetCheckSpec, AssetExecutionContext, DagsterInstance, asse
 from dagster_pipes import DAGSTER_PIPES_MESSAGES_ENV_VAR, decode_param
 
 from pipeskit import LambdaFunctionError, PipesLambdaClient
+from pipeskit.channels.s3 import StatusLooks
 from pipeskit.cli import main
 from pipeskit.durable import (
     ProgressReader,
@@ -333,3 +334,22 @@ def bootstrap_payload() -> Any:
                 DAGSTER_PIPES_MESSAGES_ENV_VAR: encode_param(params)}  # fmt: skip
 
     return _make
+
+
+def test_the_status_is_read_every_interval_while_running_then_soon_after_closed_is_read() -> None:
+    looks = StatusLooks(status_interval_s=5.0, first_after_closed_s=0.1)
+    assert looks.due(0.0)  # at once
+    looks.looked(0.0)
+    assert not looks.due(4.9) and looks.due(5.0)
+    looks.looked(5.0)
+    looks.closed_read(6.0)  # the invocation ending the execution uploaded closed: its end is due now
+    assert looks.due(6.0)
+    times = []
+    now = 6.0
+    for _ in range(8):
+        looks.looked(now)
+        now = next(t / 100 for t in range(int(now * 100), 10_000) if looks.due(t / 100))
+        times.append(round(now - 6.0, 2))
+    assert times == [0.1, 0.3, 0.7, 1.5, 3.1, 6.3, 11.3, 16.3]  # doubling from the poll up to the interval
+    looks.closed_read(20.0)  # read again later: the pace does not start over
+    assert not looks.due(20.0)
