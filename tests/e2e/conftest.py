@@ -1,5 +1,7 @@
-"""The reference stack deployed with the real CDK CLI to the local AWS, once per test module."""
+"""The reference stack deployed with the real CDK CLI to the local AWS, once per test module, and the Dagster UI
+serving its code location."""
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -8,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from infra.constants import PROJECT_DIR
-from infra.demo import DemoReport, deploy, orchestrator_env
+from infra.demo import DEMO_MODULE, DemoReport, deploy, orchestrator_env
 from pipeskit.cdk_cli import CdkCli
 from pipeskit.local import LocalAWS
+from pipeskit.local.testing import free_port
+
+from .dagster_ui import DAGSTER_YAML, DagsterUI, dagster_executable, stop_process_group, wait_until_served
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +56,28 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     [built] = out.glob("pipes_lambda_kit-*.whl")
     return built
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(
+    deployed: DemoReport, local_aws: LocalAWS, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DagsterUI]:
+    """``dagster dev -m orchestration.definitions`` in the project root, pointed at the local AWS."""
+    executable = dagster_executable()
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    ui = DagsterUI(port=free_port(), log_file=home / "dagster-dev.log")
+    # what the demo (infra/demo.py) gives the code location: the local AWS's endpoint, the keys of an IAM user
+    # holding only the stack's OrchestratorPolicy, the region
+    env = {key: value for key, value in os.environ.items() if key != "AWS_SESSION_TOKEN"}
+    env = {**env, **orchestrator_env(local_aws, deployed), "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    command = [str(executable), "dev", "-m", DEMO_MODULE, "-d", str(PROJECT_DIR),
+               "-h", "127.0.0.1", "-p", str(ui.port)]
+    with ui.log_file.open("wb") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_served(ui, process)
+        yield ui
+    finally:
+        stop_process_group(process)

@@ -1,14 +1,33 @@
-"""The real CDK CLI deploys the reference stack to the local AWS; the deployed code really runs."""
+"""The real CDK CLI deploys the reference stack to the local AWS; the deployed code really runs, from Dagster
+and from the Dagster UI (``dagster dev`` serving ``orchestration/``, a run launched and read back through its
+GraphQL API as the UI's launch button and run page do)."""
 
 import json
 import re
+import time
+import uuid
+from typing import Any
 
 import pytest
 
 from infra.constants import EXAMPLE_FUNCTIONS, OutputNames
-from infra.demo import DemoReport, deployment_env, materialize_demo, print_summary
+from infra.demo import DEMO_MODULE, DemoReport, deployment_env, materialize_demo, print_summary
 from pipeskit.cli import main
 from pipeskit.local import LocalAWS
+
+from .dagster_ui import (
+    ASSET,
+    ASSET_JOBS_QUERY,
+    CHECK,
+    FUNCTION,
+    PARTITION,
+    RESOURCE_QUERY,
+    RUN_TIMEOUT_S,
+    DagsterUI,
+    errors_of,
+    json_or_none,
+    run_page,
+)
 
 pytestmark = pytest.mark.e2e
 STACK = "pipeskit-dev"
@@ -129,3 +148,85 @@ def test_pipeskit_env_prints_the_deployed_stacks_settings_to_the_orchestrator(
     printed = capsys.readouterr().out
     expected = deployment_env(deployed.outputs)
     assert printed.splitlines() == [f"export {name}={value}" for name, value in expected.items()]
+
+
+def test_ui_serves_the_code_location(dagster_ui: DagsterUI) -> None:
+    assert dagster_ui.location == DEMO_MODULE
+    data = dagster_ui.query(ASSET_JOBS_QUERY, {"selector": {"repositoryLocationName": dagster_ui.location,
+                                                             "repositoryName": dagster_ui.repository}})
+    nodes = data["repositoryOrError"]["assetNodes"]
+    assert {"/".join(n["assetKey"]["path"]) for n in nodes} >= {
+        "daily_orders_summary", "orders_emea_summary", "orders_apac_summary", "docs_style_metric"
+    }
+
+
+
+
+def test_the_client_resource_shows_its_configuration_in_the_ui(dagster_ui: DagsterUI) -> None:
+    def details(resource: str) -> dict[str, Any]:
+        selector = {"repositoryLocationName": dagster_ui.location, "repositoryName": dagster_ui.repository,
+                    "resourceName": resource}  # fmt: skip
+        found = dagster_ui.query(RESOURCE_QUERY, {"selector": selector})["topLevelResourceDetailsOrError"]
+        assert found["__typename"] == "ResourceDetails", found
+        return found
+
+    plain, logs = details("lambda_pipes"), details("lambda_pipes_logs")
+    fields = {f["name"]: f["description"] for f in plain["configFields"]}
+    assert {"region_name", "endpoint_url", "profile_name", "read_timeout_s", "connect_timeout_s", "channel",
+            "messages_bucket", "context_bucket"} <= set(fields)  # fmt: skip
+    assert "CloudWatch Logs" in fields["channel"]
+    configured = {v["key"]: v["value"] for v in logs["configuredValues"]}
+    assert configured["channel"].strip('"') == "logs", configured
+
+
+def test_run_launched_through_the_ui_shows_metadata_check_and_request_id(
+    dagster_ui: DagsterUI, local_aws: LocalAWS
+) -> None:
+    from dagster import DagsterRunStatus
+    from dagster_graphql import DagsterGraphQLClient
+
+    selector = {"repositoryLocationName": dagster_ui.location, "repositoryName": dagster_ui.repository}
+    nodes = dagster_ui.query(ASSET_JOBS_QUERY, {"selector": selector})["repositoryOrError"]["assetNodes"]
+    # the job the UI's "Materialize" button launches for the asset
+    job = next(n["jobNames"][0] for n in nodes if n["assetKey"]["path"] == [ASSET])
+
+    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_ui.port, timeout=30)
+    run_id = client.submit_job_execution(
+        job, repository_location_name=dagster_ui.location, repository_name=dagster_ui.repository,
+        asset_selection=[ASSET], tags={"dagster/partition": PARTITION},
+    )
+    terminal = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    status = client.get_run_status(run_id)
+    while status not in terminal and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = client.get_run_status(run_id)
+
+    run, events = run_page(dagster_ui, run_id)
+    assert run["status"] == "SUCCESS", (
+        f"run {run_id} is {run['status']} after {RUN_TIMEOUT_S:.0f} s:\n{errors_of(events)}\n"
+        f"--- dagster dev output ---\n{dagster_ui.output()}"
+    )
+    assert {"key": "dagster/partition", "value": PARTITION} in run["tags"]
+
+    materializations = [e for e in events if e["__typename"] == "MaterializationEvent"]
+    assert [(m["assetKey"]["path"], m["partition"]) for m in materializations] == [([ASSET], PARTITION)]
+    entries = {entry["label"]: entry for entry in materializations[0]["metadataEntries"]}
+    assert entries["rows"]["intValue"] == 2000
+    assert entries["day"]["text"] == PARTITION
+    assert entries["mean_amount"]["floatValue"] > 0
+    assert sum(json.loads(entries["orders_by_region"]["jsonString"]).values()) == 2000
+    assert entries["lambda_function"]["text"] == FUNCTION
+    request_id = entries["lambda_request_id"]["text"]
+    assert str(uuid.UUID(request_id)) == request_id
+
+    checks = [e["evaluation"] for e in events if e["__typename"] == "AssetCheckEvaluationEvent"]
+    assert [(c["assetKey"]["path"], c["checkName"], c["success"]) for c in checks] == [([ASSET], CHECK, True)]
+
+    # the request id the run page shows is the invocation the local AWS ran: its platform report (the
+    # stack's functions log in JSON) names it, with the invocation's outcome
+    logs = local_aws.client("logs", retries=0)
+    found = logs.filter_log_events(logGroupName=f"/aws/lambda/{FUNCTION}", filterPattern=f'"{request_id}"')
+    reports = [record["record"] for record in map(json_or_none, (e["message"] for e in found["events"]))
+               if record and record.get("type") == "platform.report"]
+    assert [(r["requestId"], r["status"]) for r in reports] == [(request_id, "success")], found["events"]

@@ -1,8 +1,7 @@
-"""The Dagster UI on the deployed stack: ``dagster dev`` serves ``orchestration/``, a run goes through its GraphQL API.
+"""The Dagster UI on the deployed stack, for ``test_deploy.py``: ``dagster dev`` serving ``orchestration/``
+(the ``dagster_ui`` fixture, in ``conftest.py``) and its GraphQL API, as the UI's launch button and run page use it.
 
-The stack is deployed to the local AWS with the real CDK CLI (as in ``test_deploy.py``); ``dagster dev`` runs
-as a subprocess with the local AWS's environment (as the demo, ``infra/demo.py``, sets it); the run is launched and read
-back through the webserver's GraphQL API, as the UI's launch button and run page do.
+``dagster dev`` runs as a subprocess with the local AWS's environment (as the demo, ``infra/demo.py``, sets it).
 """
 
 import json
@@ -14,20 +13,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from infra.constants import PROJECT_DIR
-from infra.demo import DEMO_MODULE, DemoReport, orchestrator_env
-from pipeskit.local import LocalAWS
-from pipeskit.local.testing import free_port
-
-pytestmark = pytest.mark.e2e
 
 ASSET = "daily_orders_summary"
 PARTITION = "2026-11-01"
@@ -144,7 +134,7 @@ class DagsterUI:
         return payload["data"]
 
 
-def _dagster_executable() -> Path:
+def dagster_executable() -> Path:
     executable = Path(sys.executable).parent / "dagster"
     # dagster (a dependency of the kit) installs the `dagster` command next to the interpreter
     assert executable.exists(), f"no `dagster` executable next to {sys.executable}: run `make install`"
@@ -183,7 +173,7 @@ def _wait_for_group_exit(pgid: int, timeout_s: float) -> list[int]:
     return members
 
 
-def _stop_process_group(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
     """Ctrl-C for ``dagster dev`` and everything it started; what is still there after the grace period is killed."""
     pgid = process.pid  # the leader of its own session: its group id is its pid
     if process.poll() is None:
@@ -202,7 +192,7 @@ def _stop_process_group(process: subprocess.Popen[bytes]) -> None:
         assert not survivors, f"processes {survivors} of `dagster dev` (group {pgid}) survived SIGKILL"
 
 
-def _wait_until_served(ui: DagsterUI, process: subprocess.Popen[bytes]) -> None:
+def wait_until_served(ui: DagsterUI, process: subprocess.Popen[bytes]) -> None:
     """Until the webserver answers and the code location is loaded; fail with the output otherwise."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     last = "no answer yet"
@@ -234,32 +224,7 @@ def _wait_until_served(ui: DagsterUI, process: subprocess.Popen[bytes]) -> None:
                 f"{ui.output()}")
 
 
-@pytest.fixture(scope="module")
-def dagster_ui(
-    deployed: DemoReport, local_aws: LocalAWS, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[DagsterUI]:
-    """``dagster dev -m orchestration.definitions`` in the project root, pointed at the local AWS."""
-    executable = _dagster_executable()
-    home = tmp_path_factory.mktemp("dagster_home")
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    ui = DagsterUI(port=free_port(), log_file=home / "dagster-dev.log")
-    # what the demo (infra/demo.py) gives the code location: the local AWS's endpoint, the keys of an IAM user
-    # holding only the stack's OrchestratorPolicy, the region
-    env = {key: value for key, value in os.environ.items() if key != "AWS_SESSION_TOKEN"}
-    env = {**env, **orchestrator_env(local_aws, deployed), "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    command = [str(executable), "dev", "-m", DEMO_MODULE, "-d", str(PROJECT_DIR),
-               "-h", "127.0.0.1", "-p", str(ui.port)]
-    with ui.log_file.open("wb") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_until_served(ui, process)
-        yield ui
-    finally:
-        _stop_process_group(process)
-
-
-def _run_page(ui: DagsterUI, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def run_page(ui: DagsterUI, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The run and all its events, read as the run page reads them."""
     events: list[dict[str, Any]] = []
     cursor = None
@@ -273,29 +238,19 @@ def _run_page(ui: DagsterUI, run_id: str) -> tuple[dict[str, Any], list[dict[str
         cursor = connection["cursor"]
 
 
-def _json_or_none(text: str) -> Any:
+def json_or_none(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
         return None
 
 
-def _errors(events: list[dict[str, Any]]) -> str:
+def errors_of(events: list[dict[str, Any]]) -> str:
     lines = [f"{e.get('stepKey') or ''} {e['__typename']}: {e['error']['message'].strip()}"
              for e in events if e.get("error")]
     lines += [f"{e.get('stepKey') or ''} {e['__typename']}: {e.get('message', '')}"
               for e in events if e["__typename"] in ("RunFailureEvent", "ExecutionStepFailureEvent")]
     return "\n".join(lines) or "(no error events)"
-
-
-def test_ui_serves_the_code_location(dagster_ui: DagsterUI) -> None:
-    assert dagster_ui.location == DEMO_MODULE
-    data = dagster_ui.query(ASSET_JOBS_QUERY, {"selector": {"repositoryLocationName": dagster_ui.location,
-                                                             "repositoryName": dagster_ui.repository}})
-    nodes = data["repositoryOrError"]["assetNodes"]
-    assert {"/".join(n["assetKey"]["path"]) for n in nodes} >= {
-        "daily_orders_summary", "orders_emea_summary", "orders_apac_summary", "docs_style_metric"
-    }
 
 
 RESOURCE_QUERY = """
@@ -307,73 +262,3 @@ query Resource($selector: ResourceSelector!) {
   }
 }
 """
-
-
-def test_the_client_resource_shows_its_configuration_in_the_ui(dagster_ui: DagsterUI) -> None:
-    def details(resource: str) -> dict[str, Any]:
-        selector = {"repositoryLocationName": dagster_ui.location, "repositoryName": dagster_ui.repository,
-                    "resourceName": resource}  # fmt: skip
-        found = dagster_ui.query(RESOURCE_QUERY, {"selector": selector})["topLevelResourceDetailsOrError"]
-        assert found["__typename"] == "ResourceDetails", found
-        return found
-
-    plain, logs = details("lambda_pipes"), details("lambda_pipes_logs")
-    fields = {f["name"]: f["description"] for f in plain["configFields"]}
-    assert {"region_name", "endpoint_url", "profile_name", "read_timeout_s", "connect_timeout_s", "channel",
-            "messages_bucket", "context_bucket"} <= set(fields)  # fmt: skip
-    assert "CloudWatch Logs" in fields["channel"]
-    configured = {v["key"]: v["value"] for v in logs["configuredValues"]}
-    assert configured["channel"].strip('"') == "logs", configured
-
-
-def test_run_launched_through_the_ui_shows_metadata_check_and_request_id(
-    dagster_ui: DagsterUI, local_aws: LocalAWS
-) -> None:
-    from dagster import DagsterRunStatus
-    from dagster_graphql import DagsterGraphQLClient
-
-    selector = {"repositoryLocationName": dagster_ui.location, "repositoryName": dagster_ui.repository}
-    nodes = dagster_ui.query(ASSET_JOBS_QUERY, {"selector": selector})["repositoryOrError"]["assetNodes"]
-    # the job the UI's "Materialize" button launches for the asset
-    job = next(n["jobNames"][0] for n in nodes if n["assetKey"]["path"] == [ASSET])
-
-    client = DagsterGraphQLClient("127.0.0.1", port_number=dagster_ui.port, timeout=30)
-    run_id = client.submit_job_execution(
-        job, repository_location_name=dagster_ui.location, repository_name=dagster_ui.repository,
-        asset_selection=[ASSET], tags={"dagster/partition": PARTITION},
-    )
-    terminal = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
-    deadline = time.monotonic() + RUN_TIMEOUT_S
-    status = client.get_run_status(run_id)
-    while status not in terminal and time.monotonic() < deadline:
-        time.sleep(0.5)
-        status = client.get_run_status(run_id)
-
-    run, events = _run_page(dagster_ui, run_id)
-    assert run["status"] == "SUCCESS", (
-        f"run {run_id} is {run['status']} after {RUN_TIMEOUT_S:.0f} s:\n{_errors(events)}\n"
-        f"--- dagster dev output ---\n{dagster_ui.output()}"
-    )
-    assert {"key": "dagster/partition", "value": PARTITION} in run["tags"]
-
-    materializations = [e for e in events if e["__typename"] == "MaterializationEvent"]
-    assert [(m["assetKey"]["path"], m["partition"]) for m in materializations] == [([ASSET], PARTITION)]
-    entries = {entry["label"]: entry for entry in materializations[0]["metadataEntries"]}
-    assert entries["rows"]["intValue"] == 2000
-    assert entries["day"]["text"] == PARTITION
-    assert entries["mean_amount"]["floatValue"] > 0
-    assert sum(json.loads(entries["orders_by_region"]["jsonString"]).values()) == 2000
-    assert entries["lambda_function"]["text"] == FUNCTION
-    request_id = entries["lambda_request_id"]["text"]
-    assert str(uuid.UUID(request_id)) == request_id
-
-    checks = [e["evaluation"] for e in events if e["__typename"] == "AssetCheckEvaluationEvent"]
-    assert [(c["assetKey"]["path"], c["checkName"], c["success"]) for c in checks] == [([ASSET], CHECK, True)]
-
-    # the request id the run page shows is the invocation the local AWS ran: its platform report (the
-    # stack's functions log in JSON) names it, with the invocation's outcome
-    logs = local_aws.client("logs", retries=0)
-    found = logs.filter_log_events(logGroupName=f"/aws/lambda/{FUNCTION}", filterPattern=f'"{request_id}"')
-    reports = [record["record"] for record in map(_json_or_none, (e["message"] for e in found["events"]))
-               if record and record.get("type") == "platform.report"]
-    assert [(r["requestId"], r["status"]) for r in reports] == [(request_id, "success")], found["events"]
