@@ -57,9 +57,9 @@ def _start(iam: bool) -> LocalAWS:
     return LocalAWS(LocalAWSSettings.from_env(**{**TEST_SETTINGS, "iam": iam, "quiet": True})).start()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def aws() -> Iterator[LocalAWS]:
-    """A local AWS of the test's own that enforces IAM."""
+    """A local AWS of the module's own that enforces IAM (each test names what it makes uniquely)."""
     server = _start(iam=True)
     try:
         yield server
