@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,6 +70,8 @@ class _UntilInvoked(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         mine = record.thread == self._thread
         return self.invoked or not mine or not str(record.msg).startswith(_NO_MESSAGES_WARNING)
+
+
 _BOOTSTRAP_MARGIN_BYTES = 16 * 1024
 """Room left in the request for the rest of the bootstrap (the messages params) and JSON framing."""
 
@@ -98,6 +101,21 @@ class LambdaCompletedInvocation(PipesClientCompletedInvocation):
         self.function_name = invocation.function_name
         self.executed_version = invocation.executed_version
         self.durable_execution_arn: str | None = invocation.durable_execution_arn
+
+
+
+def _completed(session: Any, invocation: LambdaInvocation, hint: str) -> LambdaCompletedInvocation:
+    """The run's outcome once its session closed; a session the function never opened is refused, with ``hint``
+    saying how to open it.
+
+    Raises:
+        PipesSessionNotOpenedError: the function never opened the session.
+    """
+    if not session.message_handler.received_opened_message:
+        raise PipesSessionNotOpenedError(
+            function_name=invocation.function_name, request_id=invocation.request_id, hint=hint
+        )
+    return LambdaCompletedInvocation(session, invocation)
 
 
 def default_lambda_client(settings: LambdaClientSettings, aws: AwsTarget = DEFAULT_TARGET) -> Any:
@@ -212,10 +230,9 @@ class SessionRunner:
         """One session (see `PipesLambdaClient.run`)."""
         asynchronous = invocation_type == "Event"
         if asynchronous and not self._message_reader.supports_event_invocations:
-            raise UnsupportedComponentError(
+            raise self._needs_s3(
                 f"an asynchronous (Event) run of {function_name} needs a channel whose messages do not travel "
-                f"in the invoke response; {type(self._message_reader).__name__} does. Use the S3 channel "
-                "(channel='s3', or message_reader=pipeskit.S3MessageReader(bucket=...)). Nothing was invoked."
+                f"in the invoke response; {type(self._message_reader).__name__} does."
             )
         if self._is_durable(function_name, qualifier, invocation_type):
             return self._run_durable(context, function_name, event, extras, qualifier)
@@ -223,36 +240,49 @@ class SessionRunner:
         event_json = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
         channel = self._message_reader.open_session(asynchronous=asynchronous)
+        with self._session(context, channel, len(event_json), limit, extras) as (session, until_invoked):
+            payload = build_payload(event_json, session.get_bootstrap_env_vars(), function_name, limit)
+            extra = self._message_reader.invoke_arguments()
+            invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
+            until_invoked.invoked = True
+            try:
+                self._complete(channel, invocation, qualifier, asynchronous, context)
+            except LambdaFunctionError as error:
+                until_invoked.invoked = not handler_never_ran({"errorType": error.error_type})
+                raise
+        return _completed(
+            session, invocation,
+            "Open it in the handler with `pipeskit_lambda.pipes_handler` or "
+            "`open_dagster_pipes(params_loader=PipesMappingParamsLoader(event))`.",
+        )  # fmt: skip
+
+    @contextmanager
+    def _session(
+        self, context: OpExecutionContext | AssetExecutionContext, channel: Any, event_bytes: int, limit: int,
+        extras: Mapping[str, Any] | None,
+    ) -> Iterator[tuple[Any, _UntilInvoked]]:  # fmt: skip
+        """The run's Pipes session on ``channel``, its context injected as an event of ``event_bytes`` allows,
+        with the step's log filtered until the function is invoked (`_UntilInvoked`, which the caller sets)."""
         until_invoked = _UntilInvoked()
         context.log.addFilter(until_invoked)
         try:
             with open_pipes_session(
                 context=context,
-                context_injector=self._injector_for(len(event_json), limit),
+                context_injector=self._injector_for(event_bytes, limit),
                 message_reader=channel,
                 extras=dict(extras or {}),
             ) as session:
-                payload = build_payload(event_json, session.get_bootstrap_env_vars(), function_name, limit)
-                extra = self._message_reader.invoke_arguments()
-                invocation = self._invoke(function_name, payload, extra, qualifier, invocation_type)
-                until_invoked.invoked = True
-                try:
-                    self._complete(channel, invocation, qualifier, asynchronous, context)
-                except LambdaFunctionError as error:
-                    until_invoked.invoked = not handler_never_ran({"errorType": error.error_type})
-                    raise
+                yield session, until_invoked
         finally:
             context.log.removeFilter(until_invoked)
-        if not session.message_handler.received_opened_message:
-            raise PipesSessionNotOpenedError(
-                function_name=function_name,
-                request_id=invocation.request_id,
-                hint=(
-                    "Open it in the handler with `pipeskit_lambda.pipes_handler` or "
-                    "`open_dagster_pipes(params_loader=PipesMappingParamsLoader(event))`."
-                ),
-            )
-        return LambdaCompletedInvocation(session, invocation)
+
+    @staticmethod
+    def _needs_s3(why: str) -> UnsupportedComponentError:
+        """The refusal of a run only the S3 channel can carry: ``why``, and how to choose that channel."""
+        return UnsupportedComponentError(
+            f"{why} Use the S3 channel (channel='s3', or message_reader=pipeskit.S3MessageReader(bucket=...)). "
+            "Nothing was invoked."
+        )
 
     def _is_durable(self, function_name: str, qualifier: str | None, invocation_type: str) -> bool:
         """Whether ``function_name`` is a durable function (``GetFunctionConfiguration``'s ``DurableConfig``,
@@ -289,10 +319,9 @@ class SessionRunner:
         the execution a previous execution of the run started), followed over the S3 channel to its end."""
         reader = self._message_reader
         if reader.channel != S3_CHANNEL:
-            raise UnsupportedComponentError(
+            raise self._needs_s3(
                 f"{function_name} is a durable function: its execution outlives an invocation, and only the S3 "
-                f"channel carries its messages across them; {type(reader).__name__} cannot. Use the S3 channel "
-                "(channel='s3', or message_reader=pipeskit.S3MessageReader(bucket=...)). Nothing was invoked."
+                f"channel carries its messages across them; {type(reader).__name__} cannot."
             )
         event_json = check_event(event, function_name)
         check_json(dict(extras or {}), "extras")
@@ -300,56 +329,40 @@ class SessionRunner:
         qualifier = durable_qualifier(function_name, qualifier)
         name, existing = find_execution(client, function_name, qualifier, run_key(context))
         channel = reader.open_session(prefix=existing.messages_prefix() if existing is not None else None)
-        until_invoked = _UntilInvoked()
-        context.log.addFilter(until_invoked)
-        try:
-            with open_pipes_session(
-                context=context,
-                context_injector=self._injector_for(len(event_json), ASYNC_PAYLOAD_LIMIT_BYTES),
-                message_reader=channel,
-                extras=dict(extras or {}),
-            ) as session:
-                if existing is None:
-                    payload = build_payload(
-                        event_json, session.get_bootstrap_env_vars(), function_name, ASYNC_PAYLOAD_LIMIT_BYTES
-                    )
-                    started = self._invoke(function_name, payload, {"DurableExecutionName": name}, qualifier, "Event")
-                    arn = started.durable_execution_arn or ""
-                    request_id = started.request_id
-                    context.log.info(f"[pipeskit durable] started the durable execution {name} of {function_name} "
-                                     f"({arn})")  # fmt: skip
-                else:
-                    arn, request_id = existing.arn, existing.arn
-                    context.log.info(f"[pipeskit durable] re-attached to the durable execution {name} of "
-                                     f"{function_name} ({arn}, {existing.status}), started by an earlier execution "
-                                     "of this run")  # fmt: skip
-                until_invoked.invoked = True
-                execution = channel.follow_durable(
-                    DurableFollowing(
-                        describe=lambda: DurableExecution.describe(client, arn),
-                        progress=ProgressReader(client, arn, context.log.info).read,
-                        status_interval_s=self._settings.durable_status_interval_s,
-                    )
+        limit = ASYNC_PAYLOAD_LIMIT_BYTES
+        with self._session(context, channel, len(event_json), limit, extras) as (session, until_invoked):
+            if existing is None:
+                payload = build_payload(event_json, session.get_bootstrap_env_vars(), function_name, limit)
+                started = self._invoke(function_name, payload, {"DurableExecutionName": name}, qualifier, "Event")
+                arn = started.durable_execution_arn or ""
+                request_id = started.request_id
+                context.log.info(f"[pipeskit durable] started the durable execution {name} of {function_name} "
+                                 f"({arn})")  # fmt: skip
+            else:
+                arn, request_id = existing.arn, existing.arn
+                context.log.info(f"[pipeskit durable] re-attached to the durable execution {name} of "
+                                 f"{function_name} ({arn}, {existing.status}), started by an earlier execution "
+                                 "of this run")  # fmt: skip
+            until_invoked.invoked = True
+            execution = channel.follow_durable(
+                DurableFollowing(
+                    describe=lambda: DurableExecution.describe(client, arn),
+                    progress=ProgressReader(client, arn, context.log.info).read,
+                    status_interval_s=self._settings.durable_status_interval_s,
                 )
-                if execution.status != "SUCCEEDED":
-                    failed = LambdaInvocation(
-                        function_name=function_name, request_id=request_id, function_error="Unhandled",
-                        payload=json.dumps(execution.error_document()).encode(), durable_execution_arn=arn,
-                    )  # fmt: skip
-                    raise self._function_error(failed, None)
-        finally:
-            context.log.removeFilter(until_invoked)
+            )
+            if execution.status != "SUCCEEDED":
+                failed = LambdaInvocation(
+                    function_name=function_name, request_id=request_id, function_error="Unhandled",
+                    payload=json.dumps(execution.error_document()).encode(), durable_execution_arn=arn,
+                )  # fmt: skip
+                raise self._function_error(failed, None)
         ended = LambdaInvocation(
             function_name=function_name, request_id=request_id, payload=json.dumps(execution.result).encode(),
             status_code=202, durable_execution_arn=arn,
         )  # fmt: skip
-        if not session.message_handler.received_opened_message:
-            raise PipesSessionNotOpenedError(
-                function_name=function_name,
-                request_id=request_id,
-                hint="Decorate the durable handler with `@durable_execution` above `@pipeskit_lambda.pipes_handler`.",
-            )
-        return LambdaCompletedInvocation(session, ended)
+        hint = "Decorate the durable handler with `@durable_execution` above `@pipeskit_lambda.pipes_handler`."
+        return _completed(session, ended, hint)
 
     def _complete(
         self, channel: Any, invocation: LambdaInvocation, qualifier: str | None, asynchronous: bool,
