@@ -79,20 +79,24 @@ def durable_qualifier(function_name: str, qualifier: str | None) -> str | None:
     return None if qualified else "$LATEST"
 
 
-def execution_name(run_key: str, function_name: str, generation: int = 1) -> str:
-    """The ``DurableExecutionName`` of a Dagster step's run of ``function_name``.
+def execution_name(run_key: str, function_name: str, generation: int = 1, event_json: str = "") -> str:
+    """The ``DurableExecutionName`` of a Dagster step's run of ``function_name`` on an event.
 
     The same for the run and its re-executions (``run_key``: the root run id and the step, as a fan-out's
-    resume key), so a re-execution re-attaches to the execution instead of starting a second one. Its
-    readable part is the step's name; a digest of the run key and function makes it unique; it keeps to
-    AWS's 64 characters of ``[a-zA-Z0-9-_]``.
+    resume key), so a re-execution re-attaches to the execution instead of starting a second one; a step
+    running the function on two events runs two executions. Its readable part is the step's name; a
+    digest of the run key, function and event makes it unique; it keeps to AWS's 64 characters of
+    ``[a-zA-Z0-9-_]``.
 
     Args:
         run_key: ``{root run id}/{step}``.
         function_name: the function (name, ``name:alias`` or ARN).
-        generation: 2, 3… for the executions a re-execution starts after the previous one failed.
+        generation: 2, 3… for the executions started after the previous one of the name failed, or
+            succeeded and its messages are gone (`find_execution`).
+        event_json: the event, as the run sends it.
     """
-    digest = hashlib.sha256(f"{run_key}\n{function_base_name(function_name)}".encode()).hexdigest()[:20]
+    identity = f"{run_key}\n{function_base_name(function_name)}\n{event_json}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:20]
     step = _NAME_CHARS.sub("-", run_key.rpartition("/")[2]).strip("-") or "step"
     suffix = f"-{generation}" if generation > 1 else ""
     head = f"dagster-{step}"[: NAME_MAX - len(digest) - len(suffix) - 1]
@@ -165,19 +169,24 @@ class DurableExecution:
 
 
 def find_execution(
-    lambda_client: Any, function_name: str, qualifier: str | None, run_key: str
-) -> tuple[str, DurableExecution | None]:
-    """The name a step's run of ``function_name`` uses, and the execution of that name to re-attach to.
+    lambda_client: Any, function_name: str, qualifier: str | None, run_key: str, event_json: str = "",
+    readable: Callable[[DurableExecution], bool] | None = None,
+) -> tuple[str, DurableExecution | None]:  # fmt: skip
+    """The name a step's run of ``function_name`` on ``event_json`` uses, and the execution of that name to
+    re-attach to.
 
-    The first of ``execution_name(run_key, function_name, 1, 2, …)`` that has no execution yet (None: start
-    it) or whose execution is running or succeeded (re-attach). An execution that failed, timed out or was
-    stopped is not re-attached to: a re-execution of the run is a retry, which starts the next generation.
+    The first of ``execution_name(run_key, function_name, 1, 2, …, event_json)`` that has no execution yet
+    (None: start it) or whose execution is running, or succeeded with its messages still ``readable``
+    (re-attach: the orchestrator that ran it died before it read the end). An execution that failed, timed
+    out or was stopped is not re-attached to: a re-execution of the run is a retry, which starts the next
+    generation; nor is one that succeeded and whose messages were read and deleted (the step is run again:
+    a re-execution of a step that succeeded, or a second run of the same event in the step).
 
     Raises:
         PipesKitError: every generation up to 50 ended without success (nothing was invoked).
     """
     for generation in range(1, _MAX_GENERATIONS + 1):
-        name = execution_name(run_key, function_name, generation)
+        name = execution_name(run_key, function_name, generation, event_json)
         request: dict[str, Any] = {"FunctionName": function_name, "DurableExecutionName": name, "ReverseOrder": True}
         if qualifier:
             request["Qualifier"] = qualifier
@@ -185,8 +194,11 @@ def find_execution(
         if not found:
             return name, None
         latest = found[0]
-        if str(latest.get("Status")) not in RESTARTED_STATUSES:
-            return name, DurableExecution.describe(lambda_client, str(latest["DurableExecutionArn"]), with_input=True)
+        if str(latest.get("Status")) in RESTARTED_STATUSES:
+            continue
+        execution = DurableExecution.describe(lambda_client, str(latest["DurableExecutionArn"]), with_input=True)
+        if execution.status != "SUCCEEDED" or readable is None or readable(execution):
+            return name, execution
     raise PipesKitError(
         f"{function_name}: the step {run_key!r} started {_MAX_GENERATIONS} durable executions that all failed; start a "
         "new run instead of re-executing this one. Nothing was invoked."

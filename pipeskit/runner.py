@@ -327,7 +327,10 @@ class SessionRunner:
         check_json(dict(extras or {}), "extras")
         client = self.lambda_client
         qualifier = durable_qualifier(function_name, qualifier)
-        name, existing = find_execution(client, function_name, qualifier, run_key(context))
+        name, existing = find_execution(
+            client, function_name, qualifier, run_key(context), event_json.decode(),
+            readable=lambda execution: reader.holds_session(execution.messages_prefix()),
+        )  # fmt: skip
         channel = reader.open_session(prefix=existing.messages_prefix() if existing is not None else None)
         limit = ASYNC_PAYLOAD_LIMIT_BYTES
         with self._session(context, channel, len(event_json), limit, extras) as (session, until_invoked):

@@ -206,13 +206,16 @@ DELETE_BATCH = 1000
 """Keys per ``DeleteObjects`` request (S3's limit)."""
 
 
-def probe_prefix(client: Any, bucket: str, prefix: str) -> None:
+def probe_prefix(client: Any, bucket: str, prefix: str) -> bool:
     """One ``ListObjectsV2`` of at most one key under ``prefix/``: whether the bucket exists and may be listed.
+
+    Returns:
+        Whether any object is under ``prefix/``.
 
     Raises:
         botocore.exceptions.ClientError: what S3 answered (``NoSuchBucket``, ``AccessDenied``, ...).
     """
-    client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/", MaxKeys=1)
+    return bool(client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/", MaxKeys=1).get("KeyCount"))
 
 
 def list_keys(client: Any, bucket: str, prefix: str) -> tuple[list[str], int]:

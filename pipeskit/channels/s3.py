@@ -136,6 +136,11 @@ class S3MessageReader(LogReadingMessageReader):
         # its log (read back from there); the kit's writer and PipesS3MessageWriter use the bucket.
         return {BUCKET_PARAM: self.bucket, KEY_PREFIX_PARAM: prefix, CHANNEL_PARAM: self.channel, STDIO_PARAM: STDERR}
 
+    def holds_session(self, prefix: str | None) -> bool:
+        """Whether any of a session's objects are still under ``prefix`` (a durable execution's session, whose
+        chunks are deleted once its end was read)."""
+        return bool(prefix) and probe_prefix(self.client, self.bucket, str(prefix).rstrip("/"))
+
     def check_bucket(self) -> None:
         """Refuse, before anything is invoked, a messages bucket that does not exist or may not be listed
         (checked once per reader; a transient error such as SlowDown is left to the reads).

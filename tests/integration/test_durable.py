@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from dagster import DagsterEventType
+from dagster import AssetCheckSpec, AssetExecutionContext, DagsterEventType, asset, materialize
 
 from infra.constants import PROJECT_DIR
 from pipeskit import LambdaClientSettings, LambdaFunctionError, LogsReaderSettings, PipesLambdaClient, RateBudget
@@ -76,6 +76,28 @@ def test_three_steps_with_hours_of_waits_are_one_session(local_aws, bucket, dura
     [execution] = executions_of(local_aws, function)
     assert execution["Status"] == "SUCCEEDED"
     print(f"durable three steps: run() took {run.elapsed_s:.1f} s")  # seven hours of waits skipped
+
+
+def test_a_step_runs_a_new_execution_for_another_event_and_after_the_last_one_succeeded(
+    local_aws, bucket, durable_function
+) -> None:
+    function = durable_function("three_steps")
+    completed = []
+
+    @asset(check_specs=[AssetCheckSpec("rows_positive", asset="three_runs")])
+    def three_runs(context: AssetExecutionContext, lambda_pipes: PipesLambdaClient):
+        for event in ({}, {}, {"wait_s": 1}):  # the same event again once it succeeded, then another event
+            completed.append(lambda_pipes.run(context=context, function_name=function, event=event))
+        yield from completed[-1].get_results()
+
+    with local_aws.override(durable_skip_waits=True):
+        result = materialize([three_runs], resources={"lambda_pipes": durable_client(local_aws, bucket)})
+
+    assert result.success
+    assert [run.return_value for run in completed] == [{"rows": 1200, "passed": True}] * 3
+    arns = [run.durable_execution_arn for run in completed]
+    assert len(set(arns)) == 3  # none re-attached to an execution whose messages were read and deleted
+    assert {e["DurableExecutionArn"] for e in executions_of(local_aws, function)} >= set(arns)
 
 
 def test_child_contexts_map_items_and_parallel_branches_report_each_message_once(

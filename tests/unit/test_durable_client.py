@@ -161,7 +161,8 @@ def test_a_durable_function_runs_as_one_session_started_under_the_steps_executio
     result, captured, instance = run_step(kit_client(client, local_aws, bucket))
 
     assert result.success, captured.get("error")
-    assert ran["name"] == execution_name(f"{result.run_id}/lambda_asset", FUNCTION)
+    event_json = json.dumps({"day": "2026-11-30"})
+    assert ran["name"] == execution_name(f"{result.run_id}/lambda_asset", FUNCTION, event_json=event_json)
     assert captured["completed"].return_value == {"rows": 1200, "passed": True}
     [materialization] = result.get_asset_materialization_events()
     assert materialization.materialization.metadata["rows"].value == 600
@@ -259,6 +260,7 @@ def test_the_execution_name_is_the_same_for_a_re_execution_and_keeps_to_aws_rule
     assert name != execution_name(f"{root}/another_step", "etl")
     assert name != execution_name(f"{uuid.uuid4()}/nightly.extract orders", "etl")
     assert name != execution_name(f"{root}/nightly.extract orders", "other-function")
+    assert name != execution_name(f"{root}/nightly.extract orders", "etl", event_json='{"day": "2026-11-30"}')
     long = execution_name(f"{root}/{'x' * 300}", "etl", generation=12)
     assert len(long) == 64 and long.endswith("-12")
 
