@@ -453,8 +453,7 @@ class S3ChannelSession(ChannelSession):
         self.keep_chunks = True
         pause = self.reader.s3_settings.s3_poll_interval_s
         looks = StatusLooks(following.status_interval_s, first_after_closed_s=pause)
-        while True:
-            self._poll()
+        while True:  # the session's poll loop lists the chunks (backing off while none come); this one reads state
             if self._any_closed():
                 looks.closed_read(time.monotonic())
             if looks.due(time.monotonic()):
