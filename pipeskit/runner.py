@@ -289,7 +289,7 @@ class SessionRunner:
         read once per function and qualifier). Asked only of runs that can follow one — on the S3 channel, or
         asynchronous — so a synchronous run on the response channel stays one AWS call (a durable function
         refuses that channel itself, naming the S3 channel). A configuration that may not be read is taken
-        for a function that is not durable."""
+        for a function that is not durable, for this run only."""
         if self._message_reader.channel != S3_CHANNEL and invocation_type != "Event":
             return False
         key = (function_name, qualifier)
@@ -298,10 +298,10 @@ class SessionRunner:
         if known is None:
             try:
                 known = durable_config(self.lambda_client, function_name, qualifier) is not None
-            except ClientError as error:
+            except ClientError as error:  # not remembered: a throttle or a grant added later reads it next run
                 _log.debug("%s: its configuration could not be read (%s); run as a function that is not durable",
                            function_name, error)  # fmt: skip
-                known = False
+                return False
             except BotoCoreError as error:  # no answer at all: the invoke would get none either
                 raise aws_error(
                     error, f"invoking {function_name}", client=self.lambda_client, function_name=function_name,

@@ -355,3 +355,16 @@ def test_the_status_is_read_every_interval_while_running_then_soon_after_closed_
     assert times == [0.1, 0.3, 0.7, 1.5, 3.1, 6.3, 11.3, 16.3]  # doubling from the poll up to the interval
     looks.closed_read(20.0)  # read again later: the pace does not start over
     assert not looks.due(20.0)
+
+
+def test_a_configuration_that_could_not_be_read_is_read_again_on_the_next_run(lambda_client, local_aws, bucket) -> None:
+    client, stub = lambda_client
+    stub.add_client_error("get_function_configuration", "ThrottlingException",
+                          expected_params={"FunctionName": FUNCTION})  # fmt: skip
+    durable_function_is_described(stub)
+    runner = kit_client(client, local_aws, bucket)._runner
+
+    assert runner._is_durable(FUNCTION, None, "RequestResponse") is False  # this run: as a function not durable
+    assert runner._is_durable(FUNCTION, None, "RequestResponse") is True  # the next run reads it again
+    assert runner._is_durable(FUNCTION, None, "RequestResponse") is True  # then remembers it: no third read
+    stub.assert_no_pending_responses()
