@@ -104,6 +104,10 @@ def is_durable_context(context: Any) -> bool:
     return type(context).__module__.startswith(SDK_PACKAGE) and callable(getattr(context, "is_replaying", None))
 
 
+_NEVER_HOLDS_A_CONTEXT = ("dagster_pipes", "pipeskit_lambda", "logging")
+"""Modules whose frames are skipped without reading their variables (a reported message passes through them)."""
+
+
 class ReplayStatus:
     """Whether the code reporting a message now is replayed: asked of the ``DurableContext`` it runs in.
 
@@ -129,6 +133,9 @@ class ReplayStatus:
     def current(self, frame: FrameType | None) -> Any:
         """The durable context ``frame`` (or the nearest frame above it that holds one) runs in."""
         while frame is not None:
+            if str(frame.f_globals.get("__name__", "")).startswith(_NEVER_HOLDS_A_CONTEXT):
+                frame = frame.f_back  # dagster-pipes' and the kit's own frames, between the report and its caller
+                continue
             code = frame.f_code
             own = code.co_varnames + code.co_cellvars
             variables = frame.f_locals
