@@ -261,19 +261,24 @@ class ProgressReader:
         self._seen = 0
 
     def read(self) -> int:
-        """Read the history, say what is new; returns how many new events there were."""
-        events: list[Mapping[str, Any]] = []
+        """Read what the history has new, newest first, up to the first event already said (one page while
+        little happened, however long the execution's history); say it in order. Returns how many new events
+        there were."""
+        new: list[Mapping[str, Any]] = []
         marker: str | None = None
         while True:
-            request: dict[str, Any] = {"DurableExecutionArn": self.arn, "IncludeExecutionData": False}
+            request: dict[str, Any] = {"DurableExecutionArn": self.arn, "IncludeExecutionData": False,
+                                       "ReverseOrder": True}  # fmt: skip
             if marker:
                 request["Marker"] = marker
             page = self._client.get_durable_execution_history(**request)
-            events += page.get("Events") or []
+            events = page.get("Events") or []
+            fresh = [event for event in events if int(event.get("EventId") or 0) > self._seen]
+            new += fresh
             marker = page.get("NextMarker")
-            if not marker:
+            if not marker or len(fresh) < len(events):
                 break
-        new = [event for event in events if int(event.get("EventId") or 0) > self._seen]
+        new.sort(key=lambda event: int(event.get("EventId") or 0))
         if new:
             self._seen = max(int(event.get("EventId") or 0) for event in new)
         for line in progress_lines(new, lambda callback_id: f" (complete it with: pipeskit callback succeed "

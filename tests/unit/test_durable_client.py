@@ -136,8 +136,9 @@ def the_execution_ended(stub: Stubber, answer: dict[str, Any], history: list[dic
     """Lambda's answers once the execution ended: its status (``answer``) and its history."""
     stub.add_response("get_durable_execution", answer,
                       {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
-    stub.add_response("get_durable_execution_history", {"Events": history},
-                      {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False})  # fmt: skip
+    stub.add_response("get_durable_execution_history", {"Events": history[::-1]},
+                      {"DurableExecutionArn": STARTED_ARN, "IncludeExecutionData": False,
+                       "ReverseOrder": True})  # fmt: skip
 
 
 def test_a_durable_function_runs_as_one_session_started_under_the_steps_execution_name(
@@ -194,7 +195,8 @@ def test_a_re_executed_run_re_attaches_to_the_running_execution_and_invokes_noth
     stub.add_response("get_durable_execution", execution_answer(name, "SUCCEEDED", Result=finished.result),
                       {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False})  # fmt: skip
     stub.add_response("get_durable_execution_history", {"Events": []},
-                      {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False})  # fmt: skip
+                      {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False,
+                       "ReverseOrder": True})  # fmt: skip
 
     result, captured, instance = run_step(kit_client(client, local_aws, bucket))  # no Invoke is stubbed
 
@@ -240,7 +242,8 @@ def test_an_execution_that_timed_out_fails_the_step_at_once_naming_it(lambda_cli
     stub.add_response("get_durable_execution", execution_answer(name, "TIMED_OUT"),
                       {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False})  # fmt: skip
     stub.add_response("get_durable_execution_history", {"Events": []},
-                      {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False})  # fmt: skip
+                      {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False,
+                       "ReverseOrder": True})  # fmt: skip
 
     started = time.monotonic()
     result, captured, _ = run_step(kit_client(client, local_aws, bucket))
@@ -285,13 +288,16 @@ def test_progress_is_said_once_per_history_event(lambda_client) -> None:
     client, stub = lambda_client
     said: list[str] = []
     reader = ProgressReader(client, arn_of("n"), said.append)
-    request = {"DurableExecutionArn": arn_of("n"), "IncludeExecutionData": False}
-    stub.add_response("get_durable_execution_history", {"Events": HISTORY[:2]}, request)
-    stub.add_response("get_durable_execution_history", {"Events": HISTORY[:2], "NextMarker": "m"}, request)
-    stub.add_response("get_durable_execution_history", {"Events": HISTORY[2:]}, {**request, "Marker": "m"})
+    request = {"DurableExecutionArn": arn_of("n"), "IncludeExecutionData": False, "ReverseOrder": True}
+    stub.add_response("get_durable_execution_history", {"Events": HISTORY[:2][::-1]}, request)
+    # newest first: a page of new events, then one that reaches what was said (no page after it is read)
+    stub.add_response("get_durable_execution_history", {"Events": HISTORY[3:][::-1], "NextMarker": "m"}, request)
+    stub.add_response("get_durable_execution_history", {"Events": HISTORY[:3][::-1], "NextMarker": "m2"},
+                      {**request, "Marker": "m"})  # fmt: skip
 
     assert reader.read() == 2
-    assert reader.read() == 2  # the two new events of the second page
+    assert reader.read() == 2  # the two new events, from two pages, said in order
+    stub.assert_no_pending_responses()
     assert said == [
         "[pipeskit durable] step 'load' completed",
         "[pipeskit durable] waiting 7200 s (2) until 2026-11-30 14:00:00 UTC",
