@@ -327,10 +327,16 @@ class SessionRunner:
         check_json(dict(extras or {}), "extras")
         client = self.lambda_client
         qualifier = durable_qualifier(function_name, qualifier)
-        name, existing = find_execution(
-            client, function_name, qualifier, run_key(context), event_json.decode(),
-            readable=lambda execution: reader.holds_session(execution.messages_prefix()),
-        )  # fmt: skip
+        try:
+            name, existing = find_execution(
+                client, function_name, qualifier, run_key(context), event_json.decode(),
+                readable=lambda execution: reader.holds_session(execution.messages_prefix()),
+            )  # fmt: skip
+        except (ClientError, BotoCoreError) as error:
+            raise aws_error(
+                error, f"finding the durable execution of this step's run of {function_name}", client=client,
+                function_name=function_name, qualifier=qualifier,
+            ) from error  # fmt: skip
         channel = reader.open_session(prefix=existing.messages_prefix() if existing is not None else None)
         limit = ASYNC_PAYLOAD_LIMIT_BYTES
         with self._session(context, channel, len(event_json), limit, extras) as (session, until_invoked):
@@ -347,13 +353,18 @@ class SessionRunner:
                                  f"{function_name} ({arn}, {existing.status}), started by an earlier execution "
                                  "of this run")  # fmt: skip
             until_invoked.invoked = True
-            execution = channel.follow_durable(
-                DurableFollowing(
-                    describe=lambda: DurableExecution.describe(client, arn),
-                    progress=ProgressReader(client, arn, context.log.info).read,
-                    status_interval_s=self._settings.durable_status_interval_s,
-                )
+            following = DurableFollowing(
+                describe=lambda: DurableExecution.describe(client, arn),
+                progress=ProgressReader(client, arn, context.log.info).read,
+                status_interval_s=self._settings.durable_status_interval_s,
             )
+            try:
+                execution = channel.follow_durable(following)
+            except (ClientError, BotoCoreError) as error:
+                raise aws_error(
+                    error, f"following the durable execution {arn}", client=client, function_name=function_name,
+                    qualifier=qualifier, nothing_done="The execution goes on: re-execute the run to re-attach to it.",
+                ) from error  # fmt: skip
             if execution.status != "SUCCEEDED":
                 failed = LambdaInvocation(
                     function_name=function_name, request_id=request_id, function_error="Unhandled",

@@ -41,6 +41,7 @@ from pipeskit_lambda.protocol import (
 from .._boto import DEFAULT_TARGET, AwsTarget
 from .._lazy import LazyClient
 from ..attempt_ends import AttemptEnd
+from ..cloudwatch_logs import is_throttling
 from ..durable import DurableExecution
 from ..errors import MessagesLostError, PipesKitError, S3NotUsableError
 from ..failures import record_error
@@ -457,8 +458,14 @@ class S3ChannelSession(ChannelSession):
             if self._any_closed():
                 looks.closed_read(time.monotonic())
             if looks.due(time.monotonic()):
-                execution = following.describe()
-                following.progress()
+                try:
+                    execution = following.describe()
+                    following.progress()
+                except ClientError as error:
+                    if not is_throttling(error):
+                        raise
+                    looks.looked(time.monotonic())  # over the rate: the next look is at the pace's next turn
+                    continue
                 if execution.ended:
                     # a handler that returned or raised wrote closed; a timed-out or stopped execution's did not
                     wait_s = self.reader.s3_settings.s3_completion_timeout_s if execution.closes_session else 0.0

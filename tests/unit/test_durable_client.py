@@ -16,6 +16,7 @@ from dagster import AssetCheckSpec, AssetExecutionContext, DagsterInstance, asse
 from dagster_pipes import DAGSTER_PIPES_MESSAGES_ENV_VAR, decode_param
 
 from pipeskit import LambdaFunctionError, PipesLambdaClient
+from pipeskit.aws_errors import AwsAccessDeniedError
 from pipeskit.channels.s3 import StatusLooks
 from pipeskit.cli import main
 from pipeskit.durable import (
@@ -374,3 +375,35 @@ def test_a_configuration_that_could_not_be_read_is_read_again_on_the_next_run(la
     assert runner._is_durable(FUNCTION, None, "RequestResponse") is True  # the next run reads it again
     assert runner._is_durable(FUNCTION, None, "RequestResponse") is True  # then remembers it: no third read
     stub.assert_no_pending_responses()
+
+
+def test_a_throttled_status_read_is_skipped_and_a_refused_one_fails_naming_the_execution(
+    lambda_client, local_aws, bucket, bootstrap_payload
+) -> None:
+    client, stub = lambda_client
+    name = "dagster-lambda_asset-11111111111111111111"
+    earlier = bootstrap_payload(bucket)
+    finished = run_durably(three_steps, earlier)
+    following = {"DurableExecutionArn": arn_of(name), "IncludeExecutionData": False}
+    durable_function_is_described(stub)
+    stub.add_response("list_durable_executions_by_function",
+                      {"DurableExecutions": [execution_answer(name, "RUNNING")]}, LISTED)  # fmt: skip
+    stub.add_response("get_durable_execution", execution_answer(name, "RUNNING", InputPayload=json.dumps(earlier)),
+                      {**following, "IncludeExecutionData": True})  # fmt: skip
+    stub.add_client_error("get_durable_execution", "TooManyRequestsException", expected_params=following)
+    stub.add_response("get_durable_execution", execution_answer(name, "SUCCEEDED", Result=finished.result), following)
+    stub.add_response("get_durable_execution_history", {"Events": []}, {**following, "ReverseOrder": True})
+
+    result, captured, _ = run_step(kit_client(client, local_aws, bucket))
+
+    assert result.success, captured.get("error")  # the throttled read was one look skipped
+    assert captured["completed"].return_value == {"rows": 1200, "passed": True}
+
+    durable_function_is_described(stub)
+    stub.add_client_error("list_durable_executions_by_function", "AccessDeniedException",
+                          "not authorized to perform: lambda:ListDurableExecutionsByFunction")  # fmt: skip
+    result, captured, _ = run_step(kit_client(client, local_aws, bucket))
+
+    assert not result.success
+    assert isinstance(captured["error"], AwsAccessDeniedError)
+    assert FUNCTION in str(captured["error"]) and "Nothing was invoked" in str(captured["error"])
