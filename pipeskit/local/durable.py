@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import re
 import threading
 import uuid
@@ -43,6 +44,8 @@ INVOCATION_MARKER_HEADER = "HTTP_X_DEX_HANDLER_INVOKE"
 
 _EXECUTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _EXECUTION_ARN = re.compile(r"^(?P<function>arn:[^/]+:function:[^:/]+):(?P<qualifier>[^/]+)/durable-execution/")
+
+logger = logging.getLogger(__name__)
 
 
 class DurableExecutionAlreadyStarted(AWSServiceError):
@@ -219,7 +222,7 @@ class DurableExecutions:
 
     def start(
         self, fn: Any, qualifier: str, payload: bytes, name: str | None
-    ) -> tuple[str, bool]:
+    ) -> str:
         """Start a durable execution of a function version, or find the one of that name.
 
         Args:
@@ -229,7 +232,7 @@ class DurableExecutions:
             name: ``DurableExecutionName``; a new unique name when omitted.
 
         Returns:
-            The execution's ARN, and whether it was started now (``False``: it existed).
+            The execution's ARN (of the one started now, or of the one of that name and payload).
 
         Raises:
             AWSServiceError: A bad name, or a name already used with another payload.
@@ -248,7 +251,7 @@ class DurableExecutions:
             if name is not None and key in self._by_name:
                 arn, first_payload = self._by_name[key]
                 if _same_json(first_payload, text):
-                    return arn, False
+                    return arn
                 raise DurableExecutionAlreadyStarted(name, arn)
             config = fn.durable_config
             started = executor.start_execution(
@@ -264,7 +267,7 @@ class DurableExecutions:
             )
             if name is not None:
                 self._by_name[key] = (started.execution_arn, text)
-            return started.execution_arn, True
+            return started.execution_arn
 
     def wait(self, arn: str, timeout_s: float) -> dict[str, Any] | None:
         """Wait for an execution to end; its ``GetDurableExecution`` answer, or ``None`` on timeout."""
@@ -315,6 +318,8 @@ class DurableExecutions:
                 )
             response = handler.handle(route, request)
         except Exception as error:  # noqa: BLE001  # answered as the service would
+            if not isinstance(error, AwsApiException):  # not an answer of the API: a fault here, kept with its trace
+                logger.exception("local AWS: the durable-execution API failed on %s %s", method, path)
             api_error = error if isinstance(error, AwsApiException) else ServiceException(str(error))
             response = HTTPResponse.create_error_from_exception(api_error)
         data = response.body_to_bytes() if response.body else b""

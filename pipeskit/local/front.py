@@ -226,7 +226,7 @@ class FrontApp:
         self._runtime.resolve(name, qualifier)
         self._faults.check_invoke()
         execution_name = environ.get("HTTP_X_AMZ_DURABLE_EXECUTION_NAME") or None
-        arn, _started = self._durable.start(fn, qualifier, payload, execution_name)
+        arn = self._durable.start(fn, qualifier, payload, execution_name)
         headers = [
             ("x-amzn-RequestId", str(uuid.uuid4())),
             ("X-Amz-Executed-Version", str(fn.version)),
