@@ -233,6 +233,15 @@ def job_process_command(job: str, parent_run_id: str | None = None) -> list[str]
     return [sys.executable, "-c", code, *([parent_run_id] if parent_run_id else [])]
 
 
+def start_job(job: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> subprocess.Popen[bytes]:
+    """Run ``job`` in a process of its own (`job_process_command`) on the instance in ``env["DAGSTER_HOME"]``
+    (telemetry off), ``env`` set in this process too: the test and the run's re-execution read that instance."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return subprocess.Popen(job_process_command(job), cwd=PROJECT_DIR, env={**os.environ, **env})
+
+
 def kill_and_re_execute(
     orchestrator: subprocess.Popen[bytes], job: str, env: dict[str, str]
 ) -> tuple[DagsterInstance, str]:

@@ -2,8 +2,6 @@
 execution is one Pipes session, followed by the client to its end; hours of waits take seconds."""
 
 import json
-import os
-import subprocess
 import threading
 import time
 from typing import Any
@@ -11,12 +9,11 @@ from typing import Any
 import pytest
 from dagster import AssetCheckSpec, AssetExecutionContext, DagsterEventType, asset, materialize
 
-from infra.constants import PROJECT_DIR
 from pipeskit import LambdaClientSettings, LambdaFunctionError, LogsReaderSettings, PipesLambdaClient, RateBudget
 from pipeskit.channels import S3MessageReader, S3ReaderSettings
 from pipeskit.local.testing import deploy_durable_function, publish_durable_layer
 
-from .conftest import HANDLERS_DIR, Materialized, job_process_command, kill_and_re_execute, run_asset
+from .conftest import HANDLERS_DIR, Materialized, kill_and_re_execute, run_asset, start_job
 from .handlers.durable_pipes import EXPECTED_LOGS, NESTED_LOGS
 
 
@@ -166,11 +163,8 @@ def test_an_orchestrator_killed_during_the_wait_re_attaches_on_re_execution(
     before = {execution["DurableExecutionArn"] for execution in executions_of(local_aws, function)}
     env = {**local_aws.env(), "PIPESKIT_MESSAGES_BUCKET": bucket, "DURABLE_FUNCTION": function,
            "DURABLE_EVENT": json.dumps({"wait_s": 8}), "DAGSTER_HOME": str(tmp_path)}  # fmt: skip
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     job = "tests.integration.durable_defs:durable_job"
-    orchestrator = subprocess.Popen(job_process_command(job), cwd=PROJECT_DIR, env={**os.environ, **env})
+    orchestrator = start_job(job, env, monkeypatch)
     lam = local_aws.client("lambda")
     deadline = time.monotonic() + 120
     waiting = False

@@ -1,8 +1,6 @@
 """Fan-out over SQS with the local AWS's real event-source polling: nothing lost, nothing doubled."""
 
 import json
-import os
-import subprocess
 import time
 import uuid
 from collections import Counter
@@ -18,11 +16,10 @@ from dagster import (
     materialize,
 )
 
-from infra.constants import PROJECT_DIR
 from pipeskit import DeploymentSettings, FanOutSettings, PipesLambdaClient, S3MessageReader
 from pipeskit.local.testing import deploy_pipes_function, served_requests, work_queue
 
-from .conftest import HANDLERS_DIR, job_process_command, kill_and_re_execute
+from .conftest import HANDLERS_DIR, kill_and_re_execute, start_job
 
 
 @pytest.fixture
@@ -211,11 +208,8 @@ def test_an_orchestrator_killed_mid_fan_out_resumes_on_re_execution(local_aws, f
     items = [{"id": f"k{n}", "sleep_s": 0 if n < 6 else 6} for n in range(10)]
     env = {**local_aws.env(), "PIPESKIT_MESSAGES_BUCKET": bucket, "RESUME_ITEMS": json.dumps(items),
            "RESUME_FUNCTION": function, "RESUME_DEADLINE_S": "120", "DAGSTER_HOME": str(tmp_path)}  # fmt: skip
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     job = "tests.integration.resume_defs:resume_job"
-    orchestrator = subprocess.Popen(job_process_command(job), cwd=PROJECT_DIR, env={**os.environ, **env})
+    orchestrator = start_job(job, env, monkeypatch)
     s3 = local_aws.client("s3")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and orchestrator.poll() is None:
