@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Annotations, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.constants import PROJECT_DIR
@@ -51,3 +51,11 @@ def dev(synthesized: dict[str, Synthesized]) -> Synthesized:
 @pytest.fixture(scope="session")
 def prod(synthesized: dict[str, Synthesized]) -> Synthesized:
     return synthesized["prod"]
+
+
+def assert_no_nag_findings(stack: cdk.Stack) -> None:
+    """cdk-nag (AwsSolutions) left no error and no warning on ``stack`` (suppressed findings are not reported)."""
+    annotations = Annotations.from_stack(stack)
+    for found in (annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")),
+                  annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))):  # fmt: skip
+        assert found == [], "\n".join(str(e.entry.data) for e in found)

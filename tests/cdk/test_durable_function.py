@@ -6,12 +6,14 @@ import json
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.constants import LAMBDAS_DIR, LAYER_REQUIREMENTS
 from pipeskit.cdk import DurableExecution, PipesDeployment
 from pipeskit.errors import ConstructConfigurationError
+
+from .conftest import assert_no_nag_findings
 
 STACK = "durable-pipes"
 YEAR_S = 366 * 24 * 3600
@@ -85,10 +87,7 @@ def test_the_orchestrator_follows_the_durable_function_only(synthesized) -> None
 
 def test_cdk_nag_reports_nothing_unsuppressed(synthesized) -> None:
     stack, _, _ = synthesized
-    annotations = Annotations.from_stack(stack)
-    for found in (annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")),
-                  annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))):  # fmt: skip
-        assert found == [], "\n".join(str(e.entry.data) for e in found)
+    assert_no_nag_findings(stack)
 
 
 @pytest.mark.parametrize(

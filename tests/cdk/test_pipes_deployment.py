@@ -7,13 +7,15 @@ import json
 import aws_cdk as cdk
 import pytest
 from aws_cdk import RemovalPolicy
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from infra.constants import LAMBDAS_DIR, LAYER_REQUIREMENTS
 from pipeskit.cdk import PipesDeployment, PipesFunction, QueueConsumer
 from pipeskit.errors import ConstructConfigurationError
 from pipeskit.stack_outputs import OutputNames
+
+from .conftest import assert_no_nag_findings
 
 STACK = "my-pipes"
 
@@ -131,10 +133,7 @@ def test_outputs_carry_stable_names_for_everything_the_client_reads(deployment) 
 
 def test_cdk_nag_reports_nothing_unsuppressed(deployment) -> None:
     stack, _, _ = deployment
-    annotations = Annotations.from_stack(stack)
-    for found in (annotations.find_error("*", Match.string_like_regexp("AwsSolutions-.*")),
-                  annotations.find_warning("*", Match.string_like_regexp("AwsSolutions-.*"))):  # fmt: skip
-        assert found == [], "\n".join(str(e.entry.data) for e in found)
+    assert_no_nag_findings(stack)
 
 
 def test_parts_left_out_leave_no_resources_grants_or_outputs() -> None:
