@@ -52,7 +52,8 @@ class OrchestratorPolicy(Construct):
         scope: parent construct.
         construct_id: construct id.
         managed_policy_name: physical policy name.
-        functions: functions the orchestrator may invoke.
+        functions: functions the orchestrator may invoke (a durable function: `add_function(fn, durable=True)`,
+            which also lets it follow its executions).
         log_groups: log groups it may read.
         context_bucket: where it writes large contexts.
         messages_bucket: where it reads message chunks.
